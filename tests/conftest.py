@@ -1,0 +1,34 @@
+"""Shared test fixtures: where the read-only real data lives, and helpers to run entry scripts."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_path(relative: str) -> Path:
+    """Path of a file under ../shared/data; skips the calling test with a clear reason when absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path} (tests that need real corpora read ../shared/data)")
+    return path
+
+
+def run_script(script: str, *args: str, cwd: Path | None = None, timeout: int = 600,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run an entry script of the project with the current interpreter; fails the test with its output."""
+    full_env = dict(os.environ)
+    full_env.setdefault("OMP_NUM_THREADS", "2")
+    if env:
+        full_env.update(env)
+    cmd = [sys.executable, str(ROOT / script), *args]
+    proc = subprocess.run(cmd, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed with {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")
+    return proc

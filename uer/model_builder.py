@@ -1,0 +1,54 @@
+"""build_model: the one place that turns a ModelConfig into modules."""
+from __future__ import annotations
+
+from torch import nn
+
+from uer.embeddings import Embedding, str2embedding
+from uer.encoders import str2encoder
+from uer.layers.layer_norm import LayerNorm, UerLayerNorm, build_layer_norm
+from uer.models.model import Model
+from uer.targets import Targets, str2target
+from uer.utils.config import ModelConfig
+
+
+def build_embedding(cfg: ModelConfig) -> Embedding:
+    parts = {name: str2embedding[name](vocab_size=cfg.vocab_size, emb_size=cfg.emb_size,
+                                       max_seq_length=cfg.max_seq_length)
+             for name in cfg.embedding}
+    layer_norm = None if cfg.remove_embedding_layernorm else build_layer_norm(cfg.emb_size, cfg.layernorm,
+                                                                               cfg.layernorm_eps)
+    return Embedding(parts, layer_norm, cfg.dropout)
+
+
+def build_model(cfg: ModelConfig, with_target: bool = True) -> Model:
+    """Embedding + encoder (+ targets), initialised, with tied weights when asked."""
+    embedding = build_embedding(cfg)
+    encoder = str2encoder[cfg.encoder].from_config(cfg)
+    target = Targets({name: str2target[name].from_config(cfg) for name in cfg.target}) if with_target else None
+    model = Model(embedding, encoder, target)
+    model.apply(init_weights)
+    if with_target and cfg.tie_weights:
+        tie_output_embedding(model)
+    return model
+
+
+def init_weights(module: nn.Module) -> None:
+    """UER-py/BERT initialisation by module type: N(0, 0.02) weights, zero biases, unit layer norms."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (LayerNorm, UerLayerNorm)):
+        nn.init.ones_(module.gamma)
+        nn.init.zeros_(module.beta)
+
+
+def tie_output_embedding(model: Model) -> None:
+    """Share the word embedding matrix with every target that projects onto the vocabulary."""
+    word = getattr(model.embedding, "word", None)
+    if word is None:
+        raise ValueError("--tie_weights needs a 'word' embedding")
+    for name in model.target.names:
+        head = getattr(model.target, name)
+        if hasattr(head, "linear_2") and head.linear_2.weight.shape == word.embedding.weight.shape:
+            head.linear_2.weight = word.embedding.weight

@@ -1,0 +1,96 @@
+"""Argparse option groups shared by the entry scripts (UER-py's flags, names unchanged).
+
+Choices come from the registries, never retyped. Model options default to ``None`` where the JSON
+config should decide: uer.utils.config merges defaults < JSON < flags given on the command line.
+"""
+from __future__ import annotations
+
+import argparse
+
+from uer.encoders import str2encoder
+from uer.targets import str2target
+
+# Legacy spellings accepted on the command line; uer.utils.config turns them into canonical names.
+ENCODER_ALIASES = ("bert", "gpt")
+TARGET_ALIASES = ("bert", "albert")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--config_path", default="models/bert/base_config.json",
+                       help="JSON file of model hyper-parameters (models/bert/tiny_config.json ...).")
+    group.add_argument("--embedding", nargs="+", default=["word", "pos", "seg"],
+                       help="Embedding parts, e.g. 'word pos seg', or a legacy name: word_pos_seg, bert, word_pos, word.")
+    group.add_argument("--encoder", default="transformer", choices=sorted(str2encoder) + list(ENCODER_ALIASES),
+                       help="Encoder; 'bert' = transformer with fully_visible mask, 'gpt' = transformer with causal mask.")
+    group.add_argument("--mask", default="fully_visible", choices=["fully_visible", "causal"],
+                       help="Attention mask of the transformer.")
+    group.add_argument("--factorized_embedding_parameterization", action="store_true",
+                       help="Untie emb_size from hidden_size with a projection (ALBERT).")
+    group.add_argument("--parameter_sharing", action="store_true", help="Share one layer's parameters across all layers (ALBERT).")
+    group.add_argument("--tie_weights", action="store_true", help="Tie the word embedding and the MLM output weights.")
+    group.add_argument("--dropout", type=float, default=0.1, help="Dropout probability.")
+    group.add_argument("--layernorm_variant", default="standard", choices=["standard", "uer"],
+                       help="Layer norm numerics: 'standard' (torch/Google/HF BERT) or 'uer' (UER-py-trained models).")
+
+
+def add_tokenizer_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("vocabulary and tokenizer")
+    group.add_argument("--vocab_path", default=None, help="Vocabulary file, one token per line ([PAD] first).")
+    group.add_argument("--spm_model_path", default=None, help="Sentencepiece model; its pieces are the vocabulary.")
+    group.add_argument("--tokenizer", default="bert", choices=["bert", "char", "space"], help="Tokenizer.")
+
+
+def add_span_masking_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("span masking")
+    group.add_argument("--span_masking", action="store_true", help="Mask spans of consecutive tokens (SpanBERT).")
+    group.add_argument("--span_geo_prob", type=float, default=0.2, help="p of the geometric span-length distribution.")
+    group.add_argument("--span_max_length", type=int, default=10, help="Longest span.")
+
+
+def add_optimization_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("optimisation")
+    group.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate.")
+    group.add_argument("--warmup", type=float, default=0.1, help="Fraction of total steps spent warming up.")
+    group.add_argument("--beta1", type=float, default=0.9, help="Adam beta1.")
+    group.add_argument("--beta2", type=float, default=0.999, help="Adam beta2.")
+    group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay (not on biases and norms).")
+    group.add_argument("--fp16", action="store_true",
+                       help="Mixed precision with torch.amp: float16 + loss scaling on CUDA, bfloat16 on CPU.")
+    group.add_argument("--fp16_opt_level", default="O1", choices=["O0", "O1", "O2", "O3"],
+                       help="Apex-compatible spelling: O0 keeps float32; O1-O3 all use native autocast with float32 master weights.")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--dataset_path", default="dataset.pt", help="Dataset written by preprocess.py.")
+    group.add_argument("--pretrained_model_path", default=None, help="Model to start from (incremental pre-training).")
+    group.add_argument("--output_model_path", required=True, help="Where checkpoints go (with a -STEP suffix).")
+    group.add_argument("--resume_from", default=None,
+                       help="Resume a run of ours from its checkpoint (e.g. models/output_model.bin-1000): "
+                            "model, optimiser, scheduler, step, RNG state and data position.")
+    group.add_argument("--total_steps", type=int, default=100000, help="Optimiser steps.")
+    group.add_argument("--save_checkpoint_steps", type=int, default=10000, help="Checkpoint every N steps.")
+    group.add_argument("--report_steps", type=int, default=100, help="Report every N steps.")
+    group.add_argument("--accumulation_steps", type=int, default=1, help="Micro-batches per optimiser step.")
+    group.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
+    group.add_argument("--instances_buffer_size", type=int, default=25600,
+                       help="Instances shuffled together (consecutive chunk of the dataset).")
+    group.add_argument("--seed", type=int, default=7, help="Random seed.")
+
+
+def add_distributed_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("distributed")
+    group.add_argument("--world_size", type=int, default=1, help="Total number of processes over all nodes.")
+    group.add_argument("--gpu_ranks", type=int, nargs="+", default=[],
+                       help="Global ranks started on this node, one process per GPU (none: CPU).")
+    group.add_argument("--master_ip", default="tcp://localhost:12345", help="tcp://host:port of rank 0.")
+    group.add_argument("--backend", default="nccl", choices=["nccl", "gloo"],
+                       help="torch.distributed backend (gloo for CPU processes).")
+
+
+def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", nargs="+", default=["mlm", "sp"],
+                        help=f"Objective(s): {', '.join(sorted(str2target))} or a legacy name "
+                             f"({', '.join(TARGET_ALIASES)}); 'bert' = mlm + next-sentence, "
+                             "'albert' = mlm + sentence-order.")

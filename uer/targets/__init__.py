@@ -1,0 +1,11 @@
+"""Pre-training objectives. ``str2target`` lists the single objectives; composite names used on the
+command line (``bert`` = mlm + sp, ``albert`` = mlm + sp on sentence-order data) are resolved in
+``uer.utils.config``.
+"""
+from __future__ import annotations
+
+from uer.targets.base import Target, TargetOutput, Targets, register, str2target
+from uer.targets.mlm_target import MlmTarget
+from uer.targets.sp_target import SpTarget
+
+__all__ = ["MlmTarget", "SpTarget", "Target", "TargetOutput", "Targets", "register", "str2target"]

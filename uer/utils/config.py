@@ -1,0 +1,232 @@
+"""Configuration: JSON config + command line, legacy spellings, validation — all in this one module.
+
+Precedence: argparse defaults < JSON config (--config_path) < flags given explicitly on the command line.
+Both config generations load: the 2020 style (``"embedding": "word_pos_seg"``, ``--encoder bert``,
+``--target bert``) and the current UER-py style (``"embedding": ["word", "pos", "seg"]``,
+``"target": ["mlm", "sp"]``). Components only ever see the canonical names of :class:`ModelConfig`.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+from uer.embeddings import str2embedding
+from uer.encoders import str2encoder
+from uer.layers.activations import str2act
+from uer.targets import str2target
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+EMBEDDING_ALIASES = {
+    "bert": ("word", "pos", "seg"),
+    "word_pos_seg": ("word", "pos", "seg"),
+    "word_pos": ("word", "pos"),
+    "word": ("word",),
+    "word_sinusoidalpos": ("word", "sinusoidalpos"),
+}
+# encoder alias -> (canonical encoder, mask)
+ENCODER_ALIASES = {"bert": ("transformer", "fully_visible"), "gpt": ("transformer", "causal")}
+# target alias -> (objectives, data processor)
+TARGET_ALIASES = {"bert": (("mlm", "sp"), "bert"), "albert": (("mlm", "sp"), "albert"), "mlm": (("mlm",), "mlm")}
+
+# JSON keys of UER-py configs that describe data or training rather than the model; accepted as-is.
+NON_MODEL_KEYS = {"data_processor", "labels_num", "seq_length", "vocab_path", "spm_model_path", "tokenizer"}
+# JSON keys of UER-py configs whose non-default values select features we do not implement yet.
+UNSUPPORTED_VALUES = {
+    "layernorm_positioning": ("post",),
+    "layernorm": ("normal",),
+    "feed_forward": ("dense",),
+    "relative_position_embedding": (False,),
+    "has_residual_attention": (False,),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be honoured; the message names the file or flag."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model hyper-parameters, canonical names only. Built once by :func:`model_config_from_args`."""
+
+    vocab_size: int
+    embedding: tuple[str, ...] = ("word", "pos", "seg")
+    encoder: str = "transformer"
+    mask: str = "fully_visible"
+    target: tuple[str, ...] = ("mlm", "sp")
+    emb_size: int = 768
+    hidden_size: int = 768
+    feedforward_size: int = 3072
+    heads_num: int = 12
+    layers_num: int = 12
+    max_seq_length: int = 512
+    dropout: float = 0.1
+    hidden_act: str = "gelu"
+    factorized_embedding_parameterization: bool = False
+    parameter_sharing: bool = False
+    tie_weights: bool = False
+    layernorm_variant: str = "standard"
+    layernorm_eps: float | None = None
+    remove_embedding_layernorm: bool = False
+    has_bias: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        for part in self.embedding:
+            if part not in str2embedding:
+                problems.append(f"unknown embedding part {part!r} (known: {', '.join(sorted(str2embedding))})")
+        if self.encoder not in str2encoder:
+            problems.append(f"unknown encoder {self.encoder!r} (known: {', '.join(sorted(str2encoder))})")
+        for name in self.target:
+            if name not in str2target:
+                problems.append(f"unknown target {name!r} (known: {', '.join(sorted(str2target))})")
+        if self.hidden_act not in str2act:
+            problems.append(f"unknown hidden_act {self.hidden_act!r} (known: {', '.join(sorted(str2act))})")
+        if self.heads_num <= 0 or self.hidden_size % self.heads_num:
+            problems.append(f"hidden_size {self.hidden_size} is not divisible by heads_num {self.heads_num}")
+        if self.emb_size != self.hidden_size and not self.factorized_embedding_parameterization:
+            problems.append(f"emb_size {self.emb_size} differs from hidden_size {self.hidden_size}: "
+                            "use --factorized_embedding_parameterization (ALBERT) or make them equal")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout {self.dropout} must be in [0, 1)")
+        if self.layernorm_variant not in ("standard", "uer"):
+            problems.append(f"layernorm_variant {self.layernorm_variant!r} must be 'standard' or 'uer'")
+        if self.vocab_size <= 0:
+            problems.append("vocab_size must be positive")
+        if problems:
+            raise ConfigError("invalid model configuration: " + "; ".join(problems))
+
+    @property
+    def layernorm(self) -> str:
+        return self.layernorm_variant
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Current-UER-py-style JSON (lists for embedding and target)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["embedding"], out["target"] = list(self.embedding), list(self.target)
+        return out
+
+
+def resolve_config_path(path: str) -> Path:
+    """Find a config file: as given, relative to the repository, or by its flat legacy name.
+
+    ``models/bert_base_config.json`` (UER-py 2020 layout) resolves to ``models/bert/base_config.json``.
+    """
+    candidates = [Path(path), REPO_ROOT / path]
+    flat = re.match(r"^(?P<dir>.*?)(?P<family>[a-z0-9]+)_(?P<name>[a-z0-9_]+_config\.json)$", path)
+    if flat:
+        for base in (Path(flat["dir"] or "."), REPO_ROOT / (flat["dir"] or ".")):
+            candidates.append(base / flat["family"] / flat["name"])
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"config file not found: {path} (looked in: {', '.join(str(c) for c in candidates)})")
+
+
+def load_json_config(path: str) -> dict[str, Any]:
+    resolved = resolve_config_path(path)
+    try:
+        with open(resolved, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{resolved}: line {err.lineno}: invalid JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{resolved}: a config must be a JSON object")
+    return data
+
+
+def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """Names of the options given on the command line (a defaults-suppressed re-parse, not argv scanning)."""
+    quiet = copy.deepcopy(parser)
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    namespace, _ = quiet.parse_known_args(argv)
+    return set(vars(namespace))
+
+
+def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line and merge the JSON config under it (defaults < JSON < explicit flags)."""
+    args = parser.parse_args(argv)
+    explicit = explicit_options(parser, argv)
+    args.explicit = explicit
+    config_path = getattr(args, "config_path", None)
+    if config_path:
+        for key, value in load_json_config(config_path).items():
+            if key in UNSUPPORTED_VALUES and value not in UNSUPPORTED_VALUES[key]:
+                raise ConfigError(f"{config_path}: {key}={value!r} is not supported yet "
+                                  f"(supported: {', '.join(map(repr, UNSUPPORTED_VALUES[key]))})")
+            if key not in explicit:
+                setattr(args, key, value)
+    return args
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def normalize_embedding(value: Any) -> tuple[str, ...]:
+    parts = _as_list(value)
+    if len(parts) == 1 and parts[0] in EMBEDDING_ALIASES:
+        return EMBEDDING_ALIASES[parts[0]]
+    return tuple(parts)
+
+
+def normalize_target(value: Any, data_processor: str | None = None) -> tuple[tuple[str, ...], str]:
+    """Objectives and the data processor (the dataset kind) from a target spelling of either generation."""
+    names = _as_list(value)
+    if len(names) == 1 and names[0] in TARGET_ALIASES:
+        objectives, data = TARGET_ALIASES[names[0]]
+        return objectives, data
+    objectives = tuple(names)
+    if data_processor is None:
+        data_processor = "bert" if objectives == ("mlm", "sp") else "_".join(objectives)
+    return objectives, data_processor
+
+
+def normalize_encoder(args: argparse.Namespace) -> tuple[str, str]:
+    encoder, mask = args.encoder, getattr(args, "mask", "fully_visible")
+    if encoder in ENCODER_ALIASES:
+        canonical, alias_mask = ENCODER_ALIASES[encoder]
+        if "mask" not in getattr(args, "explicit", set()):
+            mask = alias_mask
+        return canonical, mask
+    return encoder, mask
+
+
+def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_target: bool = True) -> ModelConfig:
+    """The one place where merged options become a validated :class:`ModelConfig`."""
+    encoder, mask = normalize_encoder(args)
+    embedding = normalize_embedding(args.embedding)
+    if args.encoder == "bert" and "embedding" not in getattr(args, "explicit", set()):
+        embedding = EMBEDDING_ALIASES["word_pos_seg"]
+    target: tuple[str, ...] = ()
+    if with_target and hasattr(args, "target"):
+        target, _ = normalize_target(args.target, getattr(args, "data_processor", None))
+    hidden_size = getattr(args, "hidden_size", 768)
+    values = dict(
+        vocab_size=vocab_size, embedding=embedding, encoder=encoder, mask=mask, target=target,
+        emb_size=getattr(args, "emb_size", hidden_size), hidden_size=hidden_size,
+        feedforward_size=getattr(args, "feedforward_size", 3072), heads_num=getattr(args, "heads_num", 12),
+        layers_num=getattr(args, "layers_num", 12), max_seq_length=getattr(args, "max_seq_length", 512),
+        dropout=args.dropout, hidden_act=getattr(args, "hidden_act", "gelu"),
+        factorized_embedding_parameterization=bool(getattr(args, "factorized_embedding_parameterization", False)),
+        parameter_sharing=bool(getattr(args, "parameter_sharing", False)),
+        tie_weights=bool(getattr(args, "tie_weights", False)),
+        layernorm_variant=getattr(args, "layernorm_variant", "standard"),
+        layernorm_eps=getattr(args, "layernorm_eps", None),
+        remove_embedding_layernorm=bool(getattr(args, "remove_embedding_layernorm", False)),
+        has_bias=not bool(getattr(args, "remove_transformer_bias", False)),
+    )
+    return ModelConfig(**values)
+
+
+def data_processor_from_args(args: argparse.Namespace) -> str:
+    """Which dataset kind the target needs: 'bert', 'albert', 'mlm', ..."""
+    _, data = normalize_target(args.target, getattr(args, "data_processor", None))
+    return data
