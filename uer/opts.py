@@ -94,3 +94,33 @@ def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:
                         help=f"Objective(s): {', '.join(sorted(str2target))} or a legacy name "
                              f"({', '.join(TARGET_ALIASES)}); 'bert' = mlm + next-sentence, "
                              "'albert' = mlm + sentence-order.")
+
+
+def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
+    """preprocess.py's flags (UER-py's names and defaults); --target choices come from str2instances."""
+    from uer.utils.instances import str2instances  # numpy-only module; imported where it is needed
+
+    group = parser.add_argument_group("preprocessing")
+    group.add_argument("--corpus_path", required=True,
+                       help="Corpus: bert/albert one sentence per line with a blank line between documents; "
+                            "mlm one document per line.")
+    group.add_argument("--dataset_path", default="dataset.pt",
+                       help="Output dataset (our binary format, memory-mapped by pretrain.py; not a pickle).")
+    group.add_argument("--processes_num", type=int, default=1,
+                       help="Worker processes; each builds the instances of a part of the corpus.")
+    group.add_argument("--target", default="bert", choices=sorted(str2instances),
+                       help="Objective the instances are built for.")
+    group.add_argument("--docs_buffer_size", type=int, default=100000,
+                       help="Documents each worker holds in memory at once (bounds peak memory).")
+    group.add_argument("--seq_length", type=int, default=128, help="Instance length in tokens, [CLS]/[SEP] included.")
+    group.add_argument("--dup_factor", type=int, default=5,
+                       help="Copies of the data with different masks (static masking; 1 with --dynamic_masking).")
+    group.add_argument("--short_seq_prob", type=float, default=0.1,
+                       help="bert/albert: probability of a shorter random target length.")
+    group.add_argument("--full_sentences", action="store_true",
+                       help="mlm: pack instances across document boundaries (RoBERTa FULL-SENTENCES).")
+    group.add_argument("--seed", type=int, default=7, help="Random seed (output is fixed for a given --processes_num).")
+    group.add_argument("--dynamic_masking", action="store_true",
+                       help="Store unmasked instances; the data loader masks them at training time (RoBERTa).")
+    add_tokenizer_options(parser)
+    add_span_masking_options(parser)
