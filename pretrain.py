@@ -79,7 +79,7 @@ def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vo
                                     span_max_length=args.span_max_length)
 
 
-def train(args: argparse.Namespace, ctx: DistContext) -> None:
+def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     vocab = load_vocab(args)
     model_cfg = model_config_from_args(args, len(vocab))
     data_kind = data_processor_from_args(args)
@@ -115,6 +115,7 @@ def train(args: argparse.Namespace, ctx: DistContext) -> None:
         if ctx.is_main:
             logger.info("resumed from %s at step %d", args.resume_from, trainer.step)
     trainer.fit()
+    return trainer
 
 
 def _run_rank(proc_index: int, argv: list[str], node_ranks: list[int], world_size: int, use_cuda: bool,

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import argparse
 
-from uer.encoders import str2encoder
-from uer.targets import str2target
-
 # Legacy spellings accepted on the command line; uer.utils.config turns them into canonical names.
 ENCODER_ALIASES = ("bert", "gpt")
 TARGET_ALIASES = ("bert", "albert")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
+    # Imported here, not at module level: the registries import torch, which preprocess.py does not need
+    # (it would add ~2 s and ~200 MB to every preprocessing run).
+    from uer.encoders import str2encoder
+
     group = parser.add_argument_group("model")
     group.add_argument("--config_path", default="models/bert/base_config.json",
                        help="JSON file of model hyper-parameters (models/bert/tiny_config.json ...).")
@@ -90,6 +91,8 @@ def add_distributed_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:
+    from uer.targets import str2target
+
     parser.add_argument("--target", nargs="+", default=["mlm", "sp"],
                         help=f"Objective(s): {', '.join(sorted(str2target))} or a legacy name "
                              f"({', '.join(TARGET_ALIASES)}); 'bert' = mlm + next-sentence, "

@@ -346,22 +346,23 @@ class MlmInstances(InstanceBuilder):
     def ranges(self, buf: DocumentBuffer, final: bool) -> tuple[np.ndarray, Ranges]:
         width = self.cfg.seq_length - 2
         out = Ranges.empty()
+        # A document's tokens (all its sentences; one per line in this format) are contiguous in the buffer.
+        sent, docs = buf.sent_offsets.tolist(), buf.doc_offsets.tolist()
+        bounds = [(sent[docs[d]], sent[docs[d + 1]]) for d in range(len(buf))]
         if not self.cfg.full_sentences:
-            sent = buf.sent_offsets.tolist()
             for _ in range(self.cfg.copies):
-                for d in range(len(buf)):
-                    for start in range(sent[d], sent[d + 1], width):
-                        out.add(start, min(width, sent[d + 1] - start))
+                for first, end in bounds:
+                    for start in range(first, end, width):
+                        out.add(start, min(width, end - start))
             return buf.flat(), out
         # One stream: carried tokens, then the documents separated by [SEP].
         sep = self.cfg.masking.sep_id
         doc_tokens = np.frombuffer(buf.tokens, dtype=np.int32) if len(buf.tokens) else np.zeros(0, np.int32)
-        offsets = np.frombuffer(buf.sent_offsets, dtype=np.int64)
         pieces = [self._carry]
-        for d in range(len(buf)):
+        for d, (first, end) in enumerate(bounds):
             if len(self._carry) or d > 0:
                 pieces.append(np.array([sep], dtype=np.int32))
-            pieces.append(doc_tokens[offsets[d]:offsets[d + 1]])
+            pieces.append(doc_tokens[first:end])
         stream = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
         starts: list[tuple[int, int]] = []
         pos, n = 0, len(stream)

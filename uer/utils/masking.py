@@ -125,7 +125,7 @@ class RandomSource(Protocol):
         ...
 
     def bits(self, stream: int, cols: int) -> np.ndarray:
-        """uint32 [n, cols], uniform over all 32-bit values."""
+        """uint64 [n, cols], uniform over all 64-bit values."""
         ...
 
     def uniform_at(self, stream: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ class GeneratorUniforms:
         return self.rng.random((self.rows, cols))
 
     def bits(self, stream: int, cols: int) -> np.ndarray:
-        return self.rng.integers(0, 1 << 32, size=(self.rows, cols), dtype=np.uint32)
+        return self.rng.bit_generator.random_raw((self.rows, cols))
 
     def uniform_at(self, stream: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return self.rng.random(len(rows))
@@ -186,8 +186,7 @@ class HashUniforms:
         return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
     def bits(self, stream: int, cols: int) -> np.ndarray:
-        x = self._hash(self.row_state[:, None], stream, np.arange(cols)[None, :])
-        return (x >> np.uint64(32)).astype(np.uint32)
+        return self._hash(self.row_state[:, None], stream, np.arange(cols)[None, :])
 
     def uniform_at(self, stream: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         x = self._hash(self.row_state[rows], stream, np.asarray(cols))
@@ -223,16 +222,20 @@ def maskable_positions(src: np.ndarray, lengths: np.ndarray, cfg: MaskingConfig)
     return inside & (src != cfg.cls_id) & (src != cfg.sep_id) & (src != cfg.pad_id)
 
 
-def _unique_keys(rand: RandomSource, stream: int, width: int) -> tuple[np.ndarray, int]:
-    """Random uint32 sort keys, distinct within a row: the low bits hold the column index.
+_INDEX_BITS = 16  # low key bits hold the column: fixed, so keys do not depend on the batch's padded width
+_LOW = np.uint64((1 << _INDEX_BITS) - 1)
+_HIGH = ~_LOW  # OR-ing it into a key sorts it after every random key, keeping its column bits
 
-    Sorting these gives a random permutation per row (argsort via a plain, much faster, sort).
+
+def _unique_keys(rand: RandomSource, stream: int, width: int) -> np.ndarray:
+    """Random uint64 sort keys, distinct within a row: the low 16 bits hold the column index.
+
+    Sorting these gives a random permutation per row (argsort via a plain, much faster, sort). A column's
+    key depends only on (row, column), not on ``width``, so dynamic masks do not change with padding.
     """
-    index_bits = max(1, int(width - 1).bit_length())
-    if index_bits > 16:
-        raise ValueError(f"instances longer than 65536 tokens are not supported (got {width})")
-    keys = rand.bits(stream, width) & np.uint32(~((1 << index_bits) - 1) & 0xFFFFFFFF)
-    return keys | np.arange(width, dtype=np.uint32)[None, :], index_bits
+    if width > (1 << _INDEX_BITS):
+        raise ValueError(f"instances longer than {1 << _INDEX_BITS} tokens are not supported (got {width})")
+    return (rand.bits(stream, width) & ~_LOW) | np.arange(width, dtype=np.uint64)[None, :]
 
 
 def mask_batch(src: np.ndarray, lengths: np.ndarray, cfg: MaskingConfig, rand: RandomSource) -> MaskedBatch:
@@ -259,8 +262,8 @@ def mask_batch(src: np.ndarray, lengths: np.ndarray, cfg: MaskingConfig, rand: R
 
     if not cfg.span_masking:
         # Non-maskable positions get the largest key; the budget-th smallest key is the threshold.
-        keys, _ = _unique_keys(rand, _STREAM_SELECT, width)
-        keys[~maskable] = np.uint32(0xFFFFFFFF)
+        keys = _unique_keys(rand, _STREAM_SELECT, width)
+        keys[~maskable] |= _HIGH
         kth = np.sort(keys, axis=1)[np.arange(n), np.maximum(budget - 1, 0)]
         selected = maskable & (keys <= kth[:, None]) & (budget > 0)[:, None]
         flat = np.flatnonzero(selected)
@@ -294,9 +297,9 @@ def _select_spans(maskable: np.ndarray, n_maskable: np.ndarray, budget: np.ndarr
     valid = starts < n_m
     cost = np.where(valid, np.minimum(lens, n_m - starts), 0).astype(np.int32)
     # Visit tiles in random order; take whole tiles while they fit, cut the first that overflows.
-    keys, index_bits = _unique_keys(rand, _STREAM_SPAN_KEY, width)
-    keys[~valid] = np.uint32(0xFFFFFFFF)  # invalid tiles cost 0 anyway; this just puts them last
-    order = (np.sort(keys, axis=1) & np.uint32((1 << index_bits) - 1)).astype(np.intp)
+    keys = _unique_keys(rand, _STREAM_SPAN_KEY, width)
+    keys[~valid] |= _HIGH  # invalid tiles cost 0 anyway; this just puts them last
+    order = (np.sort(keys, axis=1) & _LOW).astype(np.intp)
     sorted_cost = np.take_along_axis(cost, order, axis=1)
     before = np.cumsum(sorted_cost, axis=1, dtype=np.int32) - sorted_cost
     take_sorted = np.clip(budget.astype(np.int32)[:, None] - before, 0, sorted_cost)

@@ -61,6 +61,16 @@ class PreprocessOptions:
             raise ValueError(f"processes_num must be >= 1, got {self.processes_num}")
         if self.docs_buffer_size < 1:
             raise ValueError(f"docs_buffer_size must be >= 1, got {self.docs_buffer_size}")
+        if not 5 <= self.seq_length <= 65535:
+            raise ValueError(f"seq_length must be in [5, 65535], got {self.seq_length}")
+        if self.dup_factor < 1:
+            raise ValueError(f"dup_factor must be >= 1, got {self.dup_factor}")
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise ValueError(f"short_seq_prob must be in [0, 1], got {self.short_seq_prob}")
+        if self.span_masking and not 0.0 < self.span_geo_prob <= 1.0:
+            raise ValueError(f"span_geo_prob must be in (0, 1], got {self.span_geo_prob}")
+        if self.span_masking and self.span_max_length < 1:
+            raise ValueError(f"span_max_length must be >= 1, got {self.span_max_length}")
 
 
 @dataclass(frozen=True)
@@ -249,7 +259,11 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
 
 
 def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> list[int]:
-    """Run the workers (in this process when there is one) with periodic progress lines."""
+    """Run the workers with periodic progress lines.
+
+    Job 0 runs in this process while jobs 1.. run in spawned processes: the main process would otherwise
+    sit idle, and its tokenizer is already loaded while a spawned worker needs ~0.3 s to start.
+    """
     last = [time.perf_counter()]
 
     def progress_line(done: int) -> None:
@@ -262,9 +276,20 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> l
         return [run_worker(jobs[0], report=progress_line)]
     ctx = get_context("spawn")
     shared = ctx.Array("q", len(jobs), lock=False)
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx, initializer=_init_worker,
+
+    def report_main(n: int) -> None:
+        shared[0] = n
+        progress_line(sum(shared))
+
+    with ProcessPoolExecutor(max_workers=len(jobs) - 1, mp_context=ctx, initializer=_init_worker,
                              initargs=(shared,)) as pool:
-        futures = [pool.submit(run_worker, job) for job in jobs]
+        futures = [pool.submit(run_worker, job) for job in jobs[1:]]
+        try:
+            first = run_worker(jobs[0], report=report_main)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
         while True:
             done, pending = wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
@@ -275,7 +300,7 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> l
             if not pending:
                 break
             progress_line(sum(shared))
-        return [f.result() for f in futures]
+        return [first] + [f.result() for f in futures]
 
 
 def options_from_args(args: Any) -> PreprocessOptions:
