@@ -95,6 +95,7 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     if header["seq_length"] > model_cfg.max_seq_length and "pos" in model_cfg.embedding:
         raise SystemExit(f"pretrain.py: dataset seq_length {header['seq_length']} exceeds the model's max_seq_length "
                          f"{model_cfg.max_seq_length}")
+    torch.manual_seed(args.seed)  # same seed, same initial weights (on every rank: DDP also broadcasts rank 0's)
     model = build_model(model_cfg)
     if args.resume_from:
         load_model_weights(model, args.resume_from, strict_prefixes=("",))
