@@ -139,3 +139,33 @@ def test_bert_pretraining_learns(workspace):
     assert losses[-1] < losses[0] - 2.0, losses
     assert accs[-1] > accs[0] + 0.02, accs  # past the unigram stage: ~0.004 -> ~0.045 with this tiny model
     assert re.search(r"tokens/s", out.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_nodes_each_starting_their_own_rank(workspace):
+    """The multi-node command lines of the docs, with both 'nodes' on this machine: node 0 runs rank 0,
+    node 1 runs rank 1, both name rank 0's address; only node 0 writes the model."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    master = f"tcp://127.0.0.1:{free_port()}"
+    base = common_args(workspace, "static.pt", "nodes.bin", "--total_steps", "3", "--save_checkpoint_steps", "3",
+                       "--batch_size", "4", "--dropout", "0", "--world_size", "2", "--backend", "gloo",
+                       "--master_ip", master)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen([sys.executable, str(ROOT / "pretrain.py"), *base, "--gpu_ranks", str(rank)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    assert "steps" in outputs[0] and "steps" not in outputs[1]  # only rank 0 reports
+    assert (workspace["root"] / "nodes.bin-3").is_file()
+    single = common_args(workspace, "static.pt", "nodes_ref.bin", "--total_steps", "3", "--save_checkpoint_steps", "3",
+                         "--batch_size", "8", "--dropout", "0")
+    run_script("pretrain.py", *single)
+    two, one = load_state_dict(workspace["root"] / "nodes.bin-3"), load_state_dict(workspace["root"] / "nodes_ref.bin-3")
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
