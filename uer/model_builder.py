@@ -50,5 +50,8 @@ def tie_output_embedding(model: Model) -> None:
         raise ValueError("--tie_weights needs a 'word' embedding")
     for name in model.target.names:
         head = getattr(model.target, name)
-        if hasattr(head, "linear_2") and head.linear_2.weight.shape == word.embedding.weight.shape:
-            head.linear_2.weight = word.embedding.weight
+        # mlm projects with linear_2, lm/bilm with output_layer (UER-py's names).
+        for attr in ("linear_2", "output_layer"):
+            layer = getattr(head, attr, None)
+            if layer is not None and layer.weight.shape == word.embedding.weight.shape:
+                layer.weight = word.embedding.weight

@@ -35,11 +35,17 @@ LEGACY_KEY_PREFIXES = [
     ("target.nsp_linear_2.", "target.sp.linear_2."),
     ("target.sop_linear_1.", "target.sp.linear_1."),
     ("target.sop_linear_2.", "target.sp.linear_2."),
+    # GPT-2 files of UER-py's 2020 model zoo and converters (the lm target was the model's only target).
+    ("target.output_layer.", "target.lm.output_layer."),
 ]
 
 
-def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a model file into a CPU state dict of tensors; refuse anything else."""
+def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str, torch.Tensor]:
+    """Read a model file into a CPU state dict of tensors; refuse anything else.
+
+    Keys get current UER-py names (:func:`normalize_keys`) unless ``normalize`` is False (converters
+    reading other tools' files, and the legacy rewriter, which reports what it renamed).
+    """
     path = str(path)
     if not os.path.isfile(path):
         raise ModelLoadError(f"model file not found: {path}")
@@ -61,7 +67,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             raise ModelLoadError(f"{path}: not a readable model file ({str(err).splitlines()[0]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"{path}: expected a state dict mapping names to tensors, found {type(state).__name__}")
-    return normalize_keys(state)
+    return normalize_keys(state) if normalize else dict(state)
 
 
 def normalize_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

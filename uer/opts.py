@@ -99,6 +99,18 @@ def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:
                              "'albert' = mlm + sentence-order.")
 
 
+def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
+    """pretrain.py's flags for recurrent encoders and the cls objective (UER-py's names).
+
+    Separate from add_model_options because the fine-tuning scripts define their own --bidirectional.
+    """
+    group = parser.add_argument_group("encoders and objectives")
+    group.add_argument("--bidirectional", action="store_true",
+                       help="rnn/lstm/gru: bidirectional torch RNN (for a bidirectional LM use --encoder bilstm).")
+    group.add_argument("--labels_num", type=int, default=None,
+                       help="cls target: number of classes (default: the config's labels_num, else 2).")
+
+
 def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     """preprocess.py's flags (UER-py's names and defaults); --target choices come from str2instances."""
     from uer.utils.instances import str2instances  # numpy-only module; imported where it is needed
@@ -127,3 +139,49 @@ def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
                        help="Store unmasked instances; the data loader masks them at training time (RoBERTa).")
     add_tokenizer_options(parser)
     add_span_masking_options(parser)
+
+
+def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str = "models/finetuned_model.bin",
+                         data_paths: bool = True) -> None:
+    """Fine-tuning scripts' paths and training flags (UER-py's names and defaults)."""
+    group = parser.add_argument_group("fine-tuning")
+    group.add_argument("--pretrained_model_path", default=None,
+                       help="Pre-trained model (embedding + encoder); random initialisation when absent.")
+    group.add_argument("--output_model_path", default=output_model_path,
+                       help="Where the fine-tuned model goes (the best one on dev; written atomically).")
+    if data_paths:
+        group.add_argument("--train_path", required=True, help="Training set (TSV with a header row).")
+        group.add_argument("--dev_path", required=True, help="Development set: evaluated after each epoch.")
+        group.add_argument("--test_path", default=None, help="Test set: evaluated with the best model at the end.")
+    group.add_argument("--batch_size", type=int, default=64,
+                       help="Instances per optimiser step (global: several processes split it).")
+    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens; longer ones are truncated.")
+    group.add_argument("--epochs_num", type=int, default=3, help="Passes over the training set.")
+    group.add_argument("--report_steps", type=int, default=100, help="Report training loss and speed every N steps.")
+    group.add_argument("--seed", type=int, default=7, help="Random seed (initialisation, shuffling, dropout).")
+    group.add_argument("--length_bucketing", action="store_true",
+                       help="Batch instances of similar length together (less padding, faster; order stays random).")
+
+
+def add_classifier_options(parser: argparse.ArgumentParser) -> None:
+    """The classifier head's flags (run_classifier.py, run_dbqa.py, run_classifier_cv.py, inference)."""
+    from uer.finetune.heads import POOLINGS
+
+    group = parser.add_argument_group("classifier")
+    group.add_argument("--pooling", choices=POOLINGS, default="first",
+                       help="How the encoder output becomes one vector: first token ([CLS]), mean, max or last token.")
+    group.add_argument("--soft_targets", action="store_true",
+                       help="Distillation: also fit the teacher's logits (training file column 'logits').")
+    group.add_argument("--soft_alpha", type=float, default=0.5,
+                       help="Weight of the soft-target MSE; the hard-label cross-entropy gets 1 - soft_alpha.")
+    group.add_argument("--bidirectional", action="store_true", help="Recurrent encoders only (accepted for UER-py compatibility).")
+
+
+def add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """inference/run_*_infer.py's paths and flags."""
+    group = parser.add_argument_group("inference")
+    group.add_argument("--load_model_path", required=True, help="Fine-tuned model.")
+    group.add_argument("--test_path", required=True, help="File to predict (TSV with a header row).")
+    group.add_argument("--prediction_path", required=True, help="Where the predictions go (TSV).")
+    group.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
+    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")

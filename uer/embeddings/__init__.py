@@ -8,7 +8,8 @@ from __future__ import annotations
 from uer.embeddings.base import EmbeddingPart, register, str2embedding
 from uer.embeddings.pos_embedding import PosEmbedding
 from uer.embeddings.seg_embedding import SegEmbedding
+from uer.embeddings.sinusoidalpos_embedding import SinusoidalposEmbedding
 from uer.embeddings.word_embedding import WordEmbedding
 from uer.embeddings.embedding import Embedding
 
-__all__ = ["Embedding", "EmbeddingPart", "PosEmbedding", "SegEmbedding", "WordEmbedding", "register", "str2embedding"]
+__all__ = ["Embedding", "EmbeddingPart", "PosEmbedding", "SegEmbedding", "SinusoidalposEmbedding", "WordEmbedding", "register", "str2embedding"]

@@ -1,8 +1,10 @@
-"""BERT's post-LayerNorm transformer layer."""
+"""Transformer layers: BERT's post-LayerNorm layer and the pre-LayerNorm layer of GPT-2."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from uer.layers.multi_headed_attn import KVCache
 
 
 class TransformerLayer(nn.Module):
@@ -22,13 +24,28 @@ class TransformerLayer(nn.Module):
         self.dropout_2 = nn.Dropout(dropout)
         self.layer_norm_2 = layer_norm_2
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
+                cache: KVCache | None = None) -> torch.Tensor:
         """
         Args:
             hidden: [batch_size x seq_length x hidden_size]
-            mask: boolean attention mask (see MultiHeadedAttention), or None.
+            mask: additive attention mask (see MultiHeadedAttention), or None.
+            cache: keys/values of earlier positions (incremental decoding), or None.
         Returns:
             [batch_size x seq_length x hidden_size]
         """
-        inter = self.layer_norm_1(hidden + self.dropout_1(self.self_attn(hidden, mask, is_causal)))
+        inter = self.layer_norm_1(hidden + self.dropout_1(self.self_attn(hidden, mask, is_causal, cache)))
         return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))
+
+
+class PreNormTransformerLayer(TransformerLayer):
+    """GPT-2's ordering (``layernorm_positioning: pre``): the layer norms come before attention and
+    feed-forward, the residual path stays unnormalised; the encoder adds a final layer norm.
+
+    Same sub-modules and checkpoint names as :class:`TransformerLayer`, so only the wiring differs.
+    """
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
+                cache: KVCache | None = None) -> torch.Tensor:
+        inter = hidden + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache))
+        return inter + self.dropout_2(self.feed_forward(self.layer_norm_2(inter)))

@@ -7,5 +7,9 @@ from __future__ import annotations
 from uer.targets.base import Target, TargetOutput, Targets, register, str2target
 from uer.targets.mlm_target import MlmTarget
 from uer.targets.sp_target import SpTarget
+from uer.targets.lm_target import LmTarget
+from uer.targets.bilm_target import BilmTarget
+from uer.targets.cls_target import ClsTarget
 
-__all__ = ["MlmTarget", "SpTarget", "Target", "TargetOutput", "Targets", "register", "str2target"]
+__all__ = ["BilmTarget", "ClsTarget", "LmTarget", "MlmTarget", "SpTarget", "Target", "TargetOutput", "Targets",
+           "register", "str2target"]

@@ -32,13 +32,22 @@ EMBEDDING_ALIASES = {
 # encoder alias -> (canonical encoder, mask)
 ENCODER_ALIASES = {"bert": ("transformer", "fully_visible"), "gpt": ("transformer", "causal")}
 # target alias -> (objectives, data processor)
-TARGET_ALIASES = {"bert": (("mlm", "sp"), "bert"), "albert": (("mlm", "sp"), "albert"), "mlm": (("mlm",), "mlm")}
+TARGET_ALIASES = {"bert": (("mlm", "sp"), "bert"), "albert": (("mlm", "sp"), "albert"), "mlm": (("mlm",), "mlm"),
+                  "lm": (("lm",), "lm"), "bilm": (("bilm",), "bilm"), "cls": (("cls",), "cls")}
+# Flat config names of UER-py's 2020 layout that the family/name rule below cannot derive.
+FLAT_CONFIG_NAMES = {
+    "rnn_config.json": "rnn/lstm_config.json",
+    "birnn_config.json": "rnn/bilstm_config.json",
+    "gatedcnn_9_config.json": "cnn/gatedcnn_9_config.json",
+    "gatedcnn_13_config.json": "cnn/gatedcnn_13_config.json",
+    "gpt2_config.json": "gpt2/config.json",
+}
 
 # JSON keys of UER-py configs that describe data or training rather than the model; accepted as-is.
-NON_MODEL_KEYS = {"data_processor", "labels_num", "seq_length", "vocab_path", "spm_model_path", "tokenizer"}
+NON_MODEL_KEYS = {"data_processor", "seq_length", "vocab_path", "spm_model_path", "tokenizer"}
 # JSON keys of UER-py configs whose non-default values select features we do not implement yet.
 UNSUPPORTED_VALUES = {
-    "layernorm_positioning": ("post",),
+    "layernorm_positioning": ("post", "pre"),
     "layernorm": ("normal",),
     "feed_forward": ("dense",),
     "relative_position_embedding": (False,),
@@ -74,6 +83,14 @@ class ModelConfig:
     layernorm_eps: float | None = None
     remove_embedding_layernorm: bool = False
     has_bias: bool = True
+    layernorm_positioning: str = "post"  # "pre": GPT-2's layer norm before attention/feed-forward
+    bidirectional: bool = False  # rnn/lstm/gru: torch's bidirectional RNN
+    kernel_size: int = 3  # cnn, gatedcnn, rcnn, crnn: convolution width over positions
+    block_size: int = 2  # gatedcnn: layers per residual block
+    synt_type: str = "dense"  # synt: "dense" or "random" Synthesizer
+    has_lmtarget_bias: bool = False  # lm/bilm: bias on the output layer (UER-py's flag)
+    labels_num: int = 2  # cls target: number of classes
+    pooling: str = "first"  # cls target: first, mean, max or last
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,16 +99,18 @@ class ModelConfig:
                 problems.append(f"unknown embedding part {part!r} (known: {', '.join(sorted(str2embedding))})")
         if self.encoder not in str2encoder:
             problems.append(f"unknown encoder {self.encoder!r} (known: {', '.join(sorted(str2encoder))})")
+        else:  # encoder-specific checks (heads dividing hidden_size, emb_size == hidden_size, ...)
+            problems.extend(str2encoder[self.encoder].config_problems(self))
         for name in self.target:
             if name not in str2target:
                 problems.append(f"unknown target {name!r} (known: {', '.join(sorted(str2target))})")
         if self.hidden_act not in str2act:
             problems.append(f"unknown hidden_act {self.hidden_act!r} (known: {', '.join(sorted(str2act))})")
-        if self.heads_num <= 0 or self.hidden_size % self.heads_num:
-            problems.append(f"hidden_size {self.hidden_size} is not divisible by heads_num {self.heads_num}")
-        if self.emb_size != self.hidden_size and not self.factorized_embedding_parameterization:
-            problems.append(f"emb_size {self.emb_size} differs from hidden_size {self.hidden_size}: "
-                            "use --factorized_embedding_parameterization (ALBERT) or make them equal")
+        if self.layernorm_positioning not in ("post", "pre"):
+            problems.append(f"layernorm_positioning {self.layernorm_positioning!r} must be 'post' or 'pre'")
+        for name in ("kernel_size", "labels_num", "layers_num"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout {self.dropout} must be in [0, 1)")
         if self.layernorm_variant not in ("standard", "uer"):
@@ -115,9 +134,15 @@ class ModelConfig:
 def resolve_config_path(path: str) -> Path:
     """Find a config file: as given, relative to the repository, or by its flat legacy name.
 
-    ``models/bert_base_config.json`` (UER-py 2020 layout) resolves to ``models/bert/base_config.json``.
+    ``models/bert_base_config.json`` (UER-py 2020 layout) resolves to ``models/bert/base_config.json``;
+    names the rule cannot derive (``models/rnn_config.json``, ``models/gatedcnn_9_config.json``) come
+    from ``FLAT_CONFIG_NAMES``.
     """
     candidates = [Path(path), REPO_ROOT / path]
+    head, _, name = path.replace("\\", "/").rpartition("/")
+    if name in FLAT_CONFIG_NAMES:
+        for base in (Path(head or "."), REPO_ROOT / (head or ".")):
+            candidates.append(base / FLAT_CONFIG_NAMES[name])
     flat = re.match(r"^(?P<dir>.*?)(?P<family>[a-z0-9]+)_(?P<name>[a-z0-9_]+_config\.json)$", path)
     if flat:
         for base in (Path(flat["dir"] or "."), REPO_ROOT / (flat["dir"] or ".")):
@@ -222,6 +247,12 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         layernorm_eps=getattr(args, "layernorm_eps", None),
         remove_embedding_layernorm=bool(getattr(args, "remove_embedding_layernorm", False)),
         has_bias=not bool(getattr(args, "remove_transformer_bias", False)),
+        layernorm_positioning=getattr(args, "layernorm_positioning", "post"),
+        bidirectional=bool(getattr(args, "bidirectional", False)),
+        kernel_size=int(getattr(args, "kernel_size", 3)), block_size=int(getattr(args, "block_size", 2)),
+        synt_type=getattr(args, "synt_type", "dense"),
+        has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
+        labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
     )
     return ModelConfig(**values)
 

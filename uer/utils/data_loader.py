@@ -26,13 +26,14 @@ from uer.utils.dataset import PretrainDataset
 from uer.utils.masking import HashUniforms, MaskingConfig, mask_batch
 
 _CACHE_SIZE = 4  # permutations kept: a batch spans at most a couple of chunks
+LM_KINDS = ("lm", "bilm")  # datasets of next-token windows (uer.utils.instances.LmInstances)
 
 
 class PretrainBatches:
     """Micro-batches for one rank.
 
     Args:
-        dataset: an opened dataset (mlm, bert or albert target).
+        dataset: an opened dataset (mlm, bert, albert, lm, bilm or cls target).
         batch_size: instances per micro-batch per rank (B).
         rank, world_size: this process's rank among W data-parallel ranks.
         seed: shuffling (and dynamic masking) seed.
@@ -47,6 +48,13 @@ class PretrainBatches:
         mlm_positions [M] (flat indices into the b*L flattened batch), mlm_labels [M] (original ids),
         sp_labels [b] (bert: 1 = random next; albert: 1 = swapped; only for those targets),
         and tokens_num (int: non-padding tokens). L = the longest instance of the batch.
+
+    lm/bilm datasets (windows of up to seq_length + 1 tokens) give instead, with L = the longest window - 1:
+        src [b, L] (each window without its last token), seg [b, L] (1 = real, 0 = padding),
+        lm_positions [M] / lm_labels [M] (flat index of every real position and the token after it),
+        lm_backward_positions [M'] / lm_backward_labels [M'] (real positions but each window's first,
+        and the token before it; the bilm target's right-to-left half), tokens_num.
+    cls datasets give src [b, L], seg [b, L] (1 = real, 0 = padding), cls_labels [b], tokens_num.
     """
 
     def __init__(self, dataset: PretrainDataset, batch_size: int, rank: int = 0, world_size: int = 1,
@@ -77,6 +85,7 @@ class PretrainBatches:
         self.masking = dynamic_masking
         self.pad_to_multiple_of = max(1, pad_to_multiple_of)
         self.n = len(dataset)
+        self.kind = dataset.target
         self.chunk = min(instances_buffer_size, self.n)
         self.num_chunks = -(-self.n // self.chunk)
         self._orders: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -156,6 +165,10 @@ class PretrainBatches:
         """Micro-batch g for this rank (see the class doc for the keys)."""
         positions = self.positions(micro_batch_index)
         idx = self.indices(positions)
+        if self.kind in LM_KINDS:
+            return self._lm_batch(idx)
+        if self.kind == "cls":
+            return self._cls_batch(idx)
         ds = self.dataset
         b = len(idx)
         length = self._length[idx].astype(np.int64)
@@ -186,6 +199,60 @@ class PretrainBatches:
             out["sp_labels"] = torch.from_numpy(self._label[idx].astype(np.int64))
         out["tokens_num"] = int(length.sum())
         return out
+
+    def batch_of_instances(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch of the given instance indices, in order (evaluation: each instance exactly once).
+
+        Only for datasets without masks (lm, bilm, cls): MLM masks depend on the global position.
+        """
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.kind in LM_KINDS:
+            return self._lm_batch(idx)
+        if self.kind == "cls":
+            return self._cls_batch(idx)
+        raise ValueError(f"batch_of_instances needs an lm, bilm or cls dataset, not {self.kind}")
+
+    def _rows(self, idx: np.ndarray, width: int) -> np.ndarray:
+        """[len(idx) x width] int64 token rows, read in file order (friendlier to the page cache)."""
+        order = np.argsort(idx, kind="stable")
+        rows = np.empty((len(idx), width), dtype=np.int64)
+        rows[order] = self.dataset.src[idx[order], :width]
+        return rows
+
+    def _width(self, longest: int, cap: int) -> int:
+        if self.pad_to_multiple_of > 1:
+            return min(-(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of, cap)
+        return longest
+
+    def _lm_batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """Inputs and next/previous-token labels from lm/bilm windows (see the class doc)."""
+        inputs = self._length[idx].astype(np.int64) - 1  # the window's last token is only a label
+        width = self._width(int(inputs.max()), self.dataset.src.shape[1] - 1)
+        window = self._rows(idx, width + 1)
+        real = np.arange(width)[None, :] < inputs[:, None]
+        rows, cols = np.nonzero(real)  # row-major, like the MLM positions
+        back = cols >= 1
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+
+        return {
+            "src": tensor(window[:, :width]),
+            "seg": tensor(real),
+            "lm_positions": tensor(rows * width + cols),
+            "lm_labels": tensor(window[rows, cols + 1]),
+            "lm_backward_positions": tensor(rows[back] * width + cols[back]),
+            "lm_backward_labels": tensor(window[rows[back], cols[back] - 1]),
+            "tokens_num": int(inputs.sum()),
+        }
+
+    def _cls_batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """Sentences and their labels from a cls dataset."""
+        length = self._length[idx].astype(np.int64)
+        width = self._width(int(length.max()), self.dataset.src.shape[1])
+        seg = (np.arange(width)[None, :] < length[:, None]).astype(np.int64)
+        return {"src": torch.from_numpy(self._rows(idx, width)), "seg": torch.from_numpy(seg),
+                "cls_labels": torch.from_numpy(self._label[idx].astype(np.int64)), "tokens_num": int(length.sum())}
 
     def _static_masks(self, idx: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Stored masks of the batch's instances as (flat positions, labels), row-major."""

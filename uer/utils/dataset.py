@@ -28,8 +28,16 @@ Arrays of the mlm/bert/albert targets (N instances, S = seq_length):
     mask_pos    [M]     uint16, positions inside the instance
     mask_label  [M]     original token ids (same dtype as src)
 
-New targets add arrays or use another width for ``src`` (lm can store S+1 tokens) without a format
-change: readers look arrays up by name and shape comes from the header.
+Arrays of the lm/bilm targets (next-token windows; no masks, ``dynamic_masking`` false):
+
+    src         [N, S+1] token ids of a window of up to S+1 tokens (inputs are its first tokens, labels
+                         the following ones: see uer.utils.data_loader), padded with [PAD]
+    length      [N]     uint16, tokens in the window
+    seg_a_len   [N]     uint16, == length
+
+Arrays of the cls target: src [N, S] (``[CLS] text [SEP]``), length, seg_a_len (== length), and
+``label`` [N] int32 (the class). New targets add arrays or another ``src`` width without a format change
+(format_version stays 1): readers look arrays up by name and shapes come from the header.
 
 Workers stream instances to *shard* files (:class:`DatasetWriter`): ``b"UERSHRD1"`` followed by blocks
 ``[8-byte JSON length][JSON {n, arrays: {name: {dtype, shape}}}][array bytes]`` and a final end block

@@ -17,6 +17,13 @@ UER-py semantics (its docs are the contract; this is our own code):
   instances (the last one shorter). With it, documents are packed into one stream separated by [SEP]
   (a separator that would open an instance is dropped) so every instance is full; the tail of a buffer
   carries over to the next one and only a worker's very last instance can be short.
+* ``lm`` and ``bilm`` (one document per line, GPT/ELMo): each document becomes the stream
+  ``[CLS] tokens [SEP]``, cut into windows of ``seq_length + 1`` tokens that start every ``seq_length``
+  tokens (consecutive windows share one token), so the loader's inputs ``window[:-1]`` are at most
+  ``seq_length`` wide and every token after [CLS] is a next-token label exactly once. A window needs two
+  tokens. No masks and one copy (``--dup_factor`` does not apply); the two targets store the same arrays.
+* ``cls`` (``label<TAB>text`` per line, the label an integer 0..n-1; a first line ``label<TAB>...`` is a
+  header and skipped): ``[CLS] tokens [SEP]`` truncated to ``seq_length``, plus the label (int32). No masks.
 * ``dup_factor``: static masking writes each buffer ``dup_factor`` times; bert/albert rebuild the
   instances each time (new A/B splits, random documents and masks), mlm repeats the same chunks with new
   masks. With dynamic masking the masks are drawn in the loader, so one copy is stored (as UER-py does:
@@ -87,6 +94,7 @@ class DocumentBuffer:
         self.tokens = array("i")
         self.sent_offsets = array("q", [0])
         self.doc_offsets = array("q", [0])
+        self.labels = array("q")  # one per document, for labelled corpora (cls) only
 
     def __len__(self) -> int:
         return len(self.doc_offsets) - 1
@@ -104,10 +112,13 @@ class DocumentBuffer:
             return True
         return False
 
-    def add_document(self, ids: list[int]) -> bool:
-        """A one-sentence document (line formats)."""
+    def add_document(self, ids: list[int], label: int | None = None) -> bool:
+        """A one-sentence document (line formats), with its label for labelled corpora."""
         self.add_sentence(ids)
-        return self.end_document()
+        added = self.end_document()
+        if added and label is not None:
+            self.labels.append(label)
+        return added
 
     def flat(self) -> np.ndarray:
         return np.frombuffer(self.tokens, dtype=np.int32) if len(self.tokens) else np.zeros(1, np.int32)
@@ -174,10 +185,13 @@ class InstanceBuilder(ABC):
     (``ranges``); packing, static masking and block layout are shared.
     """
 
-    #: "documents": one sentence per line, blank line between documents; "lines": one document per line.
+    #: "documents": one sentence per line, blank line between documents; "lines": one document per line;
+    #: "labelled_lines": ``label<TAB>text`` per line.
     corpus_format: ClassVar[str] = "documents"
     #: whether instances carry a sentence-pair label (array ``label``).
     has_label: ClassVar[bool] = False
+    #: whether the instances get MLM masks (static, or dynamic in the loader); lm/bilm/cls do not.
+    uses_masking: ClassVar[bool] = True
 
     def __init__(self, cfg: InstanceConfig, seed: int, worker: int = 0) -> None:
         self.cfg = cfg
@@ -383,8 +397,112 @@ class MlmInstances(InstanceBuilder):
         return (stream if len(stream) else np.zeros(1, np.int32)), out
 
 
+def parse_labelled_line(text: str) -> tuple[int, str] | None:
+    """``label<TAB>text`` -> (label, text); None for a header line (first field ``label``).
+
+    Raises ValueError for a line whose label is not a non-negative integer.
+    """
+    label, sep, body = text.partition("\t")
+    if label.strip().lower() == "label":
+        return None
+    if not sep or not label.strip().isdigit():
+        raise ValueError(f"expected 'label<TAB>text' with an integer label, got {text[:60]!r}")
+    return int(label), body
+
+
+class _Unmasked(InstanceBuilder):
+    """Builders whose instances carry no masks: they write src/length/seg_a_len (+ label) directly."""
+
+    uses_masking = False
+
+    @abstractmethod
+    def windows(self, buf: DocumentBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(flat tokens, window starts, window lengths, labels or empty) of one buffer."""
+
+    def ranges(self, buf: DocumentBuffer, final: bool) -> tuple[np.ndarray, Ranges]:  # pragma: no cover
+        raise NotImplementedError("unmasked builders write their windows directly (see blocks)")
+
+    @property
+    def width(self) -> int:
+        return self.cfg.seq_length
+
+    def blocks(self, buf: DocumentBuffer, final: bool = False) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+        flat, starts, lengths, labels = self.windows(buf)
+        pad = self.cfg.masking.pad_id
+        j = np.arange(self.width, dtype=np.int64)[None, :]
+        for lo in range(0, len(starts), PACK_BLOCK):
+            hi = min(lo + PACK_BLOCK, len(starts))
+            inside = j < lengths[lo:hi, None]
+            src = np.where(inside, flat[np.where(inside, starts[lo:hi, None] + j, 0)], pad)
+            arrays = {"src": src.astype(self.dtype), "length": lengths[lo:hi].astype(np.uint16),
+                      "seg_a_len": lengths[lo:hi].astype(np.uint16)}
+            if self.has_label:
+                arrays["label"] = labels[lo:hi].astype(np.int32)
+            yield arrays, hi - lo
+
+
+class LmInstances(_Unmasked):
+    """Next-token windows for the lm target (see the module doc); ``src`` is ``seq_length + 1`` wide."""
+
+    corpus_format = "lines"
+
+    @property
+    def width(self) -> int:
+        return self.cfg.seq_length + 1
+
+    def windows(self, buf: DocumentBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.cfg.seq_length + 1 > 65535:
+            raise ValueError("lm/bilm instances are seq_length + 1 tokens wide: seq_length must be <= 65534")
+        m, step = self.cfg.masking, self.cfg.seq_length
+        sent, docs = np.frombuffer(buf.sent_offsets, dtype=np.int64), np.frombuffer(buf.doc_offsets, dtype=np.int64)
+        doc_start, doc_end = sent[docs[:-1]], sent[docs[1:]]  # token ranges of the documents
+        tokens = buf.flat()
+        pieces, starts, lengths, base = [], [], [], 0
+        for first, end in zip(doc_start.tolist(), doc_end.tolist()):
+            stream_len = end - first + 2
+            pieces += [np.array([m.cls_id], np.int32), tokens[first:end], np.array([m.sep_id], np.int32)]
+            window_starts = np.arange(0, stream_len - 1, step, dtype=np.int64)
+            starts.append(base + window_starts)
+            lengths.append(np.minimum(step + 1, stream_len - window_starts))
+            base += stream_len
+        if not pieces:
+            return np.zeros(1, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(pieces), np.concatenate(starts), np.concatenate(lengths), np.zeros(0, np.int64)
+
+
+class BilmInstances(LmInstances):
+    """The lm windows, for the bilm target (the loader derives previous-token labels from them)."""
+
+
+class ClsInstances(_Unmasked):
+    """``[CLS] text [SEP]`` plus its label, for the cls target."""
+
+    corpus_format = "labelled_lines"
+    has_label = True
+
+    def windows(self, buf: DocumentBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        m, keep = self.cfg.masking, self.cfg.seq_length - 2
+        sent, docs = np.frombuffer(buf.sent_offsets, dtype=np.int64), np.frombuffer(buf.doc_offsets, dtype=np.int64)
+        doc_start, doc_end = sent[docs[:-1]], sent[docs[1:]]
+        tokens = buf.flat()
+        pieces, starts, lengths, base = [], [], [], 0
+        for first, end in zip(doc_start.tolist(), doc_end.tolist()):
+            body = tokens[first:min(end, first + keep)]
+            pieces += [np.array([m.cls_id], np.int32), body, np.array([m.sep_id], np.int32)]
+            starts.append(base)
+            lengths.append(len(body) + 2)
+            base += len(body) + 2
+        labels = np.frombuffer(buf.labels, dtype=np.int64) if len(buf.labels) else np.zeros(0, np.int64)
+        if not pieces:
+            return np.zeros(1, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64), labels
+        return (np.concatenate(pieces), np.array(starts, np.int64), np.array(lengths, np.int64), labels)
+
+
 str2instances: dict[str, type[InstanceBuilder]] = {}
 register_instances = make_register(str2instances, InstanceBuilder)
 register_instances("bert")(BertInstances)
 register_instances("albert")(AlbertInstances)
 register_instances("mlm")(MlmInstances)
+register_instances("lm")(LmInstances)
+register_instances("bilm")(BilmInstances)
+register_instances("cls")(ClsInstances)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from uer.utils.dataset import DatasetWriter, merge_shards
-from uer.utils.instances import DocumentBuffer, InstanceBuilder, InstanceConfig, str2instances
+from uer.utils.instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
 from uer.utils.masking import MaskingConfig
 
 PROGRESS_SECONDS = 2.0
@@ -116,7 +116,8 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
                  docs_buffer_size: int) -> Iterator[DocumentBuffer]:
     """Tokenized documents of bytes [start, end) of the corpus, ``docs_buffer_size`` documents at a time.
 
-    "documents": one sentence per line, blank line between documents; "lines": one document per line.
+    "documents": one sentence per line, blank line between documents; "lines": one document per line;
+    "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped).
     Sentences and documents without tokens are skipped.
     """
     buf = DocumentBuffer()
@@ -131,6 +132,14 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
             if corpus_format == "lines":
                 if text:
                     buf.add_document(encode(text))
+            elif corpus_format == "labelled_lines":
+                if text:
+                    try:
+                        parsed = parse_labelled_line(text)
+                    except ValueError as err:
+                        raise PreprocessError(f"{path}, line starting at byte {pos - len(raw)}: {err}") from None
+                    if parsed is not None:
+                        buf.add_document(encode(parsed[1]), label=parsed[0])
             elif text:
                 buf.add_sentence(encode(text))
                 continue
@@ -209,10 +218,12 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     masking = MaskingConfig.from_vocab(vocab, span_masking=o.span_masking, span_geo_prob=o.span_geo_prob,
                                        span_max_length=o.span_max_length)
     builder_cls = str2instances[o.target]
-    if o.dynamic_masking and o.dup_factor != 1:
+    if not builder_cls.uses_masking and (o.dynamic_masking or o.span_masking):
+        log(f"--target {o.target} has no masks: --dynamic_masking/--span_masking do not apply.")
+    if o.dynamic_masking and builder_cls.uses_masking and o.dup_factor != 1:
         log(f"--dynamic_masking: masks are drawn by the data loader at training time, so --dup_factor "
             f"{o.dup_factor} is ignored (one copy stored), as in UER-py.")
-    if o.dynamic_masking and o.span_masking:
+    if o.dynamic_masking and o.span_masking and builder_cls.uses_masking:
         log("--dynamic_masking with --span_masking: the span options are recorded in the dataset, but "
             "pass --span_masking to pretrain.py, which draws the masks.")
 
@@ -231,14 +242,14 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "target": o.target,
             "seq_length": o.seq_length,
             "vocab_size": len(vocab),
-            "dynamic_masking": o.dynamic_masking,
+            "dynamic_masking": o.dynamic_masking and builder_cls.uses_masking,
             "span_masking": {"enabled": o.span_masking, "geo_prob": o.span_geo_prob,
                              "max_length": o.span_max_length},
             "tokenizer": {"name": o.tokenizer, "vocab_path": o.vocab_path, "spm_model_path": o.spm_model_path,
                           "do_lower_case": o.do_lower_case},
             "special_ids": {"pad": vocab.pad_id, "unk": vocab.unk_id, "cls": vocab.cls_id, "sep": vocab.sep_id,
                             "mask": vocab.mask_id},
-            "dup_factor": 1 if o.dynamic_masking else o.dup_factor,
+            "dup_factor": 1 if o.dynamic_masking or not builder_cls.uses_masking else o.dup_factor,
             "short_seq_prob": o.short_seq_prob,
             "full_sentences": o.full_sentences,
             "seed": o.seed,

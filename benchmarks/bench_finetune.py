@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Fine-tuning and inference speed and peak memory: our classifier loop vs transformers'
+BertForSequenceClassification, on book_review, at tiny and mini sizes.
+
+Same data (the first --train_examples training and --eval_examples dev reviews of
+../shared/data/datasets/book_review, tokenised once by our tokenizer), same batch size and sequence length,
+same optimiser (fused AdamW, linear schedule), dropout on, measured in the same run. Each configuration runs
+in its own child process so its peak RSS is its own; --repeat N keeps the best of N runs (the machine is
+shared: the best run is the one least disturbed by others).
+
+Batching modes (training; inference sorts by length whenever padding is dynamic):
+    padded    every batch padded to --seq_length (what UER-py does)
+    dynamic   each batch padded to its longest instance, batches drawn at random (our default)
+    bucketed  dynamic padding with --length_bucketing (batches of similar lengths)
+
+    python3 benchmarks/bench_finetune.py                         # tiny and mini, every mode, both implementations
+    python3 benchmarks/bench_finetune.py --sizes tiny --repeat 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SIZES = {"tiny": "models/bert/tiny_config.json", "mini": "models/bert/mini_config.json"}
+MODES = ("padded", "dynamic", "bucketed")
+# Measured by the issue on this machine: UER-py's run_classifier.py, tiny, batch 64, seq 128 (padded).
+UER_PY_TINY = {"train": 150.0, "infer": 440.0}
+
+
+def load_data(train_examples: int, eval_examples: int, seq_length: int):
+    from uer.finetune.classification import read_classification
+    from uer.utils.tokenizers import build_tokenizer
+
+    tokenizer = build_tokenizer("bert", SHARED / "models" / "google_zh_vocab.txt")
+    book = SHARED / "datasets" / "book_review"
+    train = read_classification(str(book / "train.tsv"), tokenizer, seq_length, 2)
+    dev = read_classification(str(book / "dev.tsv"), tokenizer, seq_length, 2)
+    import numpy as np
+
+    return tokenizer, train.subset(np.arange(min(train_examples, len(train)))), dev.subset(np.arange(min(eval_examples, len(dev))))
+
+
+def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
+    """Runs in a child process: one epoch over the training subset (after a short untimed warm-up), then
+    predictions for the evaluation subset."""
+    import numpy as np
+    import torch
+
+    from uer.finetune.data import collate, length_sorted_batches, shuffled_batches
+    from uer.utils.optimizers import build_linear_schedule, build_optimizer
+
+    tokenizer, train, dev = load_data(args.train_examples, args.eval_examples, args.seq_length)
+    cfg_json = json.loads((ROOT / SIZES[size]).read_text())
+    vocab_size, pad_id = len(tokenizer.vocab), tokenizer.vocab.pad_id
+    pad_to = args.seq_length if mode == "padded" else None
+    torch.manual_seed(0)
+    warm = train.subset(np.arange(min(len(train), 3 * args.batch_size)))
+    if impl == "ours":
+        from uer.finetune.heads import Classifier
+        from uer.finetune.loop import FinetuneConfig, FineTuner, predict
+        from uer.model_builder import build_model
+        from uer.utils.config import ModelConfig
+        from uer.utils.distributed import DistContext
+
+        cfg = ModelConfig(vocab_size=vocab_size, emb_size=cfg_json["emb_size"], hidden_size=cfg_json["hidden_size"],
+                          feedforward_size=cfg_json["feedforward_size"], heads_num=cfg_json["heads_num"],
+                          layers_num=cfg_json["layers_num"], dropout=0.1, target=())
+        base = build_model(cfg, with_target=False)
+        model = Classifier(base.embedding, base.encoder, cfg.hidden_size, 2)
+        out = os.path.join(tempfile.mkdtemp(), "bench.bin")
+        ft_cfg = FinetuneConfig(output_model_path=out, epochs_num=1, batch_size=args.batch_size,
+                                seq_length=args.seq_length, learning_rate=1e-4, report_steps=10**9, seed=1,
+                                dynamic_padding=mode != "padded", length_bucketing=mode == "bucketed")
+        FineTuner(model, ft_cfg, DistContext(), pad_id).fit(warm)  # warm-up, untimed
+        tuner = FineTuner(model, ft_cfg, DistContext(), pad_id)
+        tuner.fit(train)
+        train_rate = tuner.train_examples / tuner.train_seconds
+        predict(model, warm, args.batch_size, pad_id, torch.device("cpu"), pad_to=pad_to)  # warm-up
+        start = time.perf_counter()
+        predict(model, dev, args.batch_size, pad_id, torch.device("cpu"), pad_to=pad_to)
+        infer_rate = len(dev) / (time.perf_counter() - start)
+    else:
+        import transformers
+
+        hf_cfg = transformers.BertConfig(vocab_size=vocab_size, hidden_size=cfg_json["hidden_size"],
+                                         num_hidden_layers=cfg_json["layers_num"], num_attention_heads=cfg_json["heads_num"],
+                                         intermediate_size=cfg_json["feedforward_size"], max_position_embeddings=512,
+                                         num_labels=2)
+        model = transformers.BertForSequenceClassification(hf_cfg).train()
+
+        def inputs(data, idx) -> dict:
+            b = collate(data, idx, pad_id, pad_to)
+            return {"input_ids": b["src"], "token_type_ids": (b["seg"] - 1).clamp_min(0),
+                    "attention_mask": (b["seg"] > 0).long(), "labels": b["label"]}
+
+        def epoch(data) -> float:
+            rng = np.random.default_rng([1, 1])
+            batches = shuffled_batches(data.lengths, args.batch_size, rng, bucketing=mode == "bucketed")
+            optimizer = build_optimizer(model, 1e-4)
+            scheduler = build_linear_schedule(optimizer, len(batches), 0.1)
+            start = time.perf_counter()
+            for idx in batches:
+                model(**inputs(data, idx)).loss.backward()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            return time.perf_counter() - start
+
+        epoch(warm)
+        train_rate = len(train) / epoch(train)
+
+        def infer(data) -> None:
+            model.eval()
+            order = (length_sorted_batches(data.lengths, args.batch_size) if pad_to is None else
+                     [np.arange(i, min(i + args.batch_size, len(data))) for i in range(0, len(data), args.batch_size)])
+            with torch.no_grad():
+                for idx in order:
+                    b = inputs(data, idx)
+                    b.pop("labels")
+                    model(**b).logits.argmax(-1)
+            model.train()
+
+        infer(warm)
+        start = time.perf_counter()
+        infer(dev)
+        infer_rate = len(dev) / (time.perf_counter() - start)
+    tokens = int(np.minimum(train.lengths, args.seq_length).sum())
+    return {"train": train_rate, "infer": infer_rate, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "threads": torch.get_num_threads(), "mean_tokens": tokens / len(train)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "mini"], choices=sorted(SIZES))
+    parser.add_argument("--impls", nargs="+", default=["ours", "transformers"], choices=["ours", "transformers"])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--train_examples", type=int, default=1920, help="Training examples timed (one epoch).")
+    parser.add_argument("--eval_examples", type=int, default=2000, help="Dev examples predicted.")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--seq_length", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=1, help="Runs per configuration; the best is reported.")
+    parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker, args)))
+        return
+    if not (SHARED / "datasets" / "book_review" / "train.tsv").exists():
+        sys.exit(f"needs {SHARED}/datasets/book_review and models/google_zh_vocab.txt (the shared data beside the project)")
+    print(f"book_review: {args.train_examples} training examples (one epoch), {args.eval_examples} dev examples predicted; "
+          f"batch {args.batch_size}, seq_length {args.seq_length}; best of {args.repeat}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'size':5} {'implementation':14} {'batches':9} {'train ex/s':>10} {'infer ex/s':>10} {'peak RSS MB':>11}")
+    for size in args.sizes:
+        for impl in args.impls:
+            for mode in args.modes:
+                best: dict | None = None
+                for _ in range(args.repeat):
+                    cmd = [sys.executable, __file__, "--worker", impl, size, mode]
+                    for name in ("train_examples", "eval_examples", "batch_size", "seq_length"):
+                        cmd += [f"--{name}", str(getattr(args, name))]
+                    out = subprocess.run(cmd, capture_output=True, text=True)
+                    if out.returncode != 0:
+                        print(f"{size:5} {impl:14} {mode:9} failed:\n{out.stderr[-2000:]}")
+                        break
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    if best is None:
+                        best = r
+                    else:
+                        best = {**best, "train": max(best["train"], r["train"]), "infer": max(best["infer"], r["infer"]),
+                                "peak_rss_mb": min(best["peak_rss_mb"], r["peak_rss_mb"])}
+                if best:
+                    print(f"{size:5} {impl:14} {mode:9} {best['train']:10.0f} {best['infer']:10.0f} {best['peak_rss_mb']:11.0f}",
+                          flush=True)
+    print(f"UER-py (measured by the issue on this machine): tiny, padded: {UER_PY_TINY['train']:.0f} train ex/s, "
+          f"{UER_PY_TINY['infer']:.0f} infer ex/s; load average now {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

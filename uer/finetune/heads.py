@@ -1,0 +1,112 @@
+"""Task heads over the encoder: pooling and UER-py's two-layer classifier (single- and multi-task).
+
+Attribute names are checkpoint keys: ``embedding.*`` and ``encoder.*`` as in pre-training, then
+``output_layer_1``/``output_layer_2`` (run_classifier.py, run_dbqa.py) or ``output_layers_1.{i}``/
+``output_layers_2.{i}`` (run_classifier_mt.py), exactly as UER-py names them, so fine-tuned models move
+both ways between UER-py and this project.
+
+A head's ``forward(batch)`` returns ``(loss, logits)``: ``loss`` is per instance, [batch_size], or None
+when the batch carries no labels; the fine-tuning loop weights and normalises it.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+POOLINGS = ("first", "mean", "max", "last")
+
+
+def pool(hidden: torch.Tensor, seg: torch.Tensor, pooling: str) -> torch.Tensor:
+    """[batch_size x seq_length x hidden_size] -> [batch_size x hidden_size], ignoring padding (seg == 0).
+
+    UER-py pools over padded positions too (its batches are always padded to --seq_length, so its
+    ``last`` is usually a padding position and ``mean`` is diluted by padding). Pooling only over real
+    tokens makes the result independent of how a batch is padded, which dynamic padding needs.
+    """
+    if pooling == "first":
+        return hidden[:, 0]
+    visible = (seg > 0).unsqueeze(-1)
+    if pooling == "mean":
+        total = (hidden * visible).sum(dim=1)
+        return total / visible.sum(dim=1).clamp_min(1).to(hidden.dtype)
+    if pooling == "max":
+        return hidden.masked_fill(~visible, torch.finfo(hidden.dtype).min).max(dim=1).values
+    if pooling == "last":
+        last = (seg > 0).sum(dim=1).clamp_min(1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+
+
+def classification_loss(logits: torch.Tensor, label: torch.Tensor, soft_tgt: torch.Tensor | None,
+                        soft_alpha: float) -> torch.Tensor:
+    """Per-instance loss: cross-entropy to the hard label, or with soft targets (distillation)
+    ``soft_alpha * MSE(logits, teacher logits) + (1 - soft_alpha) * cross-entropy``.
+
+    The MSE is averaged over the labels of an instance, so its batch mean equals UER-py's ``nn.MSELoss()``.
+    """
+    logits = logits.float()
+    loss = F.cross_entropy(logits, label, reduction="none")
+    if soft_tgt is not None:
+        mse = (logits - soft_tgt.float()).pow(2).mean(dim=-1)
+        loss = soft_alpha * mse + (1.0 - soft_alpha) * loss
+    return loss
+
+
+class Classifier(nn.Module):
+    """Pooled encoder output -> tanh(output_layer_1) -> output_layer_2 -> logits (UER-py's classifier)."""
+
+    def __init__(self, embedding: nn.Module, encoder: nn.Module, hidden_size: int, labels_num: int,
+                 pooling: str = "first", soft_alpha: float = 0.5) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+        self.embedding = embedding
+        self.encoder = encoder
+        self.pooling = pooling
+        self.labels_num = labels_num
+        self.soft_alpha = soft_alpha
+        self.output_layer_1 = nn.Linear(hidden_size, hidden_size)
+        self.output_layer_2 = nn.Linear(hidden_size, labels_num)
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[batch_size x labels_num]"""
+        src, seg = batch["src"], batch["seg"]
+        hidden = self.encoder(self.embedding(src, seg), seg)
+        pooled = pool(hidden, seg, self.pooling)
+        return self.output_layer_2(torch.tanh(self.output_layer_1(pooled)))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
+        logits = self.logits(batch)
+        if "label" not in batch:
+            return None, logits
+        return classification_loss(logits, batch["label"], batch.get("soft_tgt"), self.soft_alpha), logits
+
+
+class MultitaskClassifier(nn.Module):
+    """Shared embedding and encoder, one two-layer classifier per task; ``batch["task"]`` picks the head.
+
+    Every instance of a batch belongs to the same task (the loop never mixes datasets in a batch).
+    """
+
+    def __init__(self, embedding: nn.Module, encoder: nn.Module, hidden_size: int, labels_nums: list[int],
+                 pooling: str = "first") -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+        self.embedding = embedding
+        self.encoder = encoder
+        self.pooling = pooling
+        self.labels_nums = list(labels_nums)
+        self.output_layers_1 = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in labels_nums])
+        self.output_layers_2 = nn.ModuleList([nn.Linear(hidden_size, n) for n in labels_nums])
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
+        src, seg = batch["src"], batch["seg"]
+        task = int(batch["task"][0])
+        hidden = self.encoder(self.embedding(src, seg), seg)
+        pooled = pool(hidden, seg, self.pooling)
+        logits = self.output_layers_2[task](torch.tanh(self.output_layers_1[task](pooled)))
+        if "label" not in batch:
+            return None, logits
+        return classification_loss(logits, batch["label"], None, 0.0), logits

@@ -1,0 +1,92 @@
+"""Where fine-tuning runs: CPU, one GPU, several GPUs (one DDP process each), or under torchrun.
+
+    (nothing)                                  CPU, or the GPU when exactly one is visible
+    CUDA_VISIBLE_DEVICES=0,1 python3 run_...   every visible GPU, one DDP process each (UER-py used all
+                                               visible GPUs through DataParallel; DDP replaces it)
+    --world_size 2 --gpu_ranks 0 1             explicit ranks, as pretrain.py; add --backend gloo for CPU
+                                               processes (how the distributed path is tested here)
+    torchrun --nproc_per_node 8 run_...        ranks from the environment
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Callable
+
+import torch
+import torch.multiprocessing as mp
+
+from uer.utils.distributed import DistContext, destroy_process_group, init_process_group, torchrun_env
+from uer.utils.logging import setup_logging
+
+logger = logging.getLogger("uer.finetune")
+
+Worker = Callable[[argparse.Namespace, DistContext], None]
+
+
+def _rank_main(proc_index: int, worker: Worker, args: argparse.Namespace, node_ranks: list[int], world_size: int,
+               use_cuda: bool) -> None:
+    rank = node_ranks[proc_index]
+    setup_logging(rank == 0, rank)
+    if use_cuda:
+        device = torch.device("cuda", proc_index % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // len(node_ranks)))
+    ctx = init_process_group(args.backend if use_cuda else "gloo", args.master_ip, rank, world_size, device)
+    try:
+        worker(args, ctx)
+    finally:
+        destroy_process_group()
+
+
+def launch(args: argparse.Namespace, worker: Worker, script: str) -> None:
+    """Run ``worker(args, ctx)`` in every process this node should start (``worker`` must be a module-level
+    function so child processes can find it)."""
+    launched = torchrun_env()
+    if launched is not None:
+        rank, world_size, local_rank = launched
+        setup_logging(rank == 0, rank)
+        use_cuda = torch.cuda.is_available() and args.backend == "nccl"
+        device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+        ctx = init_process_group(args.backend if use_cuda else "gloo", "env://", rank, world_size, device)
+        try:
+            worker(args, ctx)
+        finally:
+            destroy_process_group()
+        return
+    setup_logging(True)
+    node_ranks, world_size = list(args.gpu_ranks), args.world_size
+    use_cuda = torch.cuda.is_available()
+    if not node_ranks:
+        if world_size != 1:
+            raise SystemExit(f"{script}: --world_size > 1 needs --gpu_ranks: the global ranks this node runs")
+        if use_cuda and torch.cuda.device_count() > 1:
+            node_ranks, world_size = list(range(torch.cuda.device_count())), torch.cuda.device_count()
+            logger.info("%d GPUs visible: one DDP process each (limit with CUDA_VISIBLE_DEVICES)", world_size)
+        else:
+            worker(args, DistContext(device=torch.device("cuda", 0) if use_cuda else torch.device("cpu")))
+            return
+    if len(set(node_ranks)) != len(node_ranks) or any(not 0 <= r < world_size for r in node_ranks):
+        raise SystemExit(f"{script}: --gpu_ranks {node_ranks} must be distinct ranks in [0, --world_size {world_size})")
+    if not use_cuda:
+        if args.backend == "nccl":
+            raise SystemExit(f"{script}: --gpu_ranks asks for GPUs but CUDA is not available; add --backend gloo "
+                             "to run these ranks as CPU processes, or drop --gpu_ranks for a single CPU process")
+        logger.info("no CUDA: ranks %s run as CPU processes with gloo", node_ranks)
+    if world_size == 1:
+        device = torch.device("cuda", node_ranks[0]) if use_cuda else torch.device("cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+        worker(args, DistContext(device=device))
+        return
+    try:
+        mp.spawn(_rank_main, args=(worker, args, node_ranks, world_size, use_cuda), nprocs=len(node_ranks), join=True)
+    except mp.ProcessRaisedException as err:
+        raise SystemExit(f"{script}: a rank failed and the others on this node were stopped:\n{err}") from None
+    except mp.ProcessExitedException as err:
+        raise SystemExit(f"{script}: a rank died ({err}); the others on this node were stopped") from None
