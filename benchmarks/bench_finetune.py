@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seq_length", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=1, help="Runs per configuration; the best is reported.")
+    parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of the runs (0: torch's default).")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -159,28 +160,32 @@ def main() -> None:
         sys.exit(f"needs {SHARED}/datasets/book_review and models/google_zh_vocab.txt (the shared data beside the project)")
     print(f"book_review: {args.train_examples} training examples (one epoch), {args.eval_examples} dev examples predicted; "
           f"batch {args.batch_size}, seq_length {args.seq_length}; best of {args.repeat}; load average {os.getloadavg()[0]:.1f}")
+    # ours and transformers alternate, so both see the same load
+    configs = [(size, impl, mode) for size in args.sizes for mode in args.modes for impl in args.impls]
+    best: dict[tuple[str, str, str], dict] = {}
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
+    for _ in range(args.repeat):
+        # Rounds over all configurations (not N runs of one, then the next): a burst of load from other users of
+        # the machine then hurts one run of each configuration instead of every run of one of them.
+        for config in configs:
+            size, impl, mode = config
+            cmd = [sys.executable, __file__, "--worker", impl, size, mode]
+            for name in ("train_examples", "eval_examples", "batch_size", "seq_length"):
+                cmd += [f"--{name}", str(getattr(args, name))]
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                print(f"{' '.join(config)} failed:\n{out.stderr[-2000:]}")
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            b = best.setdefault(config, r)
+            best[config] = {**b, "train": max(b["train"], r["train"]), "infer": max(b["infer"], r["infer"]),
+                            "peak_rss_mb": min(b["peak_rss_mb"], r["peak_rss_mb"])}
     print(f"{'size':5} {'implementation':14} {'batches':9} {'train ex/s':>10} {'infer ex/s':>10} {'peak RSS MB':>11}")
-    for size in args.sizes:
-        for impl in args.impls:
-            for mode in args.modes:
-                best: dict | None = None
-                for _ in range(args.repeat):
-                    cmd = [sys.executable, __file__, "--worker", impl, size, mode]
-                    for name in ("train_examples", "eval_examples", "batch_size", "seq_length"):
-                        cmd += [f"--{name}", str(getattr(args, name))]
-                    out = subprocess.run(cmd, capture_output=True, text=True)
-                    if out.returncode != 0:
-                        print(f"{size:5} {impl:14} {mode:9} failed:\n{out.stderr[-2000:]}")
-                        break
-                    r = json.loads(out.stdout.strip().splitlines()[-1])
-                    if best is None:
-                        best = r
-                    else:
-                        best = {**best, "train": max(best["train"], r["train"]), "infer": max(best["infer"], r["infer"]),
-                                "peak_rss_mb": min(best["peak_rss_mb"], r["peak_rss_mb"])}
-                if best:
-                    print(f"{size:5} {impl:14} {mode:9} {best['train']:10.0f} {best['infer']:10.0f} {best['peak_rss_mb']:11.0f}",
-                          flush=True)
+    for (size, impl, mode), r in sorted(best.items(), key=lambda kv: (args.sizes.index(kv[0][0]), kv[0][1],
+                                                                     MODES.index(kv[0][2]))):
+        print(f"{size:5} {impl:14} {mode:9} {r['train']:10.0f} {r['infer']:10.0f} {r['peak_rss_mb']:11.0f}")
+    threads = next(iter(best.values()))["threads"] if best else "?"
+    print(f"torch threads: {threads}")
     print(f"UER-py (measured by the issue on this machine): tiny, padded: {UER_PY_TINY['train']:.0f} train ex/s, "
           f"{UER_PY_TINY['infer']:.0f} infer ex/s; load average now {os.getloadavg()[0]:.1f}")
 

@@ -115,9 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0, help="Training time budget.")
     parser.add_argument("--heldout_lines", type=int, default=200, help="Documents held out for evaluation.")
-    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seq_length", type=int, default=128)
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--learning_rate", type=float, default=2e-3)
     args = parser.parse_args()
     corpus, vocab = SHARED / "corpora" / "CLUECorpusSmall_sampled.txt", SHARED / "models" / "google_zh_vocab.txt"
     if not corpus.exists():

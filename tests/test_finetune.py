@@ -11,7 +11,7 @@ from uer.finetune.classification import classification_metric, count_labels, rea
 from uer.finetune.data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
                                shuffled_batches, split_for_rank)
 from uer.finetune.heads import POOLINGS, Classifier, MultitaskClassifier, classification_loss
-from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner
+from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner, build_schedule
 from uer.model_builder import build_model
 from uer.model_saver import save_model
 from uer.model_loader import load_state_dict
@@ -163,7 +163,7 @@ def synthetic(tokenizer, n: int, seed: int) -> Instances:
 
 def train_once(tmp_path, tokenizer, name: str, **overrides) -> tuple[dict, float]:
     model = tiny_classifier(seed=3)
-    cfg = FinetuneConfig(output_model_path=str(tmp_path / name), epochs_num=3, batch_size=16, learning_rate=1e-2,
+    cfg = FinetuneConfig(output_model_path=str(tmp_path / name), epochs_num=3, batch_size=16, learning_rate=3e-3,
                          report_steps=1000, seed=11, **overrides)
     tuner = FineTuner(model, cfg, DistContext(), pad_id=0)
     dev = EvalSet("dev", synthetic(tokenizer, 64, 2), classification_metric(2))
@@ -188,3 +188,30 @@ def test_fit_is_repeatable_keeps_the_best_model_and_learns(tmp_path, tokenizer, 
     # the model in memory at the end is the file on disk (the best on dev)
     saved = load_state_dict(tmp_path / "a.bin")
     assert all(torch.equal(first[k], saved[k]) for k in first)
+
+
+def test_schedule_reproduces_adam_without_bias_correction():
+    """torch's AdamW with build_schedule's learning rate takes UER-py's steps (Adam without bias correction)."""
+    torch.manual_seed(0)
+    start = torch.randn(5, 3)
+    cfg = FinetuneConfig(warmup=0.1, learning_rate=1e-2)
+    linear = lambda step: (step + 1) / 2 if step < 2 else (20 - step) / 18  # noqa: E731  (20 steps, 2 warm-up)
+
+    def loss_grad(w: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(w.pow(3).sin().sum(), w)[0]
+
+    reference = start.clone().requires_grad_()
+    m, v = torch.zeros_like(start), torch.zeros_like(start)
+    for step in range(20):
+        g = loss_grad(reference)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        with torch.no_grad():
+            reference -= cfg.learning_rate * linear(step) * m / v.sqrt()
+    ours = torch.nn.Parameter(start.clone())
+    optimizer = torch.optim.AdamW([ours], lr=cfg.learning_rate, eps=1e-12, weight_decay=0.0)
+    scheduler, _ = build_schedule(optimizer, 20, cfg)
+    for _ in range(20):
+        ours.grad = loss_grad(ours)
+        optimizer.step()
+        scheduler.step()
+    torch.testing.assert_close(ours.detach(), reference.detach(), rtol=1e-5, atol=1e-6)

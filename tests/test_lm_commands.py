@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from conftest import run_script, shared_path
+from conftest import ROOT, run_script, shared_path
 from uer.model_loader import load_state_dict
 
 pytestmark = pytest.mark.slow
@@ -58,8 +58,21 @@ def pretrain(ws, dataset: str, output: str, config: str, *flags: str) -> list[fl
     assert (ws["root"] / f"{output}-{STEPS}").is_file()
     losses = [float(x) for x in re.findall(r"loss_b?i?lm\s+([\d.]+)", out.stdout)]
     assert len(losses) == STEPS // 10, out.stdout
-    print(output, losses)
     return losses
+
+
+def finetune(ws, model: str, config: str, encoder: str, pooling: str) -> None:
+    """The README's fine-tuning example for this encoder (run_classifier.py, 1 epoch on a small split)."""
+    if not (ROOT / "run_classifier.py").exists():
+        return  # fine-tuning is another part of the project
+    data = shared_path("datasets/test_data/book_review")
+    out = run_script("run_classifier.py", "--pretrained_model_path", str(ws["root"] / model), "--vocab_path", ws["vocab"],
+                     "--config_path", config, "--train_path", str(data / "train.tsv"), "--dev_path", str(data / "dev.tsv"),
+                     "--test_path", str(data / "test.tsv"), "--output_model_path", str(ws["root"] / f"ft_{encoder}.bin"),
+                     "--epochs_num", "1", "--batch_size", "64", "--learning_rate", "1e-3", "--embedding", "word",
+                     "--encoder", encoder, "--pooling", pooling)
+    # (loading is strict for embedding and encoder keys: a file that did not fit would have failed)
+    assert "Acc." in out.stdout + out.stderr
 
 
 def test_gpt_and_text_generator(ws):
@@ -97,6 +110,7 @@ def test_elmo(ws):
     assert losses[-1] < losses[0] - 0.02, losses
     keys = load_state_dict(ws["root"] / f"elmo.bin-{STEPS}")
     assert {"encoder.rnn_forward.weight_ih_l0", "encoder.rnn_backward.weight_hh_l1", "target.bilm.output_layer.weight"} <= set(keys)
+    finetune(ws, f"elmo.bin-{STEPS}", str(ws["root"] / "birnn_config.json"), "bilstm", "mean")
 
 
 @pytest.mark.parametrize("encoder", ["lstm", "gru"])
@@ -104,9 +118,12 @@ def test_lstm_and_gru(ws, encoder):
     losses = pretrain(ws, "lm.pt", f"{encoder}.bin", str(ws["root"] / "rnn_config.json"), "--learning_rate", "1e-3",
                       "--embedding", "word", "--encoder", encoder, "--target", "lm")
     assert losses[-1] < losses[0] - 0.05, losses
+    if encoder == "lstm":
+        finetune(ws, f"lstm.bin-{STEPS}", str(ws["root"] / "rnn_config.json"), "lstm", "mean")
 
 
 def test_gatedcnn(ws):
     losses = pretrain(ws, "lm.pt", "gatedcnn.bin", str(ws["root"] / "gatedcnn_9_config.json"), "--learning_rate",
                       "1e-4", "--embedding", "word", "--encoder", "gatedcnn", "--target", "lm")
     assert losses[-1] < losses[0] - 0.05, losses
+    finetune(ws, f"gatedcnn.bin-{STEPS}", str(ws["root"] / "gatedcnn_9_config.json"), "gatedcnn", "max")

@@ -22,8 +22,8 @@ UER-py semantics (its docs are the contract; this is our own code):
   tokens (consecutive windows share one token), so the loader's inputs ``window[:-1]`` are at most
   ``seq_length`` wide and every token after [CLS] is a next-token label exactly once. A window needs two
   tokens. No masks and one copy (``--dup_factor`` does not apply); the two targets store the same arrays.
-* ``cls`` (``label<TAB>text`` per line, the label an integer 0..n-1; a first line ``label<TAB>...`` is a
-  header and skipped): ``[CLS] tokens [SEP]`` truncated to ``seq_length``, plus the label (int32). No masks.
+* ``cls`` (``label<TAB>text`` per line, the label an integer 0..n-1; a header line whose first field is
+  ``label`` is skipped): ``[CLS] tokens [SEP]`` truncated to ``seq_length``, plus the label (int32). No masks.
 * ``dup_factor``: static masking writes each buffer ``dup_factor`` times; bert/albert rebuild the
   instances each time (new A/B splits, random documents and masks), mlm repeats the same chunks with new
   masks. With dynamic masking the masks are drawn in the loader, so one copy is stored (as UER-py does:
