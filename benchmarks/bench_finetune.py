@@ -5,8 +5,9 @@ BertForSequenceClassification, on book_review, at tiny and mini sizes.
 Same data (the first --train_examples training and --eval_examples dev reviews of
 ../shared/data/datasets/book_review, tokenised once by our tokenizer), same batch size and sequence length,
 same optimiser (fused AdamW, linear schedule), dropout on, measured in the same run. Each configuration runs
-in its own child process so its peak RSS is its own; --repeat N keeps the best of N runs (the machine is
-shared: the best run is the one least disturbed by others).
+in its own child process so its peak RSS is its own; --repeat N keeps the best of N rounds over all
+configurations (the machine is shared: the best run is the one least disturbed by others). Throughput is
+reported per second of wall time and per CPU-second of the process (one thread by default).
 
 Batching modes (training; inference sorts by length whenever padding is dynamic):
     padded    every batch padded to --seq_length (what UER-py does)
@@ -84,12 +85,9 @@ def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
                                 dynamic_padding=mode != "padded", length_bucketing=mode == "bucketed")
         FineTuner(model, ft_cfg, DistContext(), pad_id).fit(warm)  # warm-up, untimed
         tuner = FineTuner(model, ft_cfg, DistContext(), pad_id)
-        tuner.fit(train)
-        train_rate = tuner.train_examples / tuner.train_seconds
+        train_time = timed(lambda: tuner.fit(train))
         predict(model, warm, args.batch_size, pad_id, torch.device("cpu"), pad_to=pad_to)  # warm-up
-        start = time.perf_counter()
-        predict(model, dev, args.batch_size, pad_id, torch.device("cpu"), pad_to=pad_to)
-        infer_rate = len(dev) / (time.perf_counter() - start)
+        infer_time = timed(lambda: predict(model, dev, args.batch_size, pad_id, torch.device("cpu"), pad_to=pad_to))
     else:
         import transformers
 
@@ -104,21 +102,19 @@ def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
             return {"input_ids": b["src"], "token_type_ids": (b["seg"] - 1).clamp_min(0),
                     "attention_mask": (b["seg"] > 0).long(), "labels": b["label"]}
 
-        def epoch(data) -> float:
+        def epoch(data) -> None:
             rng = np.random.default_rng([1, 1])
             batches = shuffled_batches(data.lengths, args.batch_size, rng, bucketing=mode == "bucketed")
             optimizer = build_optimizer(model, 1e-4)
             scheduler = build_linear_schedule(optimizer, len(batches), 0.1)
-            start = time.perf_counter()
             for idx in batches:
                 model(**inputs(data, idx)).loss.backward()
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-            return time.perf_counter() - start
 
         epoch(warm)
-        train_rate = len(train) / epoch(train)
+        train_time = timed(lambda: epoch(train))
 
         def infer(data) -> None:
             model.eval()
@@ -132,12 +128,21 @@ def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
             model.train()
 
         infer(warm)
-        start = time.perf_counter()
-        infer(dev)
-        infer_rate = len(dev) / (time.perf_counter() - start)
-    tokens = int(np.minimum(train.lengths, args.seq_length).sum())
-    return {"train": train_rate, "infer": infer_rate, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "threads": torch.get_num_threads(), "mean_tokens": tokens / len(train)}
+        infer_time = timed(lambda: infer(dev))
+    return {"train": len(train) / train_time[0], "infer": len(dev) / infer_time[0],
+            "train_cpu": len(train) / train_time[1], "infer_cpu": len(dev) / infer_time[1],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": torch.get_num_threads()}
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of ``fn()``.
+
+    CPU time is what a run costs when the machine is not shared: with one thread it barely moves when other
+    users' jobs compete for the cores, while wall time can swing by 4x on a busy 2-core machine.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -150,7 +155,9 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seq_length", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=1, help="Runs per configuration; the best is reported.")
-    parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of the runs (0: torch's default).")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OMP_NUM_THREADS of the runs (0: torch's default). 1 by default: on a shared machine "
+                             "threads that wait for each other make timings meaningless.")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -178,12 +185,14 @@ def main() -> None:
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             b = best.setdefault(config, r)
-            best[config] = {**b, "train": max(b["train"], r["train"]), "infer": max(b["infer"], r["infer"]),
-                            "peak_rss_mb": min(b["peak_rss_mb"], r["peak_rss_mb"])}
-    print(f"{'size':5} {'implementation':14} {'batches':9} {'train ex/s':>10} {'infer ex/s':>10} {'peak RSS MB':>11}")
+            best[config] = {**{k: max(b[k], r[k]) for k in ("train", "infer", "train_cpu", "infer_cpu")},
+                            "peak_rss_mb": min(b["peak_rss_mb"], r["peak_rss_mb"]), "threads": r["threads"]}
+    print("examples per second of wall time, and per CPU-second in brackets (what an idle core would give with 1 thread)")
+    print(f"{'size':5} {'implementation':14} {'batches':9} {'train ex/s':>18} {'infer ex/s':>18} {'peak RSS MB':>11}")
     for (size, impl, mode), r in sorted(best.items(), key=lambda kv: (args.sizes.index(kv[0][0]), kv[0][1],
                                                                      MODES.index(kv[0][2]))):
-        print(f"{size:5} {impl:14} {mode:9} {r['train']:10.0f} {r['infer']:10.0f} {r['peak_rss_mb']:11.0f}")
+        print(f"{size:5} {impl:14} {mode:9} {r['train']:8.0f} ({r['train_cpu']:6.0f}) {r['infer']:8.0f} ({r['infer_cpu']:6.0f})"
+              f" {r['peak_rss_mb']:11.0f}")
     threads = next(iter(best.values()))["threads"] if best else "?"
     print(f"torch threads: {threads}")
     print(f"UER-py (measured by the issue on this machine): tiny, padded: {UER_PY_TINY['train']:.0f} train ex/s, "

@@ -208,7 +208,7 @@ def test_two_gloo_processes_train_like_one(ws):
         port = sock.getsockname()[1]
     common = ["--pretrained_model_path", str(root / "tiny_model.bin"), "--train_path", str(book / "train.tsv"),
               "--dev_path", str(book / "dev.tsv"), "--epochs_num", "1", "--batch_size", "30", "--dropout", "0",
-              "--learning_rate", "1e-3", *MODEL_FLAGS]
+              "--learning_rate", "1e-3", "--embedding", "bert", "--encoder", "bert"]  # the 2020 spellings
     classifier(ws, *common, "--output_model_path", str(root / "one.bin"))
     out = classifier(ws, *common, "--output_model_path", str(root / "two.bin"), "--world_size", "2",
                      "--gpu_ranks", "0", "1", "--backend", "gloo", "--master_ip", f"tcp://127.0.0.1:{port}")

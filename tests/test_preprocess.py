@@ -342,8 +342,9 @@ def test_cli_errors(corpus: Path, vocab: Path, tmp_path: Path, capsys: pytest.Ca
     assert rc == 1 and "v.txt" in err
     rc, err = run("--corpus_path", str(corpus), "--dataset_path", out)
     assert rc == 2 and "--vocab_path" in err
-    rc, err = run("--corpus_path", str(corpus), "--vocab_path", str(vocab), "--target", "lm")
-    assert rc == 2 and "invalid choice: 'lm'" in err
+    rc, err = run("--corpus_path", str(corpus), "--vocab_path", str(vocab), "--dataset_path", out,
+                  "--target", "bogus")
+    assert rc == 2 and "invalid choice: 'bogus'" in err
     assert not Path(out).exists()
 
 
