@@ -41,8 +41,6 @@ def run(*cmd: str) -> str:
 
 def calibrate(dataset: Path, config: Path, vocab_size: int, batch_size: int, steps: int = 4) -> float:
     """Seconds per training step of this model, data and batch on this machine (after one untimed step)."""
-    import torch
-
     from uer.model_builder import build_model
     from uer.utils.config import ModelConfig
     from uer.utils.data_loader import PretrainBatches

@@ -1,4 +1,4 @@
-"""Task heads over the encoder: pooling and UER-py's two-layer classifier (single- and multi-task).
+"""Task heads over the encoder: UER-py's two-layer classifier (single- and multi-task).
 
 Attribute names are checkpoint keys: ``embedding.*`` and ``encoder.*`` as in pre-training, then
 ``output_layer_1``/``output_layer_2`` (run_classifier.py, run_dbqa.py) or ``output_layers_1.{i}``/
@@ -14,28 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-POOLINGS = ("first", "mean", "max", "last")
-
-
-def pool(hidden: torch.Tensor, seg: torch.Tensor, pooling: str) -> torch.Tensor:
-    """[batch_size x seq_length x hidden_size] -> [batch_size x hidden_size], ignoring padding (seg == 0).
-
-    UER-py pools over padded positions too (its batches are always padded to --seq_length, so its
-    ``last`` is usually a padding position and ``mean`` is diluted by padding). Pooling only over real
-    tokens makes the result independent of how a batch is padded, which dynamic padding needs.
-    """
-    if pooling == "first":
-        return hidden[:, 0]
-    visible = (seg > 0).unsqueeze(-1)
-    if pooling == "mean":
-        total = (hidden * visible).sum(dim=1)
-        return total / visible.sum(dim=1).clamp_min(1).to(hidden.dtype)
-    if pooling == "max":
-        return hidden.masked_fill(~visible, torch.finfo(hidden.dtype).min).max(dim=1).values
-    if pooling == "last":
-        last = (seg > 0).sum(dim=1).clamp_min(1) - 1
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+# One pooling for the pre-training cls target and the fine-tuning heads. It ignores padding (seg == 0), which
+# UER-py does not (it pools over its fixed padding; its "last" is usually a padding position): results then do
+# not depend on how a batch is padded, which dynamic padding needs. "first" is identical to UER-py's.
+from uer.targets.cls_target import POOLINGS, pool
 
 
 def classification_loss(logits: torch.Tensor, label: torch.Tensor, soft_tgt: torch.Tensor | None,
