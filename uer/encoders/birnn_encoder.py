@@ -8,6 +8,7 @@ from torch import nn
 
 from uer.encoders.base import Encoder, register
 from uer.layers.sequence import lengths_from_seg, reverse_padded
+from uer.layers.dropout import Dropout
 
 if TYPE_CHECKING:
     from uer.utils.config import ModelConfig
@@ -37,7 +38,7 @@ class BirnnEncoder(Encoder):
 
         self.rnn_forward = stack()
         self.rnn_backward = stack()
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     @classmethod
     def from_config(cls, cfg: "ModelConfig") -> "BirnnEncoder":

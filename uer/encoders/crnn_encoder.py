@@ -8,6 +8,7 @@ from torch import nn
 
 from uer.encoders.base import Encoder, register
 from uer.layers.sequence import causal_conv
+from uer.layers.dropout import Dropout
 
 if TYPE_CHECKING:
     from uer.utils.config import ModelConfig
@@ -31,7 +32,7 @@ class CrnnEncoder(Encoder):
         self.conv = nn.ModuleList([nn.Conv2d(hidden_size, hidden_size, (kernel_size, 1)) for _ in range(layers_num - 1)])
         self.rnn = nn.LSTM(input_size=hidden_size, hidden_size=hidden_size, num_layers=layers_num,
                            dropout=dropout if layers_num > 1 else 0.0, batch_first=True)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     @classmethod
     def from_config(cls, cfg: "ModelConfig") -> "CrnnEncoder":

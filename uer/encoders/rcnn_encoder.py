@@ -8,6 +8,7 @@ from torch import nn
 
 from uer.encoders.base import Encoder, register
 from uer.layers.sequence import causal_conv
+from uer.layers.dropout import Dropout
 
 if TYPE_CHECKING:
     from uer.utils.config import ModelConfig
@@ -29,7 +30,7 @@ class RcnnEncoder(Encoder):
         super().__init__()
         self.rnn = nn.LSTM(input_size=emb_size, hidden_size=hidden_size, num_layers=layers_num,
                            dropout=dropout if layers_num > 1 else 0.0, batch_first=True)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.conv_1 = nn.Conv2d(1, hidden_size, (kernel_size, hidden_size))
         self.conv = nn.ModuleList([nn.Conv2d(hidden_size, hidden_size, (kernel_size, 1)) for _ in range(layers_num - 1)])
 

@@ -9,6 +9,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from uer.encoders.base import Encoder, register
 from uer.layers.sequence import lengths_from_seg
+from uer.layers.dropout import Dropout
 
 if TYPE_CHECKING:
     from uer.utils.config import ModelConfig
@@ -39,7 +40,7 @@ class RnnEncoder(Encoder):
         self.rnn = self.rnn_class(input_size=emb_size, hidden_size=hidden_size // 2 if bidirectional else hidden_size,
                                   num_layers=layers_num, dropout=dropout if layers_num > 1 else 0.0,
                                   batch_first=True, bidirectional=bidirectional)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     @classmethod
     def from_config(cls, cfg: "ModelConfig") -> "RnnEncoder":

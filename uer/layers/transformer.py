@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uer.layers.dropout import Dropout
 from uer.layers.multi_headed_attn import KVCache
 
 
@@ -18,10 +19,10 @@ class TransformerLayer(nn.Module):
                  layer_norm_2: nn.Module, dropout: float) -> None:
         super().__init__()
         self.self_attn = self_attn
-        self.dropout_1 = nn.Dropout(dropout)
+        self.dropout_1 = Dropout(dropout)
         self.layer_norm_1 = layer_norm_1
         self.feed_forward = feed_forward
-        self.dropout_2 = nn.Dropout(dropout)
+        self.dropout_2 = Dropout(dropout)
         self.layer_norm_2 = layer_norm_2
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
