@@ -79,6 +79,29 @@ def test_attention_fused_projection_and_inference_kernel_match_separate_products
         torch.testing.assert_close(attn.eval()(x, mask), reference.detach(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("variant", [{}, {"layernorm_positioning": "pre"}, {"parameter_sharing": True}])
+def test_first_only_encoder_output_and_gradients_equal_the_full_ones(variant):
+    """A classifier reading [CLS] lets the last layer compute one position: same output, same gradients."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config(dropout=0.0, **variant), with_target=False)
+    src = torch.randint(5, 50, (3, 9))
+    seg = torch.ones(3, 9, dtype=torch.long)
+    seg[0, 6:] = 0  # padding
+    seg[2, 4:] = 2  # a second segment
+    params = list(model.parameters())
+    full = model.encoder(model.embedding(src, seg), seg)[:, :1]
+    first = model.encoder(model.embedding(src, seg), seg, first_only=True)
+    assert first.shape == (3, 1, 32)
+    torch.testing.assert_close(first, full, rtol=1e-5, atol=1e-6)
+    weights = torch.randn(3, 1, 32)
+    for ours, ref in zip(torch.autograd.grad((first * weights).sum(), params),
+                         torch.autograd.grad((full * weights).sum(), params)):
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encoder(model.embedding(src, seg), seg, first_only=True), full.detach(),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_checkpoint_keys_match_uer_naming():
     keys = set(build_model(tiny_config()).state_dict())
     for key in ["embedding.word.embedding.weight", "embedding.pos.embedding.weight", "embedding.seg.embedding.weight",

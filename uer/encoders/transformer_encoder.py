@@ -93,16 +93,27 @@ class TransformerEncoder(Encoder):
             raise ValueError("incremental decoding needs a causal mask (--encoder gpt or --mask causal)")
         return [KVCache() for _ in range(self.layers_num)]
 
-    def forward(self, emb: torch.Tensor, seg: torch.Tensor, cache: list[KVCache] | None = None) -> torch.Tensor:
+    @property
+    def supports_first_only(self) -> bool:
+        """Whether ``forward(..., first_only=True)`` is available (fully visible attention)."""
+        return self.mask == "fully_visible"
+
+    def forward(self, emb: torch.Tensor, seg: torch.Tensor, cache: list[KVCache] | None = None,
+                first_only: bool = False) -> torch.Tensor:
         """
         Args:
             emb: [batch_size x seq_length x emb_size]
             seg: [batch_size x seq_length] (0 marks padding)
             cache: from :meth:`new_cache`; then ``emb`` holds only the positions after the cached ones
                 (no padding) and their hidden states are returned.
+            first_only: return the first position's hidden state only, [batch_size x 1 x hidden_size]
+                (a classifier reading [CLS]): the last layer then computes one position instead of all,
+                which is exact and saves most of that layer (~40% of a 2-layer model's work, ~8% of 12).
         Returns:
             [batch_size x seq_length x hidden_size]
         """
+        if first_only and (cache is not None or not self.supports_first_only):
+            raise ValueError("first_only needs fully visible attention and no cache")
         hidden = self.linear(emb) if hasattr(self, "linear") else emb
         if cache is None:
             mask = self.attention_mask(seg, hidden.dtype)
@@ -113,7 +124,8 @@ class TransformerEncoder(Encoder):
             mask = None if n == 1 else later.to(hidden.dtype) * -10000.0
         for i in range(self.layers_num):
             layer = self.transformer if self.parameter_sharing else self.transformer[i]
-            hidden = layer(hidden, mask, False, None if cache is None else cache[i])
+            hidden = layer(hidden, mask, False, None if cache is None else cache[i],
+                           first_only and i == self.layers_num - 1)
         if hasattr(self, "layer_norm"):  # pre-LayerNorm (GPT-2): the residual stream is normalised once at the end
             hidden = self.layer_norm(hidden)
         return hidden

@@ -35,6 +35,15 @@ def classification_loss(logits: torch.Tensor, label: torch.Tensor, soft_tgt: tor
     return loss
 
 
+def encode_and_pool(embedding: nn.Module, encoder: nn.Module, src: torch.Tensor, seg: torch.Tensor,
+                    pooling: str) -> torch.Tensor:
+    """[batch_size x hidden_size]: the encoder's output pooled. With ``first`` pooling a transformer encoder
+    computes its last layer for the first position only (exact, and much less work for shallow models)."""
+    if pooling == "first" and getattr(encoder, "supports_first_only", False):
+        return encoder(embedding(src, seg), seg, first_only=True)[:, 0]
+    return pool(encoder(embedding(src, seg), seg), seg, pooling)
+
+
 class Classifier(nn.Module):
     """Pooled encoder output -> tanh(output_layer_1) -> output_layer_2 -> logits (UER-py's classifier)."""
 
@@ -53,9 +62,7 @@ class Classifier(nn.Module):
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[batch_size x labels_num]"""
-        src, seg = batch["src"], batch["seg"]
-        hidden = self.encoder(self.embedding(src, seg), seg)
-        pooled = pool(hidden, seg, self.pooling)
+        pooled = encode_and_pool(self.embedding, self.encoder, batch["src"], batch["seg"], self.pooling)
         return self.output_layer_2(torch.tanh(self.output_layer_1(pooled)))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -84,10 +91,8 @@ class MultitaskClassifier(nn.Module):
         self.output_layers_2 = nn.ModuleList([nn.Linear(hidden_size, n) for n in labels_nums])
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
-        src, seg = batch["src"], batch["seg"]
         task = int(batch["task"][0])
-        hidden = self.encoder(self.embedding(src, seg), seg)
-        pooled = pool(hidden, seg, self.pooling)
+        pooled = encode_and_pool(self.embedding, self.encoder, batch["src"], batch["seg"], self.pooling)
         logits = self.output_layers_2[task](torch.tanh(self.output_layers_1[task](pooled)))
         if "label" not in batch:
             return None, logits

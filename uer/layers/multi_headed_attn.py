@@ -51,21 +51,27 @@ class MultiHeadedAttention(nn.Module):
         self.dropout = dropout
         self.final_linear = nn.Linear(inner, hidden_size, bias=has_bias)
 
-    def project_qkv(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values, each [batch_size x heads_num x seq_length x head_size].
+    def project_qkv(self, hidden: torch.Tensor, first_only: bool = False
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values, each [batch_size x heads_num x positions x head_size] (queries: one
+        position when ``first_only``).
 
-        One matrix product with the three weight matrices stacked (they stay separate parameters, as
-        checkpoints name them): ~20% faster on CPU than three products, and one kernel launch on GPU.
+        One matrix product with the weight matrices stacked (they stay separate parameters, as checkpoints
+        name them): ~20% faster on CPU than three products, and one kernel launch on GPU.
         """
         batch_size, seq_length, _ = hidden.shape
-        weight = torch.cat([linear.weight for linear in self.linear_layers])
-        bias = None if self.linear_layers[0].bias is None else torch.cat([linear.bias for linear in self.linear_layers])
-        qkv = F.linear(hidden, weight, bias).view(batch_size, seq_length, 3, self.heads_num, self.head_size)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        return query, key, value
+        projections = self.linear_layers[1:] if first_only else self.linear_layers
+        weight = torch.cat([linear.weight for linear in projections])
+        bias = None if projections[0].bias is None else torch.cat([linear.bias for linear in projections])
+        stacked = F.linear(hidden, weight, bias).view(batch_size, seq_length, len(projections), self.heads_num,
+                                                      self.head_size).permute(2, 0, 3, 1, 4).unbind(0)
+        if not first_only:
+            return stacked[0], stacked[1], stacked[2]
+        query = self.linear_layers[0](hidden[:, :1]).view(batch_size, 1, self.heads_num, self.head_size).transpose(1, 2)
+        return query, stacked[0], stacked[1]
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
         """
         Args:
             hidden: [batch_size x seq_length x hidden_size]
@@ -75,11 +81,16 @@ class MultiHeadedAttention(nn.Module):
             is_causal: apply a causal mask (only when ``mask`` is None).
             cache: keys/values of earlier positions; the new ones are appended to it (keys_length =
                 cached + seq_length; the caller gives the matching mask).
+            first_only: only the first position queries (all positions are still attended to); for a
+                last layer whose output is read at the first position only. Needs a mask whose query
+                dimension broadcasts (padding only), no causal mask and no cache.
         Returns:
-            [batch_size x seq_length x hidden_size]
+            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``
         """
-        batch_size, seq_length, _ = hidden.shape
-        query, key, value = self.project_qkv(hidden)
+        if first_only and (is_causal or cache is not None or (mask is not None and mask.shape[-2] != 1)):
+            raise ValueError("first_only attention needs a padding-only mask, no causal mask and no cache")
+        query, key, value = self.project_qkv(hidden, first_only)
+        batch_size, seq_length = hidden.shape[0], query.shape[2]
         if cache is not None:
             key, value = cache.extend(key, value)
         dropout_p = self.dropout if self.training else 0.0

@@ -26,16 +26,19 @@ class TransformerLayer(nn.Module):
         self.layer_norm_2 = layer_norm_2
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
         """
         Args:
             hidden: [batch_size x seq_length x hidden_size]
             mask: additive attention mask (see MultiHeadedAttention), or None.
             cache: keys/values of earlier positions (incremental decoding), or None.
+            first_only: compute the output of the first position only (it still attends to all).
         Returns:
-            [batch_size x seq_length x hidden_size]
+            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``
         """
-        inter = self.layer_norm_1(hidden + self.dropout_1(self.self_attn(hidden, mask, is_causal, cache)))
+        residual = hidden[:, :1] if first_only else hidden
+        attended = self.self_attn(hidden, mask, is_causal, cache, first_only)
+        inter = self.layer_norm_1(residual + self.dropout_1(attended))
         return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))
 
 
@@ -47,6 +50,7 @@ class PreNormTransformerLayer(TransformerLayer):
     """
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None) -> torch.Tensor:
-        inter = hidden + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache))
+                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
+        residual = hidden[:, :1] if first_only else hidden
+        inter = residual + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache, first_only))
         return inter + self.dropout_2(self.feed_forward(self.layer_norm_2(inter)))
