@@ -30,6 +30,7 @@ from uer.utils.dataset import PretrainDataset
 from uer.utils.distributed import DistContext, destroy_process_group, init_process_group, torchrun_env
 from uer.utils.logging import setup_logging
 from uer.utils.masking import MaskingConfig
+from uer.utils.runtime import tune_cpu_allocator
 from uer.utils.vocab import Vocab
 
 logger = logging.getLogger("pretrain")
@@ -132,6 +133,7 @@ def _run_rank(proc_index: int, argv: list[str], node_ranks: list[int], world_siz
     args = parse_args_with_config(build_parser(), argv)
     rank = node_ranks[proc_index]
     setup_logging(rank == 0, rank)
+    tune_cpu_allocator()
     if use_cuda:
         device = torch.device("cuda", proc_index % torch.cuda.device_count())
         torch.cuda.set_device(device)
@@ -152,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if launched is not None:  # torchrun / torch.distributed.run set the ranks
         rank, world_size, local_rank = launched
         setup_logging(rank == 0, rank)
+        tune_cpu_allocator()
         use_cuda = torch.cuda.is_available() and args.backend == "nccl"
         device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
         if use_cuda:
@@ -163,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             destroy_process_group()
         return
     setup_logging(True)
+    tune_cpu_allocator()
     node_ranks = list(args.gpu_ranks)
     if not node_ranks:
         if args.world_size != 1:

@@ -56,6 +56,10 @@ def load_data(train_examples: int, eval_examples: int, seq_length: int):
 def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
     """Runs in a child process: one epoch over the training subset (after a short untimed warm-up), then
     predictions for the evaluation subset."""
+    if args.allocator == "tuned":
+        from uer.utils.runtime import tune_cpu_allocator
+
+        tune_cpu_allocator()
     import numpy as np
     import torch
 
@@ -166,6 +170,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS of the runs (0: torch's default). 1 by default: on a shared machine "
                              "threads that wait for each other make timings meaningless.")
+    parser.add_argument("--allocator", choices=["tuned", "default"], default="tuned",
+                        help="tuned: every implementation runs with the allocator setting our entry scripts apply "
+                             "(uer/utils/runtime.py), so the comparison is between model code; default: glibc's.")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -174,7 +181,7 @@ def main() -> None:
     if not (SHARED / "datasets" / "book_review" / "train.tsv").exists():
         sys.exit(f"needs {SHARED}/datasets/book_review and models/google_zh_vocab.txt (the shared data beside the project)")
     print(f"book_review: {args.train_examples} training examples (one epoch), {args.eval_examples} dev examples predicted; "
-          f"batch {args.batch_size}, seq_length {args.seq_length}; best of {args.repeat}; load average {os.getloadavg()[0]:.1f}")
+          f"batch {args.batch_size}, seq_length {args.seq_length}; {args.allocator} allocator; best of {args.repeat}; load average {os.getloadavg()[0]:.1f}")
     # ours and transformers alternate, so both see the same load
     configs = [(size, impl, mode) for size in args.sizes for mode in args.modes for impl in args.impls]
     best: dict[tuple[str, str, str], dict] = {}
@@ -185,7 +192,7 @@ def main() -> None:
         for config in configs:
             size, impl, mode = config
             cmd = [sys.executable, __file__, "--worker", impl, size, mode]
-            for name in ("train_examples", "eval_examples", "batch_size", "seq_length"):
+            for name in ("train_examples", "eval_examples", "batch_size", "seq_length", "allocator"):
                 cmd += [f"--{name}", str(getattr(args, name))]
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if out.returncode != 0:

@@ -116,8 +116,12 @@ def lm_worker(impl: str, model_name: str, dataset: str, steps: int, warmup: int,
             "peak_rss_mb": peak_mb, "threads": torch.get_num_threads(), "params_m": params / 1e6}
 
 
-def worker(impl: str, size: str, dataset: str, steps: int, warmup: int, batch_size: int) -> dict:
+def worker(impl: str, size: str, dataset: str, steps: int, warmup: int, batch_size: int, allocator: str) -> dict:
     """Runs in a child process: times ``steps`` optimiser steps after ``warmup`` untimed ones."""
+    if allocator == "tuned":
+        from uer.utils.runtime import tune_cpu_allocator
+
+        tune_cpu_allocator()
     if size in LM_MODELS:
         return lm_worker(impl, size, dataset, steps, warmup, batch_size)
     import torch
@@ -195,16 +199,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--seq_length", type=int, default=128)
+    parser.add_argument("--allocator", choices=["tuned", "default"], default="tuned",
+                        help="tuned: every implementation runs with the allocator setting our entry scripts apply "
+                             "(uer/utils/runtime.py), so the comparison is between model code; default: glibc's.")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.steps, args.warmup, args.batch_size)))
+        print(json.dumps(worker(*args.worker, args.steps, args.warmup, args.batch_size, args.allocator)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         if "bert" in args.models:
             dataset = Path(tmp) / "bench.pt"
             build_dataset(dataset, args.seq_length)
-            print(f"batch {args.batch_size} x seq {args.seq_length}, bert target (mlm + nsp), {args.steps} timed steps")
+            print(f"batch {args.batch_size} x seq {args.seq_length}, bert target (mlm + nsp), {args.steps} timed steps, "
+                  f"{args.allocator} allocator, load average {os.getloadavg()[0]:.1f}")
             print(f"{'size':6} {'implementation':14} {'tokens/s':>10} {'ms/step':>9} {'peak RSS MB':>12}")
             for size in args.sizes:
                 for impl in args.impls:
@@ -223,7 +231,8 @@ def main() -> None:
 def run_worker(impl: str, size: str, dataset: Path, args: argparse.Namespace) -> None:
     """One configuration in its own child process (its own peak RSS); prints one table row."""
     out = subprocess.run([sys.executable, __file__, "--worker", impl, size, str(dataset), "--steps", str(args.steps),
-                          "--warmup", str(args.warmup), "--batch_size", str(args.batch_size)],
+                          "--warmup", str(args.warmup), "--batch_size", str(args.batch_size),
+                          "--allocator", args.allocator],
                          capture_output=True, text=True)
     width = 12 if size in LM_MODELS else 6
     if out.returncode != 0:

@@ -36,6 +36,7 @@ from uer.model_loader import load_model_weights  # noqa: E402
 from uer.model_saver import atomic_write  # noqa: E402
 from uer.utils.config import parse_args_with_config  # noqa: E402
 from uer.utils.logging import setup_logging  # noqa: E402
+from uer.utils.runtime import tune_cpu_allocator  # noqa: E402
 
 logger = logging.getLogger("run_classifier_infer")
 
@@ -79,6 +80,7 @@ def write_predictions(path: str, logits: np.ndarray, output_logits: bool, output
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     setup_logging(True)
+    tune_cpu_allocator()
     device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     tokenizer = tokenizer_from_args(args)
     cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))

@@ -19,6 +19,7 @@ import torch.multiprocessing as mp
 
 from uer.utils.distributed import DistContext, destroy_process_group, init_process_group, torchrun_env
 from uer.utils.logging import setup_logging
+from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("uer.finetune")
 
@@ -29,6 +30,7 @@ def _rank_main(proc_index: int, worker: Worker, args: argparse.Namespace, node_r
                use_cuda: bool) -> None:
     rank = node_ranks[proc_index]
     setup_logging(rank == 0, rank)
+    tune_cpu_allocator()
     if use_cuda:
         device = torch.device("cuda", proc_index % torch.cuda.device_count())
         torch.cuda.set_device(device)
@@ -49,6 +51,7 @@ def launch(args: argparse.Namespace, worker: Worker, script: str) -> None:
     if launched is not None:
         rank, world_size, local_rank = launched
         setup_logging(rank == 0, rank)
+        tune_cpu_allocator()
         use_cuda = torch.cuda.is_available() and args.backend == "nccl"
         device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
         if use_cuda:
@@ -60,6 +63,7 @@ def launch(args: argparse.Namespace, worker: Worker, script: str) -> None:
             destroy_process_group()
         return
     setup_logging(True)
+    tune_cpu_allocator()
     node_ranks, world_size = list(args.gpu_ranks), args.world_size
     use_cuda = torch.cuda.is_available()
     if not node_ranks:
