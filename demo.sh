@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-300}
-EPOCHS=${EPOCHS:-3}
+EPOCHS=${EPOCHS:-5}
 
 $PY scripts/build_demo_data.py --output_dir .
 
