@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Sequence
 
 import torch
-import torch.multiprocessing as mp
 
 from uer import opts
 from uer.model_builder import build_model
@@ -27,10 +25,9 @@ from uer.trainer import TrainConfig, Trainer
 from uer.utils.config import data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.utils.data_loader import PretrainBatches
 from uer.utils.dataset import PretrainDataset
-from uer.utils.distributed import DistContext, destroy_process_group, init_process_group, torchrun_env
-from uer.utils.logging import setup_logging
+from uer.utils.distributed import DistContext
+from uer.utils.launch import launch
 from uer.utils.masking import MaskingConfig
-from uer.utils.runtime import tune_cpu_allocator
 from uer.utils.vocab import Vocab
 
 logger = logging.getLogger("pretrain")
@@ -127,73 +124,9 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     return trainer
 
 
-def _run_rank(proc_index: int, argv: list[str], node_ranks: list[int], world_size: int, use_cuda: bool,
-              local_procs: int) -> None:
-    """Body of one process of a multi-process run started by this script."""
-    args = parse_args_with_config(build_parser(), argv)
-    rank = node_ranks[proc_index]
-    setup_logging(rank == 0, rank)
-    tune_cpu_allocator()
-    if use_cuda:
-        device = torch.device("cuda", proc_index % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_procs))
-    ctx = init_process_group(args.backend, args.master_ip, rank, world_size, device)
-    try:
-        train(args, ctx)
-    finally:
-        destroy_process_group()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args_with_config(build_parser(), argv)
-    launched = torchrun_env()
-    if launched is not None:  # torchrun / torch.distributed.run set the ranks
-        rank, world_size, local_rank = launched
-        setup_logging(rank == 0, rank)
-        tune_cpu_allocator()
-        use_cuda = torch.cuda.is_available() and args.backend == "nccl"
-        device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-        if use_cuda:
-            torch.cuda.set_device(device)
-        ctx = init_process_group(args.backend if use_cuda else "gloo", "env://", rank, world_size, device)
-        try:
-            train(args, ctx)
-        finally:
-            destroy_process_group()
-        return
-    setup_logging(True)
-    tune_cpu_allocator()
-    node_ranks = list(args.gpu_ranks)
-    if not node_ranks:
-        if args.world_size != 1:
-            raise SystemExit("pretrain.py: --world_size > 1 needs --gpu_ranks: the global ranks this node runs")
-        train(args, DistContext())
-        return
-    if len(set(node_ranks)) != len(node_ranks) or any(not 0 <= r < args.world_size for r in node_ranks):
-        raise SystemExit(f"pretrain.py: --gpu_ranks {node_ranks} must be distinct ranks in [0, --world_size {args.world_size})")
-    use_cuda = torch.cuda.is_available()
-    if not use_cuda:
-        if args.backend == "nccl":
-            raise SystemExit("pretrain.py: --gpu_ranks asks for GPUs but CUDA is not available; add --backend gloo "
-                             "to run these ranks as CPU processes, or drop --gpu_ranks for a single CPU process")
-        logger.info("no CUDA: ranks %s run as CPU processes with gloo", node_ranks)
-    if args.world_size == 1:
-        device = torch.device("cuda", node_ranks[0]) if use_cuda else torch.device("cpu")
-        if use_cuda:
-            torch.cuda.set_device(device)
-        train(args, DistContext(device=device))
-        return
-    try:
-        mp.spawn(_run_rank, args=(argv, node_ranks, args.world_size, use_cuda, len(node_ranks)),
-                 nprocs=len(node_ranks), join=True)
-    except mp.ProcessRaisedException as err:
-        raise SystemExit(f"pretrain.py: a rank failed and the others on this node were stopped:\n{err}") from None
-    except mp.ProcessExitedException as err:
-        raise SystemExit(f"pretrain.py: a rank died ({err}); the others on this node were stopped") from None
+    launch(parse_args_with_config(build_parser(), argv), train, "pretrain.py", use_visible_gpus=False)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,10 @@ import sys
 from typing import Sequence
 
 from uer import opts
-from uer.finetune.builders import encoder_from_args, finetune_config_from_args, init_head, load_pretrained, tokenizer_from_args
+from uer.finetune.builders import classifier_from_args, finetune_config_from_args, tokenizer_from_args
 from uer.finetune.classification import classification_metric, count_labels, read_classification
 from uer.finetune.data import Instances
-from uer.finetune.heads import Classifier
-from uer.finetune.launch import launch
+from uer.utils.launch import launch
 from uer.finetune.loop import EvalSet, FineTuner
 from uer.utils.config import parse_args_with_config
 from uer.utils.distributed import DistContext
@@ -45,10 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
     tokenizer = tokenizer_from_args(args)
     labels_num = count_labels(args.train_path, args.soft_targets)
-    cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
-    model = Classifier(embedding, encoder, cfg.hidden_size, labels_num, args.pooling, args.soft_alpha)
-    init_head(model)
-    load_pretrained(model, args.pretrained_model_path)
+    model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
 
     def read(path: str, **kw) -> Instances:
         return read_classification(path, tokenizer, args.seq_length, labels_num, **kw)

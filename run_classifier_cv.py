@@ -26,10 +26,9 @@ from typing import Sequence
 import numpy as np
 
 from uer import opts
-from uer.finetune.builders import encoder_from_args, finetune_config_from_args, init_head, load_pretrained, tokenizer_from_args
-from uer.finetune.classification import classification_metric, count_labels, read_classification
-from uer.finetune.heads import Classifier
-from uer.finetune.launch import launch
+from uer.finetune.builders import classifier_from_args, finetune_config_from_args, tokenizer_from_args
+from uer.finetune.classification import classification_metric, count_labels, read_classification, softmax
+from uer.utils.launch import launch
 from uer.finetune.loop import EvalSet, FineTuner
 from uer.model_saver import atomic_write
 from uer.utils.config import parse_args_with_config
@@ -75,10 +74,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
     for fold, held_out in enumerate(folds):
         held_out = np.sort(held_out)
         train_rows = np.setdiff1d(np.arange(len(data)), held_out)
-        cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
-        model = Classifier(embedding, encoder, cfg.hidden_size, labels_num, args.pooling, args.soft_alpha)
-        init_head(model)
-        load_pretrained(model, args.pretrained_model_path)
+        model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
         path = fold_model_path(args.output_model_path, fold)
         tuner = FineTuner(model, finetune_config_from_args(args, output_model_path=path, keep="last"), ctx,
                           tokenizer.vocab.pad_id)
@@ -88,8 +84,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         held = data.subset(held_out)
         tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, metric)])
         logits = tuner.predict(held)
-        exp = np.exp(logits - logits.max(-1, keepdims=True))
-        features[held_out] = exp / exp.sum(-1, keepdims=True)
+        features[held_out] = softmax(logits)
         report = classification_report(held.fields["label"], logits.argmax(-1), labels_num)
         accs.append(report.accuracy)
         f1s.append(report.macro_f1)

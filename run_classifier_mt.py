@@ -25,7 +25,7 @@ from uer import opts
 from uer.finetune.builders import encoder_from_args, finetune_config_from_args, init_head, load_pretrained, tokenizer_from_args
 from uer.finetune.classification import classification_metric, count_labels, read_classification
 from uer.finetune.heads import MultitaskClassifier
-from uer.finetune.launch import launch
+from uer.utils.launch import launch
 from uer.finetune.loop import EvalSet, FineTuner
 from uer.utils.config import parse_args_with_config
 from uer.utils.distributed import DistContext

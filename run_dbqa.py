@@ -23,11 +23,10 @@ from typing import Sequence
 import numpy as np
 
 from uer import opts
-from uer.finetune.builders import encoder_from_args, finetune_config_from_args, init_head, load_pretrained, tokenizer_from_args
-from uer.finetune.classification import count_labels, read_classification
+from uer.finetune.builders import classifier_from_args, finetune_config_from_args, tokenizer_from_args
+from uer.finetune.classification import count_labels, read_classification, softmax
 from uer.finetune.data import Instances
-from uer.finetune.heads import Classifier
-from uer.finetune.launch import launch
+from uer.utils.launch import launch
 from uer.finetune.loop import EvalSet, Evaluation, FineTuner
 from uer.utils.config import parse_args_with_config
 from uer.utils.distributed import DistContext
@@ -53,8 +52,7 @@ def dbqa_metric(labels_num: int):
     def metric(logits: np.ndarray, data: Instances) -> Evaluation:
         labels = data.fields["label"]
         cls = classification_report(labels, logits.argmax(-1), labels_num)
-        exp = np.exp(logits - logits.max(-1, keepdims=True))
-        ranking = ranking_report(data.fields["qid"], labels, exp[:, 1] / exp.sum(-1))
+        ranking = ranking_report(data.fields["qid"], labels, softmax(logits)[:, 1])
         scores = {**cls.scores(), **ranking.scores()}
         return Evaluation(scores, f"{ranking.summary()}  {cls.summary()}", f"{ranking.summary()}\n{cls.format()}")
 
@@ -66,10 +64,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
     labels_num = count_labels(args.train_path, args.soft_targets)
     if labels_num != 2:
         raise SystemExit(f"run_dbqa.py: {args.train_path} has {labels_num} labels; DBQA labels are 0 and 1")
-    cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
-    model = Classifier(embedding, encoder, cfg.hidden_size, labels_num, args.pooling, args.soft_alpha)
-    init_head(model)
-    load_pretrained(model, args.pretrained_model_path)
+    model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
 
     def read(path: str, **kw) -> Instances:
         return read_classification(path, tokenizer, args.seq_length, labels_num, extra_int_columns=("qid",), **kw)

@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:  # run as a file from anywhere: the library lives 
 
 from uer import opts  # noqa: E402
 from uer.finetune.builders import encoder_from_args, tokenizer_from_args  # noqa: E402
-from uer.finetune.classification import read_classification  # noqa: E402
+from uer.finetune.classification import read_classification, softmax  # noqa: E402
 from uer.finetune.heads import Classifier  # noqa: E402
 from uer.finetune.loop import predict  # noqa: E402
 from uer.model_loader import load_model_weights  # noqa: E402
@@ -59,7 +59,7 @@ def format_values(values: np.ndarray) -> str:
 
 def write_predictions(path: str, logits: np.ndarray, output_logits: bool, output_prob: bool) -> None:
     labels = logits.argmax(-1)
-    probs = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+    probs = softmax(logits)
     header = ["label"] + (["logits"] if output_logits else []) + (["prob"] if output_prob else [])
     lines = ["\t".join(header)]
     for i, label in enumerate(labels):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from uer.finetune.classification import classification_metric, count_labels, read_classification
+from uer.finetune.classification import classification_metric, count_labels, read_classification, softmax
 from uer.finetune.data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
                                shuffled_batches, split_for_rank)
 from uer.finetune.heads import POOLINGS, Classifier, MultitaskClassifier, classification_loss
@@ -110,6 +110,11 @@ def test_split_for_rank_partitions_the_global_batch():
     # a last batch smaller than the world: the empty rank gets one weight-0 filler
     part, weight = split_for_rank(np.array([5]), 1, 2)
     assert part.tolist() == [5] and weight.tolist() == [0.0]
+
+
+def test_softmax_worked_example_and_no_overflow():
+    probs = softmax(np.array([[0.0, np.log(3.0)], [1000.0, 1000.0]], dtype=np.float32))
+    np.testing.assert_allclose(probs, [[0.25, 0.75], [0.5, 0.5]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)

@@ -60,16 +60,17 @@ def test_cpu_dropout_rate_scale_gradient_and_seeding():
         Dropout(1.5)
 
 
-def test_attention_fused_projection_and_inference_kernel_match_separate_products():
+@pytest.mark.parametrize("batch_size, seq_length", [(3, 7), (4, 20)])  # 21 rows: separate products; 80: stacked
+def test_attention_fused_projection_and_inference_kernel_match_separate_products(batch_size, seq_length):
     torch.manual_seed(0)
     attn = MultiHeadedAttention(hidden_size=16, heads_num=2, head_size=8, dropout=0.0)
-    x = torch.randn(3, 7, 16, requires_grad=True)
-    mask = torch.zeros(3, 1, 1, 7)
+    x = torch.randn(batch_size, seq_length, 16, requires_grad=True)
+    mask = torch.zeros(batch_size, 1, 1, seq_length)
     mask[1, ..., 5:] = -10000.0
     # reference: three separate projections, explicit softmax attention
-    q, k, v = (lin(x).view(3, 7, 2, 8).transpose(1, 2) for lin in attn.linear_layers)
+    q, k, v = (lin(x).view(batch_size, seq_length, 2, 8).transpose(1, 2) for lin in attn.linear_layers)
     probs = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(8) + mask, dim=-1)
-    reference = attn.final_linear((probs @ v).transpose(1, 2).reshape(3, 7, 16))
+    reference = attn.final_linear((probs @ v).transpose(1, 2).reshape(batch_size, seq_length, 16))
     ref_grads = torch.autograd.grad(reference.sum(), [x, *attn.parameters()])
     out = attn(x, mask)  # training path (gradients on)
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
@@ -80,12 +81,13 @@ def test_attention_fused_projection_and_inference_kernel_match_separate_products
 
 
 @pytest.mark.parametrize("variant", [{}, {"layernorm_positioning": "pre"}, {"parameter_sharing": True}])
-def test_first_only_encoder_output_and_gradients_equal_the_full_ones(variant):
+@pytest.mark.parametrize("seq_length", [9, 24])  # 27 and 72 rows: both ways of projecting Q, K, V
+def test_first_only_encoder_output_and_gradients_equal_the_full_ones(variant, seq_length):
     """A classifier reading [CLS] lets the last layer compute one position: same output, same gradients."""
     torch.manual_seed(0)
     model = build_model(tiny_config(dropout=0.0, **variant), with_target=False)
-    src = torch.randint(5, 50, (3, 9))
-    seg = torch.ones(3, 9, dtype=torch.long)
+    src = torch.randint(5, 50, (3, seq_length))
+    seg = torch.ones(3, seq_length, dtype=torch.long)
     seg[0, 6:] = 0  # padding
     seg[2, 4:] = 2  # a second segment
     params = list(model.parameters())

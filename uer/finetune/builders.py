@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from uer.finetune.data import check_special_tokens
+from uer.finetune.heads import Classifier
 from uer.finetune.loop import FinetuneConfig
 from uer.model_builder import build_model, init_weights
 from uer.model_loader import load_model_weights
@@ -51,6 +52,16 @@ def load_pretrained(model: nn.Module, path: str | None) -> None:
         load_model_weights(model, path)
     else:
         logger.info("no --pretrained_model_path: training from random initialisation")
+
+
+def classifier_from_args(args: argparse.Namespace, vocab_size: int, labels_num: int) -> Classifier:
+    """The classifier of run_classifier.py / run_dbqa.py / run_classifier_cv.py: embedding + encoder + two
+    feed-forward layers, task layers initialised, then the pre-trained weights loaded if given."""
+    cfg, embedding, encoder = encoder_from_args(args, vocab_size)
+    model = Classifier(embedding, encoder, cfg.hidden_size, labels_num, args.pooling, args.soft_alpha)
+    init_head(model)
+    load_pretrained(model, args.pretrained_model_path)
+    return model
 
 
 def finetune_config_from_args(args: argparse.Namespace, **overrides) -> FinetuneConfig:

@@ -80,6 +80,12 @@ def _read_logits(path: str, rows: list[list[str]], column: int, labels_num: int 
     return np.asarray(out, dtype=np.float32)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of each row of ``logits`` [n x labels_num] (float64, overflow-safe)."""
+    exp = np.exp(logits - logits.max(-1, keepdims=True), dtype=np.float64)
+    return exp / exp.sum(-1, keepdims=True)
+
+
 def classification_metric(labels_num: int):
     """Metric for :class:`uer.finetune.loop.EvalSet`: accuracy, per-label P/R/F1, macro F1, confusion."""
 

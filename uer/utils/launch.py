@@ -1,11 +1,11 @@
-"""Where fine-tuning runs: CPU, one GPU, several GPUs (one DDP process each), or under torchrun.
+"""Where pretrain.py and the run_*.py scripts run: one process, several (one per device), or under torchrun.
 
-    (nothing)                                  CPU, or the GPU when exactly one is visible
-    CUDA_VISIBLE_DEVICES=0,1 python3 run_...   every visible GPU, one DDP process each (UER-py used all
-                                               visible GPUs through DataParallel; DDP replaces it)
-    --world_size 2 --gpu_ranks 0 1             explicit ranks, as pretrain.py; add --backend gloo for CPU
-                                               processes (how the distributed path is tested here)
-    torchrun --nproc_per_node 8 run_...        ranks from the environment
+    (nothing)                                  fine-tuning: CPU, every visible GPU (one DDP process each;
+                                               UER-py used DataParallel) or the only one; pretrain.py: CPU
+    --world_size 2 --gpu_ranks 0 1             explicit global ranks of this node; add --backend gloo for CPU
+                                               processes (how the distributed path is tested here); with
+                                               --master_ip, several nodes each start their own ranks
+    torchrun --nproc_per_node 8 ...            ranks from the environment
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from uer.utils.distributed import DistContext, destroy_process_group, init_proce
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
 
-logger = logging.getLogger("uer.finetune")
+logger = logging.getLogger("uer.launch")
 
 Worker = Callable[[argparse.Namespace, DistContext], None]
 
@@ -44,9 +44,13 @@ def _rank_main(proc_index: int, worker: Worker, args: argparse.Namespace, node_r
         destroy_process_group()
 
 
-def launch(args: argparse.Namespace, worker: Worker, script: str) -> None:
+def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gpus: bool = True) -> None:
     """Run ``worker(args, ctx)`` in every process this node should start (``worker`` must be a module-level
-    function so child processes can find it)."""
+    function so child processes can find it).
+
+    Without --gpu_ranks, ``use_visible_gpus`` (the fine-tuning scripts) runs on every visible GPU, or on the
+    only one; otherwise (pretrain.py, as UER-py) one CPU process.
+    """
     launched = torchrun_env()
     if launched is not None:
         rank, world_size, local_rank = launched
@@ -69,6 +73,9 @@ def launch(args: argparse.Namespace, worker: Worker, script: str) -> None:
     if not node_ranks:
         if world_size != 1:
             raise SystemExit(f"{script}: --world_size > 1 needs --gpu_ranks: the global ranks this node runs")
+        if not use_visible_gpus:
+            worker(args, DistContext())
+            return
         if use_cuda and torch.cuda.device_count() > 1:
             node_ranks, world_size = list(range(torch.cuda.device_count())), torch.cuda.device_count()
             logger.info("%d GPUs visible: one DDP process each (limit with CUDA_VISIBLE_DEVICES)", world_size)
