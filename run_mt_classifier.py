@@ -4,7 +4,7 @@
 An alias, not shared code: it imports the script (rather than executing its file) so that the worker
 processes of a multi-GPU run can find its functions by module name.
 """
-from run_classifier_mt import main
+from uer.cli.run_classifier_mt import main
 
 if __name__ == "__main__":
     main()

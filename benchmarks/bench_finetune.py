@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 SIZES = {"tiny": "models/bert/tiny_config.json", "mini": "models/bert/mini_config.json"}
 MODES = ("padded", "dynamic", "bucketed", "bf16")
@@ -42,7 +40,7 @@ UER_PY_TINY = {"train": 150.0, "infer": 440.0}
 
 def load_data(train_examples: int, eval_examples: int, seq_length: int):
     from uer.finetune.classification import read_classification
-    from uer.utils.tokenizers import build_tokenizer
+    from uer.text.tokenizers import build_tokenizer
 
     tokenizer = build_tokenizer("bert", SHARED / "models" / "google_zh_vocab.txt")
     book = SHARED / "datasets" / "book_review"
@@ -63,7 +61,7 @@ def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
-    from uer.finetune.data import collate, length_sorted_batches, shuffled_batches
+    from uer.data.finetune_data import collate, length_sorted_batches, shuffled_batches
     from uer.utils.optimizers import build_linear_schedule, build_optimizer
 
     tokenizer, train, dev = load_data(args.train_examples, args.eval_examples, args.seq_length)
@@ -76,7 +74,7 @@ def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
         from uer.finetune.heads import Classifier
         from uer.finetune.loop import FinetuneConfig, FineTuner, predict
         from uer.model_builder import build_model
-        from uer.utils.config import ModelConfig
+        from uer.model_config import ModelConfig
         from uer.utils.distributed import DistContext
 
         cfg = ModelConfig(vocab_size=vocab_size, emb_size=cfg_json["emb_size"], hidden_size=cfg_json["hidden_size"],

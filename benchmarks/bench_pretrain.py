@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 SIZES = {"tiny": "models/bert/tiny_config.json", "mini": "models/bert/mini_config.json"}
 # Language models at the docs' config sizes: name -> config (run with --models).
@@ -52,9 +51,9 @@ def lm_worker(impl: str, model_name: str, dataset: str, steps: int, warmup: int,
     import torch
 
     from uer.model_builder import build_model
-    from uer.utils.config import ModelConfig
-    from uer.utils.data_loader import PretrainBatches
-    from uer.utils.dataset import PretrainDataset
+    from uer.model_config import ModelConfig
+    from uer.data.pretrain_loader import PretrainBatches
+    from uer.data.dataset import PretrainDataset
 
     torch.manual_seed(0)
     cfg_json = json.loads((ROOT / LM_MODELS[model_name]).read_text())
@@ -127,10 +126,9 @@ def worker(impl: str, size: str, dataset: str, steps: int, warmup: int, batch_si
     import torch
 
     from uer.model_builder import build_model
-    from uer.utils.config import ModelConfig
-    from uer.utils.data_loader import PretrainBatches
-    from uer.utils.dataset import PretrainDataset
-    from uer.utils.optimizers import build_optimizer
+    from uer.model_config import ModelConfig
+    from uer.data.pretrain_loader import PretrainBatches
+    from uer.data.dataset import PretrainDataset
 
     torch.manual_seed(0)
     cfg_json = json.loads((ROOT / SIZES[size]).read_text())

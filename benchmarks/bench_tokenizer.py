@@ -10,16 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 DATA = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
-from uer.utils.tokenizers import BertTokenizer  # noqa: E402
+from uer.text.tokenizers import BertTokenizer
 
 
 def _timed(fn, lines: list[str], repeat: int) -> tuple[float, float, list]:

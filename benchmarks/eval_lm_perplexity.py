@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
 TINY_GPT = {"emb_size": 128, "hidden_size": 128, "feedforward_size": 512, "heads_num": 2, "layers_num": 2,
@@ -42,9 +41,9 @@ def run(*cmd: str) -> str:
 def calibrate(dataset: Path, config: Path, vocab_size: int, batch_size: int, steps: int = 4) -> float:
     """Seconds per training step of this model, data and batch on this machine (after one untimed step)."""
     from uer.model_builder import build_model
-    from uer.utils.config import ModelConfig
-    from uer.utils.data_loader import PretrainBatches
-    from uer.utils.dataset import PretrainDataset
+    from uer.model_config import ModelConfig
+    from uer.data.pretrain_loader import PretrainBatches
+    from uer.data.dataset import PretrainDataset
     from uer.utils.optimizers import build_optimizer
 
     cfg_json = json.loads(config.read_text())
@@ -70,9 +69,9 @@ def evaluate(model_path: str, config: Path, dataset: Path, vocab_size: int) -> t
 
     from uer.model_builder import build_model
     from uer.model_loader import load_model_weights
-    from uer.utils.config import ModelConfig
-    from uer.utils.data_loader import PretrainBatches
-    from uer.utils.dataset import PretrainDataset
+    from uer.model_config import ModelConfig
+    from uer.data.pretrain_loader import PretrainBatches
+    from uer.data.dataset import PretrainDataset
 
     cfg_json = json.loads(config.read_text())
     cfg = ModelConfig(vocab_size=vocab_size, **{k: v for k, v in cfg_json.items() if k != "data_processor"}
@@ -95,8 +94,8 @@ def unigram(train: Path, heldout: Path, vocab_size: int) -> float:
     """Perplexity of add-one unigram counts of the training predictions on the held-out predictions."""
     import numpy as np
 
-    from uer.utils.data_loader import PretrainBatches
-    from uer.utils.dataset import PretrainDataset
+    from uer.data.pretrain_loader import PretrainBatches
+    from uer.data.dataset import PretrainDataset
 
     def labels(path: Path) -> np.ndarray:
         data = PretrainDataset.open(path)
@@ -120,7 +119,7 @@ def main() -> None:
     corpus, vocab = SHARED / "corpora" / "CLUECorpusSmall_sampled.txt", SHARED / "models" / "google_zh_vocab.txt"
     if not corpus.exists():
         sys.exit(f"needs {corpus} (the shared data beside the project)")
-    from uer.utils.vocab import Vocab
+    from uer.text.vocab import Vocab
 
     vocab_size = len(Vocab.from_file(vocab))
     with tempfile.TemporaryDirectory() as tmp_dir:

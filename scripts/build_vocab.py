@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -61,10 +60,7 @@ def make_tokenize(tokenizer: str, spm_model_path: str | None = None) -> Callable
     if tokenizer == "space":
         return space_tokenize
     if tokenizer == "bert":
-        # scripts/ is not a package: make the repository's uer/ importable when run as a file.
-        if str(ROOT) not in sys.path:
-            sys.path.insert(0, str(ROOT))
-        from uer.utils.tokenizers import BasicTokenizer
+        from uer.text.tokenizers import BasicTokenizer
         return BasicTokenizer(do_lower_case=True).tokenize
     raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of {', '.join(TOKENIZERS)}")
 

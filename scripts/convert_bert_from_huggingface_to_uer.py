@@ -4,15 +4,9 @@
     python3 scripts/convert_bert_from_huggingface_to_uer.py --input_model_path models/chinese_roberta_wwm_large_ext_pytorch/pytorch_model.bin \\
         --output_model_path models/chinese_roberta_wwm_large_ext_pytorch/pytorch_model_uer.bin --layers_num 24 --type bert
 """
-import sys
-from pathlib import Path
 
-# scripts/ is not a package: make the repository's uer/ importable when run as a file.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from uer.converters import cli  # noqa: E402
+from uer.converters import cli
 
 if __name__ == "__main__":
     cli.bert_huggingface_to_uer()

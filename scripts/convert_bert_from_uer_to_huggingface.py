@@ -6,15 +6,9 @@
 
     then: transformers.BertForPreTraining.from_pretrained("hf_model")
 """
-import sys
-from pathlib import Path
 
-# scripts/ is not a package: make the repository's uer/ importable when run as a file.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from uer.converters import cli  # noqa: E402
+from uer.converters import cli
 
 if __name__ == "__main__":
     cli.bert_uer_to_huggingface()

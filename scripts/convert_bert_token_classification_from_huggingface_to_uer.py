@@ -4,15 +4,9 @@
     python3 scripts/convert_bert_token_classification_from_huggingface_to_uer.py --input_model_path hf_ner/model.safetensors \\
         --output_model_path models/ner_model.bin
 """
-import sys
-from pathlib import Path
 
-# scripts/ is not a package: make the repository's uer/ importable when run as a file.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from uer.converters import cli  # noqa: E402
+from uer.converters import cli
 
 if __name__ == "__main__":
     cli.bert_huggingface_to_uer(kind="token_classification")

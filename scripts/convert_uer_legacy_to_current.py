@@ -5,15 +5,9 @@ the file usable by tools that only know the current names.
 
     python3 scripts/convert_uer_legacy_to_current.py --input_model_path models/old_model.bin --output_model_path models/model.bin
 """
-import sys
-from pathlib import Path
 
-# scripts/ is not a package: make the repository's uer/ importable when run as a file.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from uer.converters import cli  # noqa: E402
+from uer.converters import cli
 
 if __name__ == "__main__":
     cli.uer_legacy_to_current()

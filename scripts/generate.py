@@ -9,15 +9,9 @@ Both UER-py spellings work: --pretrained_model_path/--input_path/--output_path (
 --load_model_path/--test_path/--prediction_path (generate_lm.py). Greedy decoding: --top_k 1; sampling:
 --top_k, --top_p, --temperature, --seed. The code is in uer/generation.py.
 """
-import sys
-from pathlib import Path
 
-# scripts/ is not a package: make the repository's uer/ importable when run as a file.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from uer.generation import main  # noqa: E402
+from uer.generation import main
 
 if __name__ == "__main__":
     main(prog="generate.py")

@@ -20,11 +20,19 @@ def shared_path(relative: str) -> Path:
     return path
 
 
+def subprocess_env() -> dict[str, str]:
+    """The environment for subprocesses of a test: this checkout's ``uer`` first on the import path (the
+    tests test the tree they are in, not another installed copy), two threads unless the caller set some."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return env
+
+
 def run_script(script: str, *args: str, cwd: Path | None = None, timeout: int = 600,
                env: dict | None = None) -> subprocess.CompletedProcess:
     """Run an entry script of the project with the current interpreter; fails the test with its output."""
-    full_env = dict(os.environ)
-    full_env.setdefault("OMP_NUM_THREADS", "2")
+    full_env = subprocess_env()
     if env:
         full_env.update(env)
     cmd = [sys.executable, str(ROOT / script), *args]

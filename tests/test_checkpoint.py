@@ -11,7 +11,7 @@ import torch
 from uer.model_builder import build_model
 from uer.model_loader import ModelLoadError, load_model_weights, load_state_dict
 from uer.model_saver import save_model
-from uer.utils.config import ModelConfig
+from uer.model_config import ModelConfig
 
 CFG = ModelConfig(vocab_size=30, emb_size=16, hidden_size=16, feedforward_size=32, heads_num=2, layers_num=1,
                   max_seq_length=8, dropout=0.0)

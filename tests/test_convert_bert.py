@@ -19,8 +19,8 @@ from uer.converters.common import ConversionError
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.model_saver import save_state_dict
-from uer.utils.config import ModelConfig
-from uer.utils.vocab import Vocab
+from uer.model_config import ModelConfig
+from uer.text.vocab import Vocab
 
 transformers = pytest.importorskip("transformers")
 

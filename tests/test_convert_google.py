@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, subprocess_env
 from uer.converters import google
 from uer.converters.common import ConversionError
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
-from uer.utils.config import ModelConfig
+from uer.model_config import ModelConfig
 
 VOCAB, HIDDEN, LAYERS, HEADS, FF, POSITIONS = 40, 24, 2, 3, 48, 16
 SLOTS = ("bert/embeddings/word_embeddings/adam_m", "bert/embeddings/word_embeddings/adam_v")
@@ -161,4 +161,4 @@ def test_missing_tensorflow_names_the_package(monkeypatch, tmp_path):
         google.read_tf_checkpoint(tmp_path / "bert_model.ckpt")
     # and nothing else in the converters imports it
     code = "import sys, uer.converters.cli; sys.exit('tensorflow' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env()).returncode == 0

@@ -12,7 +12,7 @@ from conftest import run_script
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.targets import str2target
-from uer.utils.config import ModelConfig
+from uer.model_config import ModelConfig
 
 transformers = pytest.importorskip("transformers")
 if "lm" not in str2target or "layernorm_positioning" not in {f.name for f in dataclasses.fields(ModelConfig)}:

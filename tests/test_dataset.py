@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from uer.utils.data_loader import PretrainBatches
-from uer.utils.dataset import (ALIGN, MAGIC, DatasetFormatError, DatasetWriter, PretrainDataset, merge_shards,
+from uer.data.pretrain_loader import PretrainBatches
+from uer.data.dataset import (ALIGN, MAGIC, DatasetFormatError, DatasetWriter, PretrainDataset, merge_shards,
                                token_dtype)
-from uer.utils.masking import HashUniforms, MaskingConfig, mask_batch
+from uer.data.masking import MaskingConfig, mask_batch
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 VOCAB = 3000
@@ -45,7 +45,7 @@ def random_block(rng: np.random.Generator, n: int, dynamic: bool) -> dict[str, n
     arrays = {"src": src.astype(token_dtype(VOCAB)), "length": length.astype(np.uint16),
               "seg_a_len": seg_a.astype(np.uint16), "label": rng.integers(0, 2, size=n).astype(np.int8)}
     if not dynamic:
-        from uer.utils.masking import GeneratorUniforms
+        from uer.data.masking import GeneratorUniforms
         m = mask_batch(src, length, masking(), GeneratorUniforms(rng, n))
         arrays["src"] = m.src.astype(token_dtype(VOCAB))
         arrays["mask_count"] = np.bincount(m.rows, minlength=n).astype(np.uint16)

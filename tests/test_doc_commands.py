@@ -6,16 +6,15 @@ and a torchrun launch.
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, run_script, shared_path
+from conftest import ROOT, run_script, shared_path, subprocess_env
 from uer.model_loader import load_state_dict
-from uer.utils.dataset import PretrainDataset
+from uer.data.dataset import PretrainDataset
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +116,7 @@ def test_torchrun_launch(ws):
            "--config_path", "models/bert/tiny_config.json", "--total_steps", "2", "--save_checkpoint_steps", "2",
            "--report_steps", "1", "--batch_size", "4", "--encoder", "bert", "--target", "mlm", "--backend", "gloo"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                          env={**subprocess_env(), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "on 2 process(es)" in proc.stdout
     assert (ws["root"] / "torchrun.bin-2").is_file()

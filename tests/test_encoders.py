@@ -12,8 +12,8 @@ from uer import opts
 from uer.encoders import str2encoder
 from uer.generation import LmGenerator, SamplingConfig, detokenize, filter_logits
 from uer.layers.sequence import reverse_padded
-from uer.model_builder import build_model
-from uer.utils.config import ConfigError, ModelConfig, model_config_from_args, parse_args_with_config
+from uer.config import ConfigError, ModelConfig, model_config_from_args, parse_args_with_config
+from uer.model_builder import build_model, validate_model_config
 
 VOCAB = 60
 # (encoder, mask, extra config) for every registered encoder; the attention ones in both mask modes.
@@ -29,7 +29,7 @@ def config(encoder: str, mask: str = "fully_visible", **extra) -> ModelConfig:
                   max_seq_length=24, dropout=0.0, embedding=("word", "pos"), encoder=encoder, mask=mask,
                   target=("lm",), kernel_size=3, block_size=1)
     values.update(extra)
-    return ModelConfig(**values)
+    return validate_model_config(ModelConfig(**values))
 
 
 def encode(model, src: torch.Tensor, lengths: list[int]) -> torch.Tensor:

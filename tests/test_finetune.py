@@ -8,17 +8,17 @@ import torch
 import torch.nn.functional as F
 
 from uer.finetune.classification import classification_metric, count_labels, read_classification, softmax
-from uer.finetune.data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
+from uer.data.finetune_data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
                                shuffled_batches, split_for_rank)
 from uer.finetune.heads import POOLINGS, Classifier, MultitaskClassifier, classification_loss
 from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner, build_schedule
 from uer.model_builder import build_model
 from uer.model_saver import save_model
 from uer.model_loader import load_state_dict
-from uer.utils.config import ModelConfig
+from uer.model_config import ModelConfig
 from uer.utils.distributed import DistContext
-from uer.utils.tokenizers import CharTokenizer
-from uer.utils.vocab import Vocab
+from uer.text.tokenizers import CharTokenizer
+from uer.text.vocab import Vocab
 
 CHARS = list("abcdefghijklmnopqrstuvwxyz")
 

@@ -19,7 +19,7 @@ from conftest import run_script, shared_path
 from uer.model_builder import build_model
 from uer.model_loader import load_state_dict
 from uer.model_saver import save_model
-from uer.utils.config import ModelConfig
+from uer.model_config import ModelConfig
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from conftest import run_script, shared_path
-from uer.utils.data_loader import PretrainBatches
-from uer.utils.dataset import PretrainDataset
-from uer.utils.instances import ClsInstances, DocumentBuffer, InstanceConfig, LmInstances, parse_labelled_line
-from uer.utils.masking import MaskingConfig
+from uer.data.pretrain_loader import PretrainBatches
+from uer.data.dataset import PretrainDataset
+from uer.data.pretrain_instances import ClsInstances, DocumentBuffer, InstanceConfig, LmInstances, parse_labelled_line
+from uer.data.masking import MaskingConfig
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uer.utils.masking import (GeneratorUniforms, HashUniforms, MaskingConfig, _select_spans, mask_batch,
+from uer.data.masking import (GeneratorUniforms, HashUniforms, MaskingConfig, _select_spans, mask_batch,
                                maskable_positions, sample_span_lengths, span_length_cdf)
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4

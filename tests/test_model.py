@@ -12,7 +12,7 @@ from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import LayerNorm, UerLayerNorm
 from uer.layers.multi_headed_attn import MultiHeadedAttention
 from uer.model_builder import build_model
-from uer.utils.config import ConfigError, ModelConfig, model_config_from_args, parse_args_with_config
+from uer.config import ConfigError, ModelConfig, model_config_from_args, parse_args_with_config
 
 
 def test_layer_norms_against_hand_computation():

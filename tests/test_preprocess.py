@@ -3,18 +3,17 @@ a real corpus slice (targets, masking modes, several processes, errors, determin
 from __future__ import annotations
 
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script, shared_path
-from uer.utils.dataset import PretrainDataset
-from uer.utils.instances import (AlbertInstances, BertInstances, DocumentBuffer, InstanceConfig, MlmInstances,
+from conftest import run_script, shared_path
+from uer.data.dataset import PretrainDataset
+from uer.data.pretrain_instances import (AlbertInstances, BertInstances, DocumentBuffer, InstanceConfig, MlmInstances,
                                  _cut_lengths, str2instances)
-from uer.utils.masking import MaskingConfig
-from uer.utils.preprocessing import split_corpus
+from uer.data.masking import MaskingConfig
+from uer.data.preprocessing import split_corpus
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 VOCAB = 60000
@@ -234,9 +233,7 @@ def vocab() -> Path:
 
 def script_module():
     """preprocess.py imported as a module (its main() runs in this process: no interpreter start per run)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import preprocess
+    from uer.cli import preprocess
 
     return preprocess
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-import pretrain
-from conftest import run_script, shared_path
+from uer.cli import pretrain
+from conftest import run_script, shared_path, subprocess_env
 from uer.model_loader import load_state_dict
-from uer.utils.config import parse_args_with_config
+from uer.config import parse_args_with_config
 from uer.utils.distributed import destroy_process_group, init_process_group
 
 SMALL_CONFIG = {"emb_size": 32, "feedforward_size": 64, "hidden_size": 32, "hidden_act": "gelu", "heads_num": 2,
@@ -146,7 +146,6 @@ def test_bert_pretraining_learns(workspace):
 def test_two_nodes_each_starting_their_own_rank(workspace):
     """The multi-node command lines of the docs, with both 'nodes' on this machine: node 0 runs rank 0,
     node 1 runs rank 1, both name rank 0's address; only node 0 writes the model."""
-    import os
     import subprocess
     import sys
 
@@ -156,7 +155,7 @@ def test_two_nodes_each_starting_their_own_rank(workspace):
     base = common_args(workspace, "static.pt", "nodes.bin", "--total_steps", "3", "--save_checkpoint_steps", "3",
                        "--batch_size", "4", "--dropout", "0", "--world_size", "2", "--backend", "gloo",
                        "--master_ip", master)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
     nodes = [subprocess.Popen([sys.executable, str(ROOT / "pretrain.py"), *base, "--gpu_ranks", str(rank)], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) for rank in (0, 1)]
     outputs = [node.communicate(timeout=300)[0] for node in nodes]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_path
-from uer.utils.tokenizers import (BasicTokenizer, BertTokenizer, CharTokenizer, SpaceTokenizer, WordpieceTokenizer,
+from uer.text.tokenizers import (BasicTokenizer, BertTokenizer, CharTokenizer, SpaceTokenizer, WordpieceTokenizer,
                                   build_tokenizer, str2tokenizer)
-from uer.utils.vocab import Vocab, VocabError
+from uer.text.vocab import Vocab, VocabError
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

@@ -183,10 +183,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "generate.py") -> None:
 
     from uer.model_builder import build_model
     from uer.model_loader import ModelLoadError, load_model_weights
-    from uer.utils.config import ConfigError, model_config_from_args, parse_args_with_config
+    from uer.config import ConfigError, model_config_from_args, parse_args_with_config
     from uer.utils.logging import setup_logging
     from uer.utils.runtime import tune_cpu_allocator
-    from uer.utils.tokenizers import build_tokenizer
+    from uer.text.tokenizers import build_tokenizer
 
     setup_logging(True)
     tune_cpu_allocator()

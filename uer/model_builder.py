@@ -8,7 +8,8 @@ from uer.encoders import str2encoder
 from uer.layers.layer_norm import LayerNorm, UerLayerNorm, build_layer_norm
 from uer.models.model import Model
 from uer.targets import Targets, str2target
-from uer.utils.config import ModelConfig
+from uer.layers.activations import str2act
+from uer.model_config import ConfigError, ModelConfig
 
 
 def build_embedding(cfg: ModelConfig) -> Embedding:
@@ -20,8 +21,26 @@ def build_embedding(cfg: ModelConfig) -> Embedding:
     return Embedding(parts, layer_norm, cfg.dropout)
 
 
+def validate_model_config(cfg: ModelConfig) -> ModelConfig:
+    """Check the names of ``cfg`` against the registries and the encoder's own rules; returns ``cfg``."""
+    problems = [f"unknown embedding part {part!r} (known: {', '.join(sorted(str2embedding))})"
+                for part in cfg.embedding if part not in str2embedding]
+    if cfg.encoder not in str2encoder:
+        problems.append(f"unknown encoder {cfg.encoder!r} (known: {', '.join(sorted(str2encoder))})")
+    else:  # encoder-specific checks (heads dividing hidden_size, emb_size == hidden_size, ...)
+        problems.extend(str2encoder[cfg.encoder].config_problems(cfg))
+    problems += [f"unknown target {name!r} (known: {', '.join(sorted(str2target))})"
+                 for name in cfg.target if name not in str2target]
+    if cfg.hidden_act not in str2act:
+        problems.append(f"unknown hidden_act {cfg.hidden_act!r} (known: {', '.join(sorted(str2act))})")
+    if problems:
+        raise ConfigError("invalid model configuration: " + "; ".join(problems))
+    return cfg
+
+
 def build_model(cfg: ModelConfig, with_target: bool = True) -> Model:
     """Embedding + encoder (+ targets), initialised, with tied weights when asked."""
+    validate_model_config(cfg)
     embedding = build_embedding(cfg)
     encoder = str2encoder[cfg.encoder].from_config(cfg)
     target = Targets({name: str2target[name].from_config(cfg) for name in cfg.target}) if with_target else None

@@ -1,13 +1,13 @@
 """Argparse option groups shared by the entry scripts (UER-py's flags, names unchanged).
 
 Choices come from the registries, never retyped. Model options default to ``None`` where the JSON
-config should decide: uer.utils.config merges defaults < JSON < flags given on the command line.
+config should decide: uer.config merges defaults < JSON < flags given on the command line.
 """
 from __future__ import annotations
 
 import argparse
 
-# Legacy spellings accepted on the command line; uer.utils.config turns them into canonical names.
+# Legacy spellings accepted on the command line; uer.config turns them into canonical names.
 ENCODER_ALIASES = ("bert", "gpt")
 TARGET_ALIASES = ("bert", "albert")
 
@@ -113,7 +113,7 @@ def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
 
 def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     """preprocess.py's flags (UER-py's names and defaults); --target choices come from str2instances."""
-    from uer.utils.instances import str2instances  # numpy-only module; imported where it is needed
+    from uer.data.pretrain_instances import str2instances  # numpy-only module; imported where it is needed
 
     group = parser.add_argument_group("preprocessing")
     group.add_argument("--corpus_path", required=True,

@@ -61,7 +61,7 @@ def _model_options(args: argparse.Namespace, hidden_act: str = "gelu", layer_nor
     """heads_num, hidden_act and layer norm epsilon for the output's config file."""
     options = {"heads_num": args.heads_num, "hidden_act": hidden_act, "layer_norm_eps": layer_norm_eps}
     if args.config_path:
-        from uer.utils.config import ConfigError, load_json_config
+        from uer.config import ConfigError, load_json_config
 
         try:
             config = load_json_config(args.config_path)

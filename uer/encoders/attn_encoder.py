@@ -10,7 +10,7 @@ from uer.encoders.base import Encoder, register
 from uer.layers.multi_headed_attn import MultiHeadedAttention
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 def padding_and_causal_mask(seg: torch.Tensor, causal: bool) -> torch.Tensor | None:

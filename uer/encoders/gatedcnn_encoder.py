@@ -11,7 +11,7 @@ from uer.encoders.base import Encoder, register
 from uer.layers.sequence import causal_conv
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 @register("gatedcnn")

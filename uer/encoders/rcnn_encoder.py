@@ -11,7 +11,7 @@ from uer.layers.sequence import causal_conv
 from uer.layers.dropout import Dropout
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 @register("rcnn")

@@ -12,7 +12,7 @@ from uer.layers.sequence import lengths_from_seg
 from uer.layers.dropout import Dropout
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 @register("rnn")

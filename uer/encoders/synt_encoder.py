@@ -14,7 +14,7 @@ from uer.layers.position_ffn import PositionwiseFeedForward
 from uer.layers.synthesizer import SYNTHESIZERS, SynthesizerLayer
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 @register("synt")

@@ -14,7 +14,7 @@ from uer.layers.position_ffn import PositionwiseFeedForward
 from uer.layers.transformer import PreNormTransformerLayer, TransformerLayer
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 MASKS = ("fully_visible", "causal")
 

@@ -9,13 +9,13 @@ import logging
 import torch
 from torch import nn
 
-from uer.finetune.data import check_special_tokens
+from uer.data.finetune_data import check_special_tokens
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import FinetuneConfig
 from uer.model_builder import build_model, init_weights
 from uer.model_loader import load_model_weights
-from uer.utils.config import ModelConfig, model_config_from_args
-from uer.utils.tokenizers import Tokenizer, build_tokenizer
+from uer.config import ModelConfig, model_config_from_args
+from uer.text.tokenizers import Tokenizer, build_tokenizer
 
 logger = logging.getLogger("uer.finetune")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from uer.finetune.data import DataError, Instances, encode_pair, parse_label, read_tsv
+from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv
 from uer.finetune.loop import Evaluation
 from uer.utils.metrics import classification_report
-from uer.utils.tokenizers import Tokenizer
+from uer.text.tokenizers import Tokenizer
 
 
 def count_labels(path: str, soft_targets: bool = False) -> int:

@@ -1,7 +1,7 @@
 """The fine-tuning loop every run_*.py shares: batching, AdamW with warm-up, AMP, DDP, reporting,
 evaluation on dev after each epoch, keeping the best model, and prediction.
 
-A task gives it instances (uer.finetune.data), a head whose ``forward(batch)`` returns
+A task gives it instances (uer.data.finetune_data), a head whose ``forward(batch)`` returns
 ``(per-instance loss, logits)`` (uer.finetune.heads), and metrics as :class:`EvalSet`s that turn the logits
 of a data set into scores. Nothing here knows what a label or a question is.
 
@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from uer.finetune.data import Instances, collate, length_sorted_batches, shuffled_batches, split_for_rank
+from uer.data.finetune_data import Instances, collate, length_sorted_batches, shuffled_batches, split_for_rank
 from uer.model_loader import load_model_weights
 from uer.model_saver import save_model
 from uer.trainer import autocast_dtype

@@ -1,6 +1,6 @@
 """Pre-training objectives. ``str2target`` lists the single objectives; composite names used on the
 command line (``bert`` = mlm + sp, ``albert`` = mlm + sp on sentence-order data) are resolved in
-``uer.utils.config``.
+``uer.config``.
 """
 from __future__ import annotations
 

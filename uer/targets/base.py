@@ -16,7 +16,7 @@ from torch import nn
 from uer.registry import make_register
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 str2target: dict[str, type] = {}
 

@@ -10,7 +10,7 @@ from uer.targets.base import Target, TargetOutput, register
 from uer.targets.lm_target import predict
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 @register("bilm")

@@ -10,7 +10,7 @@ from torch import nn
 from uer.targets.base import Target, TargetOutput, register
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 def predict(output_layer: nn.Linear, hidden: torch.Tensor, positions: torch.Tensor,
@@ -35,7 +35,7 @@ class LmTarget(Target):
     """``output_layer`` (hidden_size -> vocab_size; key ``target.lm.output_layer`` as in UER-py) at every
     position that has a next token.
 
-    Batch keys (uer.utils.data_loader): ``lm_positions`` [M] flat indices into the [batch_size*seq_length]
+    Batch keys (uer.data.pretrain_loader): ``lm_positions`` [M] flat indices into the [batch_size*seq_length]
     positions, ``lm_labels`` [M] the token that follows each. ``has_lmtarget_bias`` adds a bias (UER-py's
     flag, off by default); ``--tie_weights`` shares the word embedding (when emb_size == hidden_size).
     """

@@ -12,7 +12,7 @@ from uer.layers.layer_norm import build_layer_norm
 from uer.targets.base import Target, TargetOutput, register
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 @register("mlm")

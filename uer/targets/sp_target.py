@@ -10,7 +10,7 @@ from torch import nn
 from uer.targets.base import Target, TargetOutput, register
 
 if TYPE_CHECKING:
-    from uer.utils.config import ModelConfig
+    from uer.model_config import ModelConfig
 
 
 @register("sp")

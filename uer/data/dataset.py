@@ -31,7 +31,7 @@ Arrays of the mlm/bert/albert targets (N instances, S = seq_length):
 Arrays of the lm/bilm targets (next-token windows; no masks, ``dynamic_masking`` false):
 
     src         [N, S+1] token ids of a window of up to S+1 tokens (inputs are its first tokens, labels
-                         the following ones: see uer.utils.data_loader), padded with [PAD]
+                         the following ones: see uer.data.pretrain_loader), padded with [PAD]
     length      [N]     uint16, tokens in the window
     seg_a_len   [N]     uint16, == length
 

@@ -44,8 +44,8 @@ from typing import ClassVar, Iterator
 import numpy as np
 
 from uer.registry import make_register
-from uer.utils.dataset import token_dtype
-from uer.utils.masking import GeneratorUniforms, MaskingConfig, mask_batch
+from uer.data.dataset import token_dtype
+from uer.data.masking import GeneratorUniforms, MaskingConfig, mask_batch
 
 PACK_BLOCK = 8192  # instances gathered, masked and written at a time
 
@@ -206,7 +206,7 @@ class InstanceBuilder(ABC):
         """Instances of one buffer (all copies) as (flat tokens, ranges). ``final``: no more input follows."""
 
     def blocks(self, buf: DocumentBuffer, final: bool = False) -> Iterator[tuple[dict[str, np.ndarray], int]]:
-        """Arrays for :meth:`uer.utils.dataset.DatasetWriter.write`, at most PACK_BLOCK instances each."""
+        """Arrays for :meth:`uer.data.dataset.DatasetWriter.write`, at most PACK_BLOCK instances each."""
         flat, ranges = self.ranges(buf, final)
         m = self.cfg.masking
         for lo in range(0, len(ranges), PACK_BLOCK):

@@ -26,7 +26,7 @@ import unicodedata
 from itertools import chain
 from typing import Callable, Iterable, Mapping, Sequence
 
-from uer.utils.vocab import Vocab
+from uer.text.vocab import Vocab
 
 __all__ = [
     "BasicTokenizer", "WordpieceTokenizer", "Tokenizer", "BertTokenizer", "CharTokenizer",

@@ -83,7 +83,7 @@ class MaskingConfig:
     @classmethod
     def from_vocab(cls, vocab: Any, *, span_masking: bool = False, span_geo_prob: float = 0.2,
                    span_max_length: int = 10) -> "MaskingConfig":
-        """From a ``uer.utils.vocab.Vocab`` (``len(vocab)`` and ``pad_id/unk_id/cls_id/sep_id/mask_id``)."""
+        """From a ``uer.text.vocab.Vocab`` (``len(vocab)`` and ``pad_id/unk_id/cls_id/sep_id/mask_id``)."""
         return cls(vocab_size=len(vocab), pad_id=vocab.pad_id, cls_id=vocab.cls_id, sep_id=vocab.sep_id,
                    mask_id=vocab.mask_id, unk_id=getattr(vocab, "unk_id", None), span_masking=span_masking,
                    span_geo_prob=span_geo_prob, span_max_length=span_max_length)

@@ -11,7 +11,7 @@ So a batch is a pure function of (seed, g, rank, world_size, B): ``iter_from(g)`
 run continues where it stopped), and the ranks of a W-rank run with batch B together see exactly the
 instances of a 1-rank run with batch W*B. Reads stay local: a batch touches at most a few chunks.
 
-Dynamic masking draws each instance's mask from a hash of (seed, p) (uer.utils.masking.HashUniforms): the
+Dynamic masking draws each instance's mask from a hash of (seed, p) (uer.data.masking.HashUniforms): the
 same masks whatever the batch size, rank count or resume point, and new masks every epoch.
 """
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from uer.utils.dataset import PretrainDataset
-from uer.utils.masking import HashUniforms, MaskingConfig, mask_batch
+from uer.data.dataset import PretrainDataset
+from uer.data.masking import HashUniforms, MaskingConfig, mask_batch
 
 _CACHE_SIZE = 4  # permutations kept: a batch spans at most a couple of chunks
-LM_KINDS = ("lm", "bilm")  # datasets of next-token windows (uer.utils.instances.LmInstances)
+LM_KINDS = ("lm", "bilm")  # datasets of next-token windows (uer.data.pretrain_instances.LmInstances)
 
 
 class PretrainBatches:

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from uer.utils.tokenizers import Tokenizer
+from uer.text.tokenizers import Tokenizer
 
 
 class DataError(ValueError):

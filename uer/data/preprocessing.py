@@ -7,7 +7,7 @@ merge the shards into one dataset file.
 * Workers are real processes (``spawn``: the same behaviour on every OS, no inherited state). Each
   rebuilds its tokenizer from paths and seeds its RNGs from ``(seed, worker index)``: the output is
   deterministic for a given ``--seed`` and ``--processes_num``.
-* Memory per worker is bounded by ``--docs_buffer_size`` documents (see uer.utils.instances), whatever
+* Memory per worker is bounded by ``--docs_buffer_size`` documents (see uer.data.pretrain_instances), whatever
   the corpus size.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from uer.utils.dataset import DatasetWriter, merge_shards
-from uer.utils.instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
-from uer.utils.masking import MaskingConfig
+from uer.data.dataset import DatasetWriter, merge_shards
+from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
+from uer.data.masking import MaskingConfig
 
 PROGRESS_SECONDS = 2.0
 
@@ -162,7 +162,7 @@ def _init_worker(progress: Any) -> None:
 
 def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> int:
     """Build the instances of one byte range into ``job.shard_path``; returns how many were written."""
-    from uer.utils.tokenizers import build_tokenizer
+    from uer.text.tokenizers import build_tokenizer
 
     o = job.options
     tokenizer = build_tokenizer(o.tokenizer, vocab_path=o.vocab_path, spm_model_path=o.spm_model_path,
@@ -201,7 +201,7 @@ def _log(msg: str) -> None:
 
 def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Run preprocessing end to end; returns the dataset header. Raises PreprocessError on bad input."""
-    from uer.utils.tokenizers import build_tokenizer
+    from uer.text.tokenizers import build_tokenizer
 
     o = options
     corpus = Path(o.corpus_path)

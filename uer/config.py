@@ -11,16 +11,12 @@ import argparse
 import copy
 import json
 import re
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from uer.embeddings import str2embedding
-from uer.encoders import str2encoder
-from uer.layers.activations import str2act
-from uer.targets import str2target
+from uer.model_config import ConfigError, ModelConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 EMBEDDING_ALIASES = {
     "bert": ("word", "pos", "seg"),
@@ -53,82 +49,6 @@ UNSUPPORTED_VALUES = {
     "relative_position_embedding": (False,),
     "has_residual_attention": (False,),
 }
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be honoured; the message names the file or flag."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Model hyper-parameters, canonical names only. Built once by :func:`model_config_from_args`."""
-
-    vocab_size: int
-    embedding: tuple[str, ...] = ("word", "pos", "seg")
-    encoder: str = "transformer"
-    mask: str = "fully_visible"
-    target: tuple[str, ...] = ("mlm", "sp")
-    emb_size: int = 768
-    hidden_size: int = 768
-    feedforward_size: int = 3072
-    heads_num: int = 12
-    layers_num: int = 12
-    max_seq_length: int = 512
-    dropout: float = 0.1
-    hidden_act: str = "gelu"
-    factorized_embedding_parameterization: bool = False
-    parameter_sharing: bool = False
-    tie_weights: bool = False
-    layernorm_variant: str = "standard"
-    layernorm_eps: float | None = None
-    remove_embedding_layernorm: bool = False
-    has_bias: bool = True
-    layernorm_positioning: str = "post"  # "pre": GPT-2's layer norm before attention/feed-forward
-    bidirectional: bool = False  # rnn/lstm/gru: torch's bidirectional RNN
-    kernel_size: int = 3  # cnn, gatedcnn, rcnn, crnn: convolution width over positions
-    block_size: int = 2  # gatedcnn: layers per residual block
-    synt_type: str = "dense"  # synt: "dense" or "random" Synthesizer
-    has_lmtarget_bias: bool = False  # lm/bilm: bias on the output layer (UER-py's flag)
-    labels_num: int = 2  # cls target: number of classes
-    pooling: str = "first"  # cls target: first, mean, max or last
-
-    def __post_init__(self) -> None:
-        problems = []
-        for part in self.embedding:
-            if part not in str2embedding:
-                problems.append(f"unknown embedding part {part!r} (known: {', '.join(sorted(str2embedding))})")
-        if self.encoder not in str2encoder:
-            problems.append(f"unknown encoder {self.encoder!r} (known: {', '.join(sorted(str2encoder))})")
-        else:  # encoder-specific checks (heads dividing hidden_size, emb_size == hidden_size, ...)
-            problems.extend(str2encoder[self.encoder].config_problems(self))
-        for name in self.target:
-            if name not in str2target:
-                problems.append(f"unknown target {name!r} (known: {', '.join(sorted(str2target))})")
-        if self.hidden_act not in str2act:
-            problems.append(f"unknown hidden_act {self.hidden_act!r} (known: {', '.join(sorted(str2act))})")
-        if self.layernorm_positioning not in ("post", "pre"):
-            problems.append(f"layernorm_positioning {self.layernorm_positioning!r} must be 'post' or 'pre'")
-        for name in ("kernel_size", "labels_num", "layers_num"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout {self.dropout} must be in [0, 1)")
-        if self.layernorm_variant not in ("standard", "uer"):
-            problems.append(f"layernorm_variant {self.layernorm_variant!r} must be 'standard' or 'uer'")
-        if self.vocab_size <= 0:
-            problems.append("vocab_size must be positive")
-        if problems:
-            raise ConfigError("invalid model configuration: " + "; ".join(problems))
-
-    @property
-    def layernorm(self) -> str:
-        return self.layernorm_variant
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """Current-UER-py-style JSON (lists for embedding and target)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["embedding"], out["target"] = list(self.embedding), list(self.target)
-        return out
 
 
 def resolve_config_path(path: str) -> Path:
@@ -254,7 +174,9 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
         labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
     )
-    return ModelConfig(**values)
+    from uer.model_builder import validate_model_config  # the registries; imports torch
+
+    return validate_model_config(ModelConfig(**values))
 
 
 def data_processor_from_args(args: argparse.Namespace) -> str:
