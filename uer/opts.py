@@ -19,7 +19,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("model")
     group.add_argument("--config_path", default="models/bert/base_config.json",
-                       help="JSON file of model hyper-parameters (models/bert/tiny_config.json ...).")
+                       help="JSON file of model hyper-parameters; the sizes are in models/bert/ (tiny, mini, small, medium, base, large, xlarge) and models/albert/.")
     group.add_argument("--embedding", nargs="+", default=["word", "pos", "seg"],
                        help="Embedding parts, e.g. 'word pos seg', or a legacy name: word_pos_seg, bert, word_pos, word.")
     group.add_argument("--encoder", default="transformer", choices=sorted(str2encoder) + list(ENCODER_ALIASES),
@@ -190,3 +190,63 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prediction_path", required=True, help="Where the predictions go (TSV).")
     group.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
     group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Training experience: help text, log files, threads, optimiser and schedule choice (kept apart from the
+# option groups above).
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` prints the description as written (usage examples keep their lines) and every default."""
+
+
+LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+
+
+def add_logging_options(parser: argparse.ArgumentParser) -> None:
+    """UER-py's log flags: the console keeps --log_level, the file (--log_path) gets --log_file_level."""
+    group = parser.add_argument_group("logging")
+    group.add_argument("--log_path", default=None,
+                       help="Also append the log to this file (with dates and levels); none when omitted.")
+    group.add_argument("--log_level", choices=LOG_LEVELS, default="INFO",
+                       help="Console log level (ERROR < WARNING < INFO < DEBUG < NOTSET, the last shows everything).")
+    group.add_argument("--log_file_level", choices=LOG_LEVELS, default="INFO", help="Log level of --log_path.")
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per process for torch's operators. Default: torch's (one per core; "
+                             "with several CPU processes, the cores divided among them). On a machine other "
+                             "programs keep busy, 1 is often several times faster (see the README).")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """Log files and threads: every entry script that runs a model."""
+    add_logging_options(parser)
+    add_threads_option(parser)
+
+
+def add_optimizer_choice_options(parser: argparse.ArgumentParser) -> None:
+    """--optimizer and --scheduler (UER-py's later names); choices come from the registries."""
+    from uer.utils.optimizers import OPTIMIZERS
+    from uer.utils.schedulers import str2scheduler
+
+    group = parser.add_argument_group("optimiser and schedule")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
+                       help="adamw: torch's fused AdamW (fine-tuning: UER-py's update without bias correction); "
+                            "adafactor: factored second moments, --learning_rate as its step size (UER-py's settings).")
+    group.add_argument("--scheduler", choices=list(str2scheduler), default="linear",
+                       help="Learning-rate schedule after --warmup (formulas in uer/utils/schedulers.py).")
+    group.add_argument("--lr_decay", type=float, default=0.5,
+                       help="tri_stage only: fraction of the steps spent in the final exponential decay.")
+    group.add_argument("--num_cycles", type=int, default=1,
+                       help="cosine_with_restarts only: number of cosine cycles (hard restarts).")
+
+
+def check_optimizer_choice_options(args: argparse.Namespace) -> None:
+    """An option that only one schedule reads is an error with the others (never silently ignored)."""
+    explicit = getattr(args, "explicit", set())
+    if "lr_decay" in explicit and args.scheduler != "tri_stage":
+        raise SystemExit(f"--lr_decay applies to --scheduler tri_stage only (this run: {args.scheduler})")
+    if "num_cycles" in explicit and args.scheduler != "cosine_with_restarts":
+        raise SystemExit(f"--num_cycles applies to --scheduler cosine_with_restarts only (this run: {args.scheduler})")
