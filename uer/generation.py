@@ -152,7 +152,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=prog, description="Continue each line of --input_path with a model "
                                      "pre-trained with the lm target.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=opts.HelpFormatter)
     group = parser.add_argument_group("generation")
     group.add_argument("--load_model_path", "--pretrained_model_path", dest="load_model_path", required=True,
                        help="Model pre-trained with --target lm (.bin or .safetensors).")
@@ -174,6 +174,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     group.add_argument("--gpu_rank", type=int, default=None, help="GPU to run on (default: CPU).")
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -184,8 +185,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "generate.py") -> None:
     from uer.model_builder import build_model
     from uer.model_loader import ModelLoadError, load_model_weights
     from uer.config import ConfigError, model_config_from_args, parse_args_with_config
-    from uer.utils.logging import setup_logging
-    from uer.utils.runtime import tune_cpu_allocator
+    from uer.utils.logging import setup_logging, setup_logging_from_args
+    from uer.utils.progress import Progress
+    from uer.utils.runtime import set_threads, tune_cpu_allocator
     from uer.text.tokenizers import build_tokenizer
 
     setup_logging(True)
@@ -194,6 +196,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "generate.py") -> None:
     parser = build_parser(prog)
     try:
         args = parse_args_with_config(parser, argv)
+        setup_logging_from_args(args)
+        set_threads(args.threads)
         if not args.vocab_path and not args.spm_model_path:
             parser.error("a vocabulary is required: --vocab_path or --spm_model_path")
         tokenizer = build_tokenizer(args.tokenizer, vocab_path=args.vocab_path, spm_model_path=args.spm_model_path)
@@ -221,7 +225,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "generate.py") -> None:
     vocab = tokenizer.vocab
     specials = {vocab.cls_id, vocab.sep_id, vocab.pad_id}
     lines = 0
-    with open(args.input_path, encoding="utf-8") as source, open(args.output_path, "w", encoding="utf-8") as target:
+    with open(args.input_path, encoding="utf-8") as source:
+        total = sum(1 for _ in source)
+    with open(args.input_path, encoding="utf-8") as source, open(args.output_path, "w", encoding="utf-8") as target, \
+            Progress(total, "generating", unit="line") as progress:
         for line in source:
             line = line.rstrip("\n")
             prompt = [vocab.cls_id] + tokenizer.encode(line.strip())
@@ -229,5 +236,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "generate.py") -> None:
             continuation = [i for i in ids[len(prompt):] if i not in specials]
             target.write(line.strip() + detokenize(tokenizer.convert_ids_to_tokens(continuation)) + "\n")
             lines += 1
+            progress.update()
     logger.info("continued %d line(s) of %s into %s (%s decoding%s)", lines, args.input_path, args.output_path,
                 "greedy" if sampling.greedy else "sampling", ", key/value cache" if generator_model.cached else "")

@@ -1,4 +1,4 @@
-"""Build a pre-training dataset from a corpus (UER-py's preprocess.py command line).
+r"""Build a pre-training dataset from a corpus (UER-py's preprocess.py command line).
 
     python3 preprocess.py --corpus_path corpora/book_review_bert.txt --vocab_path models/google_zh_vocab.txt \
                           --dataset_path dataset.pt --processes_num 8 --target bert
@@ -14,14 +14,18 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from uer.opts import add_preprocess_options
+    import logging
+
+    from uer.opts import HelpFormatter, add_logging_options, add_preprocess_options
+    from uer.utils.logging import setup_logging_from_args
     from uer.data.preprocessing import PreprocessError, build_dataset, options_from_args
     from uer.text.vocab import VocabError
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     add_preprocess_options(parser)
+    add_logging_options(parser)
     args = parser.parse_args(argv)
+    setup_logging_from_args(args)
     if not args.vocab_path and not args.spm_model_path:
         parser.error("a vocabulary is required: --vocab_path or --spm_model_path")
     try:
@@ -29,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     try:
-        build_dataset(options)
+        build_dataset(options, log=logging.getLogger("preprocess").info)
     except (PreprocessError, VocabError, FileNotFoundError) as e:
         print(f"preprocess.py: error: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Pre-train an embedding + encoder + target model on a dataset written by preprocess.py.
+r"""Pre-train an embedding + encoder + target model on a dataset written by preprocess.py.
 
     python3 pretrain.py --dataset_path dataset.pt --vocab_path models/google_zh_vocab.txt \
         --config_path models/bert/tiny_config.json --output_model_path models/output_model.bin \
@@ -38,7 +38,7 @@ COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_training_options(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_span_masking_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""K-fold cross-validation of the classifier; writes out-of-fold class probabilities for stacking.
+r"""K-fold cross-validation of the classifier; writes out-of-fold class probabilities for stacking.
 
     python3 run_classifier_cv.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
         --config_path models/bert/base_config.json --output_model_path models/classifier_model.bin \
@@ -38,7 +38,7 @@ logger = logging.getLogger("run_classifier_cv")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser, output_model_path="models/classifier_model.bin", data_paths=False)
     parser.add_argument("--train_path", required=True, help="Training set (TSV with a header row).")
     parser.add_argument("--train_features_path", required=True,
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_classifier_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Predict labels with a model fine-tuned by run_classifier.py (or run_dbqa.py).
+r"""Predict labels with a model fine-tuned by run_classifier.py (or run_dbqa.py).
 
     python3 inference/run_classifier_infer.py --load_model_path models/finetuned_model.bin \
         --vocab_path models/google_zh_vocab.txt --test_path datasets/douban_book_review/test_nolabel.tsv \
@@ -29,14 +29,14 @@ from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
 from uer.model_saver import atomic_write
 from uer.config import parse_args_with_config
-from uer.utils.logging import setup_logging
-from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads, tune_cpu_allocator
 
 logger = logging.getLogger("run_classifier_infer")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
     parser.add_argument("--labels_num", type=int, required=True, help="Number of labels of the model.")
     parser.add_argument("--output_logits", action="store_true", help="Add a 'logits' column.")
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -73,8 +74,9 @@ def write_predictions(path: str, logits: np.ndarray, output_logits: bool, output
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
-    setup_logging(True)
+    setup_logging_from_args(args)
     tune_cpu_allocator()
+    set_threads(args.threads)
     device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     tokenizer = tokenizer_from_args(args)
     cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))

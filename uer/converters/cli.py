@@ -18,13 +18,15 @@ from typing import Callable, Sequence
 from uer.converters import bert, google, gpt2
 from uer.converters.common import ConversionError, read_state, write_state
 from uer.model_loader import ModelLoadError, normalize_keys
-from uer.utils.logging import setup_logging
+from uer.opts import HelpFormatter, add_runtime_options
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 
 logger = logging.getLogger(__name__)
 
 
 def _parser(description: str, input_help: str, output_help: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     parser.add_argument("--input_model_path", required=True, help=input_help)
     parser.add_argument("--output_model_path", required=True, help=output_help)
     parser.add_argument("--layers_num", type=int, default=None,
@@ -49,8 +51,10 @@ def _add_config_output(parser: argparse.ArgumentParser, file_name: str) -> None:
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, convert: Callable[[argparse.Namespace], None]) -> None:
     """Parse, convert, and turn known failures into one clear line instead of a traceback."""
+    add_runtime_options(parser)
     args = parser.parse_args(argv)
-    setup_logging()
+    setup_logging_from_args(args)
+    set_threads(args.threads)
     try:
         convert(args)
     except (ConversionError, ModelLoadError) as err:
@@ -190,7 +194,8 @@ def gpt2_uer_to_huggingface(argv: Sequence[str] | None = None) -> None:
 def uer_legacy_to_current(argv: Sequence[str] | None = None) -> None:
     """2020-era UER-py key names -> current ones (the tensors are unchanged)."""
     parser = argparse.ArgumentParser(description="Rewrite a UER-py model file keyed with 2020-era names "
-                                                 "(embedding.word_embedding, target.mlm_linear_1, ...) to current names.")
+                                                 "(embedding.word_embedding, target.mlm_linear_1, ...) to current names.",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--input_model_path", required=True, help="Model file with old (or current) UER key names.")
     parser.add_argument("--output_model_path", required=True, help="Output file (.bin, or .safetensors).")
 

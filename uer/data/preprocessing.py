@@ -113,12 +113,13 @@ def split_corpus(path: str | os.PathLike, parts: int, documents: bool) -> list[t
 
 
 def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: str, encode: Callable[[str], list[int]],
-                 docs_buffer_size: int) -> Iterator[DocumentBuffer]:
+                 docs_buffer_size: int, read: Callable[[int], None] | None = None) -> Iterator[DocumentBuffer]:
     """Tokenized documents of bytes [start, end) of the corpus, ``docs_buffer_size`` documents at a time.
 
     "documents": one sentence per line, blank line between documents; "lines": one document per line;
     "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped).
-    Sentences and documents without tokens are skipped.
+    Sentences and documents without tokens are skipped. ``read(bytes)`` is told how far the reading got
+    before each buffer is handed out (progress).
     """
     buf = DocumentBuffer()
     with open(path, "rb") as f:
@@ -146,13 +147,17 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
             else:
                 buf.end_document()
             if len(buf) >= docs_buffer_size:
+                if read is not None:
+                    read(pos - start)
                 yield buf
                 buf = DocumentBuffer()
     buf.end_document()
+    if read is not None:
+        read(end - start)
     yield buf  # possibly empty: the builder may still hold carried-over tokens
 
 
-_progress: Any = None  # shared per-worker instance counters (set in each worker process)
+_progress: Any = None  # shared counters: instances of each worker, then bytes read by each (set in each worker)
 
 
 def _init_worker(progress: Any) -> None:
@@ -160,7 +165,8 @@ def _init_worker(progress: Any) -> None:
     _progress = progress
 
 
-def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> int:
+def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None,
+               read: Callable[[int], None] | None = None) -> int:
     """Build the instances of one byte range into ``job.shard_path``; returns how many were written."""
     from uer.text.tokenizers import build_tokenizer
 
@@ -175,10 +181,13 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> i
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
+
+        def read(n: int) -> None:
+            _progress[len(_progress) // 2 + job.worker] = n
     with DatasetWriter(job.shard_path) as writer:
         if job.end > job.start:
             buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, tokenizer.encode,
-                                   o.docs_buffer_size)
+                                   o.docs_buffer_size, read)
             pending = next(buffers)
             for nxt in buffers:  # look one ahead so the builder knows which buffer is the last
                 _write(builder, writer, pending, False, report)
@@ -233,7 +242,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     log(f"Building {o.target} instances from {corpus} with {o.processes_num} worker(s) ...")
     t0 = time.perf_counter()
     try:
-        counts = _run_jobs(jobs, log, t0)
+        counts = _run_jobs(jobs, log)
         total = sum(counts)
         if total == 0:
             raise PreprocessError(f"no instances could be built from {corpus} (no text, or documents too short "
@@ -269,49 +278,69 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     return header
 
 
-def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> list[int]:
-    """Run the workers with periodic progress lines.
+def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None]) -> list[int]:
+    """Run the workers with progress over the corpus bytes read: a bar for the whole corpus and one per worker
+    on a terminal, else a plain line every PROGRESS_SECONDS (uer.utils.progress).
 
     Job 0 runs in this process while jobs 1.. run in spawned processes: the main process would otherwise
     sit idle, and its tokenizer is already loaded while a spawned worker needs ~0.3 s to start.
     """
-    last = [time.perf_counter()]
+    from uer.utils.progress import Progress
 
-    def progress_line(done: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] >= PROGRESS_SECONDS:
-            last[0] = now
-            log(f"  {done:,} instances so far ({done / max(now - t0, 1e-9):,.0f} instances/s)")
-
-    if len(jobs) == 1:
-        return [run_worker(jobs[0], report=progress_line)]
+    n = len(jobs)
     ctx = get_context("spawn")
-    shared = ctx.Array("q", len(jobs), lock=False)
+    # instances built by each worker, then bytes read by each (written by the workers, read here)
+    counts: Any = [0] * (2 * n) if n == 1 else ctx.Array("q", 2 * n, lock=False)
 
-    def report_main(n: int) -> None:
-        shared[0] = n
-        progress_line(sum(shared))
+    def plain_line(line: str) -> None:
+        workers = " ".join(f"{100.0 * counts[n + i] / max(1, j.end - j.start):.0f}%" for i, j in enumerate(jobs))
+        log(f"  {line}; {sum(counts[:n]):,} instances" + (f"; workers {workers}" if n > 1 else ""))
 
-    with ProcessPoolExecutor(max_workers=len(jobs) - 1, mp_context=ctx, initializer=_init_worker,
-                             initargs=(shared,)) as pool:
-        futures = [pool.submit(run_worker, job) for job in jobs[1:]]
-        try:
-            first = run_worker(jobs[0], report=report_main)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        while True:
-            done, pending = wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                for f in pending:
+    merged = Progress(sum(j.end - j.start for j in jobs), "preprocessing", unit="B", interval=PROGRESS_SECONDS,
+                      write=plain_line)
+    bars = [Progress(j.end - j.start, f"worker {j.worker}", unit="B", position=i + 1)
+            for i, j in enumerate(jobs)] if merged.terminal and n > 1 else []
+
+    def refresh() -> None:
+        merged.set(sum(counts[n:]))
+        for i, bar in enumerate(bars):
+            bar.set(counts[n + i])
+
+    def report_main(k: int) -> None:
+        counts[0] = k
+        refresh()
+
+    def read_main(k: int) -> None:
+        counts[n] = k
+        refresh()
+
+    try:
+        if n == 1:
+            return [run_worker(jobs[0], report=report_main, read=read_main)]
+        with ProcessPoolExecutor(max_workers=n - 1, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(counts,)) as pool:
+            futures = [pool.submit(run_worker, job) for job in jobs[1:]]
+            try:
+                first = run_worker(jobs[0], report=report_main, read=read_main)
+            except BaseException:
+                for f in futures:
                     f.cancel()
-                raise failed[0].exception()
-            if not pending:
-                break
-            progress_line(sum(shared))
-        return [first] + [f.result() for f in futures]
+                raise
+            while True:
+                done, pending = wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    for f in pending:
+                        f.cancel()
+                    raise failed[0].exception()
+                refresh()
+                if not pending:
+                    break
+            return [first] + [f.result() for f in futures]
+    finally:
+        for bar in bars[::-1]:
+            bar.close()
+        merged.close()
 
 
 def options_from_args(args: Any) -> PreprocessOptions:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from typing import Callable
 
 import torch
 import torch.multiprocessing as mp
 
 from uer.utils.distributed import DistContext, destroy_process_group, init_process_group, torchrun_env
-from uer.utils.logging import setup_logging
-from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads, tune_cpu_allocator
 
 logger = logging.getLogger("uer.launch")
 
@@ -29,14 +28,14 @@ Worker = Callable[[argparse.Namespace, DistContext], None]
 def _rank_main(proc_index: int, worker: Worker, args: argparse.Namespace, node_ranks: list[int], world_size: int,
                use_cuda: bool) -> None:
     rank = node_ranks[proc_index]
-    setup_logging(rank == 0, rank)
+    setup_logging_from_args(args, rank == 0, rank)
     tune_cpu_allocator()
     if use_cuda:
         device = torch.device("cuda", proc_index % torch.cuda.device_count())
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // len(node_ranks)))
+    set_threads(getattr(args, "threads", None), 1 if use_cuda else len(node_ranks))
     ctx = init_process_group(args.backend if use_cuda else "gloo", args.master_ip, rank, world_size, device)
     try:
         worker(args, ctx)
@@ -54,8 +53,9 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
     launched = torchrun_env()
     if launched is not None:
         rank, world_size, local_rank = launched
-        setup_logging(rank == 0, rank)
+        setup_logging_from_args(args, rank == 0, rank)
         tune_cpu_allocator()
+        set_threads(getattr(args, "threads", None))
         use_cuda = torch.cuda.is_available() and args.backend == "nccl"
         device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
         if use_cuda:
@@ -66,8 +66,9 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
         finally:
             destroy_process_group()
         return
-    setup_logging(True)
+    setup_logging_from_args(args)
     tune_cpu_allocator()
+    set_threads(getattr(args, "threads", None))
     node_ranks, world_size = list(args.gpu_ranks), args.world_size
     use_cuda = torch.cuda.is_available()
     if not node_ranks:
