@@ -22,7 +22,7 @@ import numpy as np
 
 from uer import opts
 from uer.finetune.builders import encoder_from_args, tokenizer_from_args
-from uer.finetune.classification import read_classification, softmax
+from uer.finetune.classification import read_classification, softmax, stacked_logits
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = Classifier(embedding, encoder, cfg.hidden_size, args.labels_num, args.pooling)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))  # every key: a fine-tuned model
     data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False)
-    logits = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
+    logits = stacked_logits(predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device),
+                            args.labels_num)
     write_predictions(args.prediction_path, logits, args.output_logits, args.output_prob)
     logger.info("predicted %d instances of %s into %s", len(data), args.test_path, args.prediction_path)
