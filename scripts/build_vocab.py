@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from uer.errors import UsageError, entry_point
-from uer.utils.io import UTF8_BOM, atomic_open, check_outputs, decode_utf8
+from uer.utils.io import UTF8_BOM, atomic_open, check_input_file, check_outputs, decode_utf8
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -148,10 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--workers_num must be >= 1")
     if args.min_count < 1:
         parser.error("--min_count must be >= 1")
-    if not os.path.isfile(args.corpus_path):
-        parser.error(f"corpus file not found: {args.corpus_path}")
-    if args.spm_model_path and not os.path.isfile(args.spm_model_path):
-        parser.error(f"sentencepiece model not found: {args.spm_model_path}")
+    check_input_file(args.corpus_path, "corpus file")
+    if args.spm_model_path:
+        check_input_file(args.spm_model_path, "sentencepiece model")
 
     started = time.perf_counter()
     check_outputs(args, outputs=("vocab_path",), inputs=("corpus_path", "spm_model_path"))

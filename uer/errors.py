@@ -138,38 +138,41 @@ def interrupted_message() -> str:
     return f"interrupted; {len(files)} files written before that, the last {files[-1]}"
 
 
-def entry_point(prog: str) -> Callable[[F], F]:
+def entry_point(prog: str, aliases: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Decorate a script's ``main``: user errors end in one line and exit 2, Ctrl-C in one line and 130.
 
     ``SystemExit("message")`` (the old way some code paths stop) is printed the same way. Bugs keep their
-    traceback; with ``UER_DEBUG=1`` user errors do too.
+    traceback; with ``UER_DEBUG=1`` user errors do too. ``aliases``: other script names that run this
+    ``main`` (the line names the one the user ran).
     """
 
     def decorate(main: F) -> F:
         @functools.wraps(main)
         def run(*args: Any, **kwargs: Any) -> Any:
+            invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
+            name = invoked if invoked in aliases else prog
             try:
                 return main(*args, **kwargs)
             except KeyboardInterrupt:
                 if debug_enabled():
                     raise
                 sys.stdout.flush()
-                print(f"{prog}: {interrupted_message()}", file=sys.stderr, flush=True)
+                print(f"{name}: {interrupted_message()}", file=sys.stderr, flush=True)
                 raise SystemExit(INTERRUPTED_EXIT) from None
             except SystemExit as stop:
                 if isinstance(stop.code, str) and not debug_enabled():
                     message = stop.code
-                    for prefix in (f"{prog}: error: ", f"{prog}: ", "error: "):
+                    for prefix in (f"{prog}: error: ", f"{name}: error: ", f"{prog}: ", f"{name}: ", "error: "):
                         if message.startswith(prefix):
                             message = message[len(prefix):]
                             break
-                    fail(prog, message)
+                    fail(name, message)
                 raise
             except Exception as err:
                 message = user_error_message(err)
                 if message is None or debug_enabled():
                     raise
-                fail(prog, message)
+                fail(name, message)
 
         return run  # type: ignore[return-value]
 

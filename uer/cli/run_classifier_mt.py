@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         tuner.evaluate(tests, "test (best model on dev)")
 
 
-@entry_point("run_classifier_mt.py")
+@entry_point("run_classifier_mt.py", aliases=("run_mt_classifier.py",))
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args_with_config(build_parser(), argv)

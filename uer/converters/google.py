@@ -150,6 +150,9 @@ def _tensorflow() -> ModuleType:
 
 def read_tf_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """All variables of a TF checkpoint (the prefix ``.../bert_model.ckpt``, or its folder)."""
+    if not (Path(f"{path}.index").is_file() or Path(path).is_dir()):  # checked before TensorFlow's slow import
+        raise ConversionError(f"no TensorFlow checkpoint here: neither {path}.index nor a folder of that name; give "
+                              "the prefix, e.g. models/bert_model.ckpt")
     tf = _tensorflow()
     try:
         reader = tf.train.load_checkpoint(str(path))

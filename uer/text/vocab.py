@@ -22,11 +22,12 @@ the id of its *last* occurrence. That is what both transformers' ``load_vocab`` 
 """
 from __future__ import annotations
 
+import io
 import os
 from typing import Iterable, Iterator, Sequence
 
 from uer.errors import UserError
-from uer.utils.io import atomic_open, check_input_file
+from uer.utils.io import UTF8_BOM, atomic_open, check_input_file
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -77,8 +78,17 @@ class Vocab:
         """
         path = os.fspath(path)
         check_input_file(path, "vocabulary file")
-        with open(path, mode="r", encoding="utf-8") as reader:  # universal newlines: \r\n -> \n
-            tokens = [line[:-1] if line.endswith("\n") else line for line in reader]
+        with open(path, "rb") as reader:
+            raw = reader.read()
+        if raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM):]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise VocabError(f"invalid UTF-8 at byte offset {err.start}: a vocabulary must be UTF-8, one token per "
+                             "line", path, raw[:err.start].count(b"\n") + 1) from None
+        # Universal newlines (\r\n -> \n) as text-mode open() does; str.splitlines would also cut at U+2028.
+        tokens = [line[:-1] if line.endswith("\n") else line for line in io.StringIO(text, newline=None)]
         return cls(tokens, path=path, validate=validate)
 
     @classmethod
