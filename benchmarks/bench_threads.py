@@ -76,7 +76,9 @@ def measure(threads: int, policy: str, args: argparse.Namespace) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     cmd = [sys.executable, __file__, "--worker", str(threads), "--steps", str(args.steps), "--batch", str(args.batch),
            "--seq", str(args.seq)]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=1800)
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"worker {threads} threads, {policy} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -26,14 +26,15 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_in_pty(args: list[str]) -> str:
+def run_in_pty(args: list[str], env: dict | None = None) -> str:
     """Output of a command whose stdout and stderr are a pseudo-terminal."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(args, stdin=follower, stdout=follower, stderr=follower, env=subprocess_env(), cwd=ROOT)
+    proc = subprocess.Popen(args, stdin=follower, stdout=follower, stderr=follower, env={**subprocess_env(), **(env or {})},
+                            cwd=ROOT)
     os.close(follower)
     chunks = []
     while True:
-        ready, _, _ = select.select([leader], [], [], 30)
+        ready, _, _ = select.select([leader], [], [], 120)
         if not ready:
             break
         try:
@@ -43,14 +44,14 @@ def _run_in_pty(args: list[str]) -> str:
         if not data:
             break
         chunks.append(data)
-    proc.wait(timeout=30)
+    proc.wait(timeout=120)
     os.close(leader)
     assert proc.returncode == 0, b"".join(chunks).decode(errors="replace")
     return b"".join(chunks).decode(errors="replace")
 
 
 def test_bar_in_a_terminal() -> None:
-    out = _run_in_pty([sys.executable, "-c", SCRIPT, "main"])
+    out = run_in_pty([sys.executable, "-c", SCRIPT, "main"])
     assert "\r" in out  # a bar redrawn in place
     assert "evaluating: 100%" in out and "5/5" in out and "batch/s" in out
     assert "<00:00" in out or "?" in out  # tqdm's ETA field
@@ -75,7 +76,7 @@ def test_plain_lines_in_a_pipe() -> None:
 
 
 def test_nothing_on_other_ranks() -> None:
-    for run in (lambda: _run_in_pty([sys.executable, "-c", SCRIPT, "rank1"]),
+    for run in (lambda: run_in_pty([sys.executable, "-c", SCRIPT, "rank1"]),
                 lambda: subprocess.run([sys.executable, "-c", SCRIPT, "rank1"], capture_output=True, text=True,
                                        env=subprocess_env(), cwd=ROOT, timeout=60, check=True).stdout):
         out = run()

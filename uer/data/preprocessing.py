@@ -26,7 +26,7 @@ from uer.data.masking import MaskingConfig
 from uer.errors import UserError
 from uer.utils.io import UTF8_BOM, decode_utf8, line_number_at
 
-PROGRESS_SECONDS = 2.0
+PROGRESS_SECONDS = 10.0  # between plain progress lines (UER_PROGRESS_SECONDS overrides)
 
 
 class PreprocessError(UserError, RuntimeError):
@@ -291,7 +291,7 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None]) -> list[int]:
     Job 0 runs in this process while jobs 1.. run in spawned processes: the main process would otherwise
     sit idle, and its tokenizer is already loaded while a spawned worker needs ~0.3 s to start.
     """
-    from uer.utils.progress import Progress
+    from uer.utils.progress import Progress, plain_interval
 
     n = len(jobs)
     ctx = get_context("spawn")
@@ -302,8 +302,8 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None]) -> list[int]:
         workers = " ".join(f"{100.0 * counts[n + i] / max(1, j.end - j.start):.0f}%" for i, j in enumerate(jobs))
         log(f"  {line}; {sum(counts[:n]):,} instances" + (f"; workers {workers}" if n > 1 else ""))
 
-    merged = Progress(sum(j.end - j.start for j in jobs), "preprocessing", unit="B", interval=PROGRESS_SECONDS,
-                      write=plain_line)
+    merged = Progress(sum(j.end - j.start for j in jobs), "preprocessing", unit="B",
+                      interval=plain_interval(PROGRESS_SECONDS), write=plain_line)
     bars = [Progress(j.end - j.start, f"worker {j.worker}", unit="B", position=i + 1)
             for i, j in enumerate(jobs)] if merged.terminal and n > 1 else []
 

@@ -25,11 +25,12 @@ logger = logging.getLogger("uer.progress")
 DEFAULT_INTERVAL = 30.0
 
 
-def plain_interval() -> float:
+def plain_interval(default: float = DEFAULT_INTERVAL) -> float:
+    """Seconds between plain progress lines: ``UER_PROGRESS_SECONDS`` when set, else ``default``."""
     try:
-        return float(os.environ.get("UER_PROGRESS_SECONDS", DEFAULT_INTERVAL))
+        return float(os.environ.get("UER_PROGRESS_SECONDS", default))
     except ValueError:
-        return DEFAULT_INTERVAL
+        return default
 
 
 def format_duration(seconds: float) -> str:
