@@ -5,7 +5,7 @@ Schedules by name are in :mod:`uer.utils.schedulers`.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -112,7 +112,13 @@ def build_optimizer(model: nn.Module, learning_rate: float, betas: tuple[float, 
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=fused)
 
 
+def linear_warmup_decay(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    """Learning rate factor of step t (0-based): rises linearly over ``warmup_fraction * total_steps`` steps,
+    then falls linearly to 0 at ``total_steps`` (``--scheduler linear``)."""
+    return schedule_factor("linear", total_steps, warmup_fraction)
+
+
 def build_linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
                           warmup_fraction: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning rate factor rises linearly over ``warmup_fraction * total_steps`` then falls linearly to 0."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor("linear", total_steps, warmup_fraction))
+    """The :func:`linear_warmup_decay` schedule of ``optimizer``."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(total_steps, warmup_fraction))
