@@ -49,8 +49,7 @@ def worker(threads: int, steps: int, batch: int, seq: int) -> dict:
                   "label": torch.randint(0, 2, (batch,))}
 
     def step() -> None:
-        loss, _ = model(batch_data)
-        loss.mean().backward()
+        model(batch_data).loss.mean().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
