@@ -122,3 +122,25 @@ def build_linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
                           warmup_fraction: float) -> torch.optim.lr_scheduler.LambdaLR:
     """The :func:`linear_warmup_decay` schedule of ``optimizer``."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(total_steps, warmup_fraction))
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float | None,
+                   scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """The total L2 norm of the gradients about to be applied, clipped to ``max_norm`` when given.
+
+    Call once per optimiser step, after the last micro-batch's backward (with accumulation the gradients
+    are complete only then; under DDP they are all-reduced by then, so every rank measures the same global
+    norm). Under float16 loss scaling the gradients are unscaled first (``scaler.unscale_``; its ``step``
+    then does not unscale again), so ``max_norm`` applies to the true gradients. Returns the norm before
+    clipping as a 0-dim tensor (no device sync); inf/nan when a float16 step overflowed (the scaler then
+    skips that step).
+    """
+    if scaler is not None and scaler.is_enabled():
+        scaler.unscale_(optimizer)
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    if max_norm is None:
+        return torch.nn.utils.get_total_norm(grads)
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return torch.nn.utils.clip_grad_norm_(params, max_norm)
