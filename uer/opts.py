@@ -248,12 +248,43 @@ def add_optimizer_choice_options(parser: argparse.ArgumentParser) -> None:
                        help="tri_stage only: fraction of the steps spent in the final exponential decay.")
     group.add_argument("--num_cycles", type=int, default=1,
                        help="cosine_with_restarts only: number of cosine cycles (hard restarts).")
+    group.add_argument("--max_grad_norm", type=float, default=None,
+                       help="Clip the gradients' total L2 norm to this (after float16 unscaling, over all "
+                            "accumulated micro-batches and ranks) and report the norm; 1.0 is the usual "
+                            "value (HF's default). Off by default, as in UER-py.")
 
 
 def check_optimizer_choice_options(args: argparse.Namespace) -> None:
     """An option that only one schedule reads is an error with the others (never silently ignored)."""
+    from uer.errors import UsageError
+
     explicit = getattr(args, "explicit", set())
     if "lr_decay" in explicit and args.scheduler != "tri_stage":
-        raise SystemExit(f"--lr_decay applies to --scheduler tri_stage only (this run: {args.scheduler})")
+        raise UsageError(f"--lr_decay applies to --scheduler tri_stage only (this run: {args.scheduler})")
     if "num_cycles" in explicit and args.scheduler != "cosine_with_restarts":
-        raise SystemExit(f"--num_cycles applies to --scheduler cosine_with_restarts only (this run: {args.scheduler})")
+        raise UsageError(f"--num_cycles applies to --scheduler cosine_with_restarts only (this run: {args.scheduler})")
+
+
+def add_training_curve_options(parser: argparse.ArgumentParser) -> None:
+    """--tensorboard_dir (pretrain.py and the fine-tuning scripts)."""
+    from uer.utils.tensorboard import add_tensorboard_option
+
+    add_tensorboard_option(parser.add_argument_group("training curves"))
+
+
+def add_checkpoint_keeping_options(parser: argparse.ArgumentParser) -> None:
+    """pretrain.py: how many checkpoints and resume files stay on disk."""
+    group = parser.add_argument_group("checkpoints kept")
+    group.add_argument("--save_total_limit", type=int, default=None,
+                       help="Keep only the newest N checkpoints (the oldest is deleted once the new one is written); "
+                            "all when omitted.")
+    group.add_argument("--keep_trainer_state", choices=["last", "all", "none"], default="last",
+                       help="The .trainer file beside each checkpoint (optimiser state for --resume_from, 1-2x the "
+                            "model's size): keep the newest only, keep all, or write none (no resume).")
+
+
+def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
+    """Fine-tuning scripts that keep the best model on dev."""
+    parser.add_argument("--early_stopping_patience", type=int, default=None,
+                        help="Stop after this many epochs without a better dev score (the best model is kept); "
+                             "train every epoch when omitted.")
