@@ -93,3 +93,34 @@ def test_save_total_limit_and_trainer_state(tmp_path) -> None:
     # a checkpoint newer than the current step (an earlier, longer run) is never touched
     assert prune_checkpoints(base, 6, 1, "last") == [f"{base}-4", f"{base}-4.trainer"]
     assert (tmp_path / "model.bin-8.trainer").exists() and (tmp_path / "model.bin-6.trainer").exists()
+
+
+def test_entry_points_let_openmp_threads_sleep_unless_the_user_chose() -> None:
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    code = "import os, uer.cli.pretrain, torch; print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads())"
+    env = {k: v for k, v in subprocess_env().items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split()[0] == "ACTIVE"
+
+
+def test_threads_option() -> None:
+    import torch
+
+    from uer.errors import UserError
+    from uer.utils.runtime import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert set_threads(None) == 1  # default: leave torch's setting alone
+        with pytest.raises((SystemExit, UserError)):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)

@@ -14,7 +14,11 @@ import argparse
 from dataclasses import dataclass
 from typing import Sequence
 
-import torch
+from uer.utils.runtime import prefer_passive_openmp_wait
+
+prefer_passive_openmp_wait()  # before torch loads OpenMP: scripts/generate.py imports this module first
+
+import torch  # noqa: E402
 
 from uer.encoders.transformer_encoder import TransformerEncoder
 from uer.models.model import Model
