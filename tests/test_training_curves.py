@@ -16,7 +16,10 @@ from test_pretrain import SMALL_CONFIG
 pytest.importorskip("tensorboard", reason="the TensorBoard tests need requirements-curves.txt")
 pytest.importorskip("matplotlib", reason="the plot test needs requirements-curves.txt")
 
-from uer.utils.curves import load_curves, parse_log, plot  # noqa: E402
+from matplotlib import image  # noqa: E402
+
+from uer.cli import plot_training  # noqa: E402
+from uer.utils.curves import load_curves, parse_log  # noqa: E402
 from uer.utils.schedulers import schedule_factor  # noqa: E402
 
 # printed precision of each report field -> the largest difference rounding can make
@@ -48,9 +51,10 @@ def pretraining(tmp_path_factory):
     lines = shared_path("corpora/CLUECorpusSmall_bert_sampled.txt").read_text(encoding="utf-8").splitlines()[:300]
     (root / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "config.json").write_text(json.dumps(SMALL_CONFIG))
-    run_script("preprocess.py", "--corpus_path", str(root / "corpus.txt"), "--vocab_path", str(vocab),
-               "--dataset_path", str(root / "dataset.pt"), "--seq_length", "64", "--target", "bert",
-               "--dup_factor", "1")
+    from uer.cli import preprocess  # in this process: no interpreter start
+
+    preprocess.main(["--corpus_path", str(root / "corpus.txt"), "--vocab_path", str(vocab), "--dataset_path",
+                     str(root / "dataset.pt"), "--seq_length", "64", "--target", "bert", "--dup_factor", "1"])
     out = run_script("pretrain.py", "--dataset_path", str(root / "dataset.pt"), "--vocab_path", str(vocab),
                      "--config_path", str(root / "config.json"), "--output_model_path", str(root / "model.bin"),
                      "--total_steps", "6", "--save_checkpoint_steps", "2", "--report_steps", "2", "--batch_size", "8",
@@ -79,8 +83,7 @@ def test_pretraining_scalars_clipping_checkpoints_and_plot(pretraining) -> None:
     # the plot of the run, from the log file and from the TensorBoard folder
     for source in (root / "run.log", root / "tb"):
         png = root / f"plot-{source.name}.png"
-        run_script("scripts/plot_training.py", "--input_path", str(source), "--output_path", str(png))
-        from matplotlib import image
+        plot_training.main(["--input_path", str(source), "--output_path", str(png)])
 
         pixels = image.imread(str(png))
         assert pixels.shape[:2] == (3 * 320, 1200)  # 5 panels (loss, acc, lr, throughput, grad norm): 3 rows
