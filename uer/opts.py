@@ -78,6 +78,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--instances_buffer_size", type=int, default=25600,
                        help="Instances shuffled together (consecutive chunk of the dataset).")
     group.add_argument("--seed", type=int, default=7, help="Random seed.")
+    group.add_argument("--no_verify_dataset", action="store_true",
+                       help="Skip the check of the dataset's array checksums at start-up (it reads the whole file "
+                            "once, about a second per GB; the header is always checked).")
 
 
 def add_distributed_options(parser: argparse.ArgumentParser) -> None:

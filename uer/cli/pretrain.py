@@ -21,7 +21,7 @@ from uer import opts
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
 from uer.trainer import TrainConfig, Trainer
-from uer.config import data_processor_from_args, model_config_from_args, parse_args_with_config
+from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import PretrainBatches
 from uer.data.dataset import PretrainDataset
 from uer.utils.distributed import DistContext
@@ -79,15 +79,31 @@ def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vo
                                     span_max_length=args.span_max_length)
 
 
+def check_vocab_fingerprint(args: argparse.Namespace, header: dict, vocab: Vocab) -> None:
+    """The dataset's token ids mean the tokens of the vocabulary it was built with, not just one of its size."""
+    recorded = header.get("vocab_sha256")
+    given = args.spm_model_path or args.vocab_path
+    if recorded is None:
+        logger.warning("%s was built before datasets recorded their vocabulary: make sure %s is the vocabulary "
+                       "it was built with (%s)", args.dataset_path, given, header.get("tokenizer", {}).get("vocab_path"))
+    elif recorded != vocab.fingerprint():
+        built = header.get("tokenizer", {})
+        raise ConfigError(f"{given}: not the vocabulary {args.dataset_path} was built with (same size, "
+                          f"{len(vocab)} tokens, but other tokens or another order; it was built with "
+                          f"{built.get('spm_model_path') or built.get('vocab_path')}): pass that vocabulary, "
+                          "or re-run preprocess.py with this one")
+
+
 def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     vocab = load_vocab(args)
     model_cfg = model_config_from_args(args, len(vocab))
     data_kind = data_processor_from_args(args)
-    dataset = PretrainDataset.open(args.dataset_path)
+    dataset = PretrainDataset.open(args.dataset_path, verify=not args.no_verify_dataset)
     header = dataset.header
     if header["vocab_size"] != len(vocab):
         raise SystemExit(f"pretrain.py: {args.dataset_path} was built with a vocabulary of {header['vocab_size']} "
                          f"tokens, but the given vocabulary has {len(vocab)}: use the same --vocab_path/--spm_model_path")
+    check_vocab_fingerprint(args, header, vocab)
     allowed = COMPATIBLE_DATA.get(data_kind, {data_kind})
     if header["target"] not in allowed:
         raise SystemExit(f"pretrain.py: {args.dataset_path} was preprocessed for --target {header['target']}, "

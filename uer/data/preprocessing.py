@@ -242,6 +242,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "target": o.target,
             "seq_length": o.seq_length,
             "vocab_size": len(vocab),
+            "vocab_sha256": vocab.fingerprint(),
             "dynamic_masking": o.dynamic_masking and builder_cls.uses_masking,
             "span_masking": {"enabled": o.span_masking, "geo_prob": o.span_geo_prob,
                              "max_length": o.span_max_length},
