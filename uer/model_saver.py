@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from uer.utils.cleanup import temp_path
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -21,8 +22,9 @@ def atomic_write(path: str | os.PathLike, write: Any) -> None:
     """Call ``write(temp_path)`` then rename onto ``path``: a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    # Named after this process, so a later run can tell a leftover of a killed run from a file being
+    # written (uer.utils.cleanup.remove_stale_temp_files); SIGTERM/Ctrl-C run the except clause below.
+    tmp = str(temp_path(path))
     try:
         write(tmp)
         os.replace(tmp, path)

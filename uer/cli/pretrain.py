@@ -94,6 +94,20 @@ def check_vocab_fingerprint(args: argparse.Namespace, header: dict, vocab: Vocab
                           "or re-run preprocess.py with this one")
 
 
+def run_identity(args: argparse.Namespace, model_cfg, dataset: PretrainDataset) -> dict:
+    """What defines this run besides TrainConfig; a resumed run must match it (uer.utils.resume)."""
+    header = dataset.header
+    checksums = [m.get("crc32") for m in header["arrays"].values()]
+    return {
+        "model config": model_cfg.to_json_dict(),
+        "dataset": {"instances": len(dataset), "target": header["target"], "seq_length": header["seq_length"],
+                    "vocabulary": (header.get("vocab_sha256") or "")[:16] or None,
+                    "checksums": "/".join(checksums) if all(checksums) else None},
+        "instances_buffer_size": args.instances_buffer_size,
+        "span_masking": [args.span_masking, args.span_geo_prob, args.span_max_length],
+    }
+
+
 def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     vocab = load_vocab(args)
     model_cfg = model_config_from_args(args, len(vocab))
@@ -130,7 +144,7 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     batches = PretrainBatches(dataset, batch_size=args.batch_size, rank=ctx.rank, world_size=ctx.world_size,
                               seed=args.seed, instances_buffer_size=args.instances_buffer_size,
                               dynamic_masking=masking_config(args, dataset, vocab))
-    trainer = Trainer(model, batches, train_config_from_args(args), ctx)
+    trainer = Trainer(model, batches, train_config_from_args(args), ctx, run_identity(args, model_cfg, dataset))
     if args.resume_from:
         trainer.load_trainer_state(args.resume_from)
         if ctx.is_main:

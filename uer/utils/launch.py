@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 import torch.multiprocessing as mp
 
-from uer.utils.cleanup import die_with_parent, install_signal_handlers
+from uer.utils.cleanup import die_with_parent, install_signal_handlers, remove_stale_temp_files
 from uer.utils.distributed import (DEFAULT_DIST_TIMEOUT, DistContext, DistributedError, check_same_options,
                                    destroy_process_group, init_process_group, is_timeout, torchrun_env,
                                    unresponsive_ranks_error)
@@ -124,6 +124,8 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
         rank, world_size, local_rank = launched
         setup_logging(rank == 0, rank)
         tune_cpu_allocator()
+        if rank == 0:
+            _remove_leftovers(args)
         use_cuda = torch.cuda.is_available() and args.backend == "nccl"
         device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
         if use_cuda:
@@ -138,6 +140,8 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
     setup_logging(True)
     tune_cpu_allocator()
     node_ranks, world_size = list(args.gpu_ranks), args.world_size
+    if not node_ranks or 0 in node_ranks or world_size == 1:  # the node that writes the outputs
+        _remove_leftovers(args)
     use_cuda = torch.cuda.is_available()
     if not node_ranks:
         if world_size != 1:
@@ -170,6 +174,13 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
         if err.exit_code == 2:  # the rank printed its one-line error
             raise SystemExit(2) from None
         raise SystemExit(f"{script}: a rank died ({err}); the others on this node were stopped") from None
+
+
+def _remove_leftovers(args: argparse.Namespace) -> None:
+    """Temp files of killed earlier runs beside the outputs this run writes (only on rank 0's node: the
+    process ids in their names mean something only on the machine that wrote them)."""
+    if getattr(args, "output_model_path", None):
+        remove_stale_temp_files(args.output_model_path)
 
 
 def _single_device(args: argparse.Namespace, worker: Worker, script: str, gpu: int, use_cuda: bool) -> None:
