@@ -108,13 +108,13 @@ def _option_types(parser: argparse.ArgumentParser) -> dict[str, Any]:
     return out
 
 
-def known_config_keys(parser: argparse.ArgumentParser) -> dict[str, Any]:
+def known_config_keys(parser: argparse.ArgumentParser | None) -> dict[str, Any]:
     """Every key a JSON config may hold, with the type its value must have (None: any)."""
     known: dict[str, Any] = {f.name: _ANNOTATION_TYPES.get(str(f.type)) for f in dataclasses.fields(ModelConfig)}
     known.update(JSON_FIELD_TYPES)
     known.update({key: None for key in UNSUPPORTED_VALUES if key not in known})
     known.update({key: None for key in UERPY_UNUSED_KEYS})
-    for dest, expected in _option_types(parser).items():
+    for dest, expected in (_option_types(parser) if parser is not None else {}).items():
         known.setdefault(dest, expected)
         if known[dest] is None:
             known[dest] = expected
@@ -126,7 +126,7 @@ def _key_line(text: str, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
-def check_config_keys(path: str, data: dict[str, Any], parser: argparse.ArgumentParser) -> None:
+def check_config_keys(path: str, data: dict[str, Any], parser: argparse.ArgumentParser | None) -> None:
     """Warn for every key nobody reads (with the closest known key); a value of the wrong type is an error."""
     known = known_config_keys(parser)
     try:
@@ -198,12 +198,14 @@ def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line and merge the JSON config under it (defaults < JSON < explicit flags)."""
     args = parser.parse_args(argv)
-    return apply_json_config(args, explicit_options(parser, argv))
+    return apply_json_config(args, explicit_options(parser, argv), parser)
 
 
-def apply_json_config(args: argparse.Namespace, explicit: set[str]) -> argparse.Namespace:
+def apply_json_config(args: argparse.Namespace, explicit: set[str],
+                      parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
     """Merge the JSON config named by ``args.config_path`` under the options in ``explicit`` (which win);
-    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`."""
+    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`. Keys are checked
+    (:func:`check_config_keys`) against ``parser``'s options and the model's fields."""
     args.explicit = set(explicit)
     config_path = getattr(args, "config_path", None)
     if config_path:
