@@ -68,6 +68,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 logger = logging.getLogger(__name__)
+from uer.errors import UserError
+from uer.utils.io import atomic_open, check_input_file
 
 MAGIC = b"UERDSET1"
 HEADER_CRC_TAG = b"CRC1"
@@ -80,7 +82,7 @@ CSR_COUNTS = {"mask_count": "mask_offsets"}
 _COPY_CHUNK = 16 << 20
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(UserError, ValueError):
     """The file is not a dataset of ours, is truncated, or has an unsupported version."""
 
 
@@ -214,7 +216,6 @@ def merge_shards(shard_paths: Iterable[str | os.PathLike], out_path: str | os.Pa
     """
     shard_paths = [Path(p) for p in shard_paths]
     out_path = Path(out_path)
-    tmp_path = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     try:
         index = [(p, _scan_shard(p)[0]) for p in shard_paths]
         blocks = [(p, off, n, arrays) for p, bl in index for (off, n, arrays) in bl]
@@ -254,7 +255,7 @@ def merge_shards(shard_paths: Iterable[str | os.PathLike], out_path: str | os.Pa
                 break
             data_start = needed
 
-        with open(tmp_path, "wb") as out:
+        with atomic_open(out_path, "wb") as out:
             out.write(b"\0" * data_start)  # the header goes here once the arrays' checksums are known
             for name, (dtype, shape) in final.items():
                 out.write(b"\0" * (offsets[name] - out.tell()))
@@ -271,13 +272,8 @@ def merge_shards(shard_paths: Iterable[str | os.PathLike], out_path: str | os.Pa
             head = MAGIC + struct.pack("<Q", len(final_blob)) + final_blob
             out.seek(0)
             out.write(head + HEADER_CRC_TAG + struct.pack("<I", zlib.crc32(head)))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_path, out_path)
         return header
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
         for p in shard_paths:
             if p.exists():
                 p.unlink()
@@ -360,8 +356,7 @@ class PretrainDataset:
         """Validate magic, header checksum, version and size, then map every array; ``verify`` also checks
         every array's checksum (reads the whole file once). Raises DatasetFormatError."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"dataset file not found: {path} (build it with preprocess.py)")
+        check_input_file(path, "dataset file", " (build it with preprocess.py)")
         size = path.stat().st_size
         with open(path, "rb") as f:
             head = f.read(16)

@@ -2,8 +2,8 @@
 worker processes that die with their parent.
 
 * Temp files sit beside the output they become (``os.replace`` must not cross file systems) and carry the
-  writer's process id: ``.NAME.tmp-PID-XXXX`` (atomic writes), ``.NAME.tmp-PID`` and ``.NAME.shard-I-PID``
-  (preprocess.py). A later run that writes ``NAME`` removes the ones whose process is no longer running
+  writer's process id: ``.NAME.tmp-PID-XXXX.tmp`` (:func:`uer.utils.io.temp_path_for`, every atomic write),
+  ``.NAME.tmp-PID`` and ``.NAME.shard-I-PID`` (preprocess.py). A later run that writes ``NAME`` removes the ones whose process is no longer running
   on this machine (a SIGKILL or a power cut leaves them) and says so; temp files of a running process are
   left alone.
 * SIGTERM (``kill``, a job scheduler's stop) raises :class:`Terminated` in the main thread, so the
@@ -68,15 +68,9 @@ def die_with_parent() -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
-def temp_path(path: str | os.PathLike) -> Path:
-    """A hidden temp file beside ``path`` that names this process (see :func:`remove_stale_temp_files`)."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
-
-
-# .NAME<anything>.tmp-PID[-XXXX] and .NAME<anything>.shard-I-PID; the NAME part is matched by the caller.
-_OURS = re.compile(r"\.(?:tmp|shard-\d+)-(?P<pid>\d+)(?:-[0-9a-f]+)?$")
-# tempfile.mkstemp names of earlier versions: .NAME.XXXXXXXX.tmp (no process id: only reported).
+# .NAME<anything>.tmp-PID[-XXXX][.tmp] and .NAME<anything>.shard-I-PID; the NAME part is matched by the caller.
+_OURS = re.compile(r"\.(?:tmp|shard-\d+)-(?P<pid>\d+)(?:-[0-9a-f]+)?(?:\.tmp)?$")
+# Names of earlier versions: .NAME.XXXXXXXX.tmp (no process id: only reported).
 _LEGACY = re.compile(r"\.[A-Za-z0-9_]{8}\.tmp$")
 
 

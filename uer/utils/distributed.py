@@ -13,6 +13,8 @@ from typing import Any, Mapping
 import torch
 import torch.distributed as dist
 
+from uer.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 # --dist_timeout's default: long enough for a slow node to start (torch import, data mapping), far below
@@ -25,7 +27,7 @@ _store: Any = None
 _timeout_s: float = DEFAULT_DIST_TIMEOUT
 
 
-class DistributedError(RuntimeError):
+class DistributedError(UserError, RuntimeError):
     """A rank that did not join or stopped answering, or nodes started with different options."""
 
 
@@ -86,7 +88,7 @@ def _rendezvous(init_method: str, rank: int, world_size: int, timeout_s: float) 
         if rank == 0:
             raise DistributedError(f"rank 0 cannot listen on --master_ip {init_method} "
                                    f"({str(err).splitlines()[0]})") from None
-        raise DistributedError(f"rank {rank}: rank 0 did not answer at --master_ip {init_method} within "
+        raise DistributedError(f"rank 0 did not answer at --master_ip {init_method} within "
                                f"{timeout_s:g} s (--dist_timeout): start the node of rank 0, and give every node "
                                "rank 0's address") from None
     store.set(_JOINED_KEY.format(rank), str(os.getpid()))
@@ -98,7 +100,7 @@ def _rendezvous(init_method: str, rank: int, world_size: int, timeout_s: float) 
             missing = [r for r in range(world_size) if not store.check([_JOINED_KEY.format(r)])]
         except RuntimeError:  # rank 0 (the store) went away while we waited
             missing = [0]
-        raise DistributedError(f"rank {rank}: {_ranks_phrase(missing)} did not join within {timeout_s:g} s "
+        raise DistributedError(f"{_ranks_phrase(missing)} did not join within {timeout_s:g} s "
                                f"(--dist_timeout) at --master_ip {init_method}: start every node with the same "
                                f"--world_size and --master_ip, each with its own --gpu_ranks") from None
     return store
@@ -122,7 +124,7 @@ def unresponsive_ranks_error(ctx: DistContext, err: BaseException) -> Distribute
     """
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if _store is None:
-        return DistributedError(f"rank {ctx.rank}: a collective did not complete within {_timeout_s:g} s "
+        return DistributedError(f"a collective did not complete within {_timeout_s:g} s "
                                 f"(--dist_timeout): another rank froze or died ({first_line})")
     window = min(10.0, max(2.0, _timeout_s / 2))
     try:
@@ -137,9 +139,9 @@ def unresponsive_ranks_error(ctx: DistContext, err: BaseException) -> Distribute
     except RuntimeError:  # the store lives in rank 0's process: rank 0 is the one not answering
         silent = [0]
     if not silent:
-        return DistributedError(f"rank {ctx.rank}: a collective did not complete within {_timeout_s:g} s "
+        return DistributedError(f"a collective did not complete within {_timeout_s:g} s "
                                 f"(--dist_timeout), although every rank is alive ({first_line})")
-    return DistributedError(f"rank {ctx.rank}: {_ranks_phrase(silent)} stopped answering: a collective did not "
+    return DistributedError(f"{_ranks_phrase(silent)} stopped answering: a collective did not "
                             f"complete within {_timeout_s:g} s (--dist_timeout) and {_ranks_phrase(silent)} "
                             f"did not respond for {window:g} s more (frozen, killed or stuck); ranks that "
                             f"answered: {', '.join(str(r) for r in range(ctx.world_size) if r not in silent)}")
