@@ -33,8 +33,9 @@ logger = logging.getLogger("pretrain")
 
 # Which dataset kinds each objective set can train on (a BERT dataset also serves plain MLM; lm and bilm
 # datasets hold the same next-token windows).
-COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert"},
-                   "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}}
+COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert", "sd", "sr"},
+                   "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"},
+                   "sd": {"sd"}, "mlm_sd": {"sd"}, "sr": {"sr"}, "mlm_sr": {"sr"}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +97,9 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     if header["seq_length"] > model_cfg.max_seq_length and bounded:
         raise SystemExit(f"pretrain.py: dataset seq_length {header['seq_length']} exceeds the model's max_seq_length "
                          f"{model_cfg.max_seq_length}")
+    if header["target"] == "sr" and header.get("sr_max_segments", 3) > model_cfg.sr_max_segments:
+        raise SystemExit(f"pretrain.py: {args.dataset_path} shuffles up to {header['sr_max_segments']} segments, but "
+                         f"the sr target classifies orders of up to --sr_max_segments {model_cfg.sr_max_segments}")
     if header["target"] == "cls" and len(dataset) and int(dataset.label.max()) >= model_cfg.labels_num:
         raise SystemExit(f"pretrain.py: {args.dataset_path} has labels up to {int(dataset.label.max())}, but "
                          f"--labels_num is {model_cfg.labels_num}")

@@ -24,6 +24,7 @@ import torch
 
 from uer.data.dataset import PretrainDataset
 from uer.data.masking import HashUniforms, MaskingConfig, mask_batch
+from uer.data.pretrain_instances import str2instances
 
 _CACHE_SIZE = 4  # permutations kept: a batch spans at most a couple of chunks
 LM_KINDS = ("lm", "bilm")  # datasets of next-token windows (uer.data.pretrain_instances.LmInstances)
@@ -95,6 +96,7 @@ class PretrainBatches:
         self._seg_a_len = dataset.seg_a_len
         self._label = dataset.label
         self._mask_offsets = dataset.mask_offsets
+        self._units = dataset.arrays.get("unit")
 
     @property
     def instances_per_batch(self) -> int:
@@ -181,7 +183,11 @@ class PretrainBatches:
         src = np.empty((b, width), dtype=np.int64)
         src[order] = ds.src[idx[order], :width]
         if self.masking is not None:
-            masked = mask_batch(src, length, self.masking, HashUniforms(self.seed, positions))
+            units = None
+            if self._units is not None:  # knowledge masking: the word/entity units stored at preprocessing
+                units = np.empty((b, width), dtype=np.uint8)
+                units[order] = self._units[idx[order], :width]
+            masked = mask_batch(src, length, self.masking, HashUniforms(self.seed, positions), units=units)
             src = masked.src
             mlm_positions = masked.rows * width + masked.cols
             mlm_labels = masked.labels
@@ -195,8 +201,8 @@ class PretrainBatches:
             "mlm_positions": torch.from_numpy(np.ascontiguousarray(mlm_positions, dtype=np.int64)),
             "mlm_labels": torch.from_numpy(np.ascontiguousarray(mlm_labels, dtype=np.int64)),
         }
-        if self._label is not None:
-            out["sp_labels"] = torch.from_numpy(self._label[idx].astype(np.int64))
+        if self._label is not None:  # sentence-pair / structure label, under the key its target reads
+            out[str2instances[self.kind].label_key] = torch.from_numpy(self._label[idx].astype(np.int64))
         out["tokens_num"] = int(length.sum())
         return out
 
