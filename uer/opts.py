@@ -82,6 +82,11 @@ def add_optimization_options(parser: argparse.ArgumentParser) -> None:
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--dataset_path", default="dataset.pt", help="Dataset written by preprocess.py.")
+    group.add_argument("--dataset_path_list", nargs="+", default=None,
+                       help="Multi-task pre-training: several datasets (e.g. bert, sd and sr instances), each "
+                            "micro-batch drawn from one of them; the model's --target lists every objective.")
+    group.add_argument("--dataset_weights", nargs="+", type=float, default=None,
+                       help="Sampling weight of each dataset of --dataset_path_list (default: equal).")
     group.add_argument("--pretrained_model_path", default=None, help="Model to start from (incremental pre-training).")
     group.add_argument("--output_model_path", required=True, help="Where checkpoints go (with a -STEP suffix).")
     group.add_argument("--resume_from", default=None,
