@@ -71,7 +71,7 @@ class Trainer:
     """Runs ``total_steps`` optimiser steps over ``batches`` and writes checkpoints."""
 
     def __init__(self, model: nn.Module, batches, cfg: TrainConfig, ctx: DistContext,
-                 run_identity: Mapping[str, Any] | None = None) -> None:
+                 find_unused_parameters: bool = False, run_identity: Mapping[str, Any] | None = None) -> None:
         self.cfg = cfg
         # What else defines the run (model config, dataset, loader options): saved in checkpoints, compared
         # on resume (uer.utils.resume).
@@ -91,7 +91,9 @@ class Trainer:
             else:
                 logger.info("--fp16: autocast to float16 with dynamic loss scaling (opt level %s maps to native AMP, "
                             "float32 master weights)", cfg.fp16_opt_level)
-        self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        # Multi-task pre-training leaves the heads of the other datasets' objectives idle in a step.
+        self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                                            find_unused_parameters=find_unused_parameters)
                     if ctx.distributed else None)
         self.step = 0
 

@@ -46,7 +46,7 @@ def options_that_must_agree(args: argparse.Namespace) -> dict[str, Any]:
     """Every option except the per-node ones (``*_path`` locations, --gpu_ranks): a node with another
     --report_steps, --total_steps, --batch_size ... runs other collectives, or trains another model."""
     return {key: value for key, value in vars(args).items()
-            if key not in PER_NODE_OPTIONS and not key.endswith("_path") and not key.startswith("_")}
+            if key not in PER_NODE_OPTIONS and not key.endswith(("_path", "_path_list")) and not key.startswith("_")}
 
 
 def _node_label(node_ranks: list[int]) -> str:
