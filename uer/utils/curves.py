@@ -86,6 +86,9 @@ def read_tensorboard(folder: str | Path) -> Curves:
     except ImportError:
         raise UsageError("reading a TensorBoard folder needs the 'tensorboard' package: pip install tensorboard "
                          "(or pip install -r requirements-curves.txt)") from None
+    import logging
+
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its directory watcher chats at INFO
     accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0: keep every point
     accumulator.Reload()
     return {tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
