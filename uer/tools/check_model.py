@@ -23,6 +23,9 @@ import torch
 from uer.tools.common import ToolError, config_from_args, parse, require_file, run_tool
 
 
+TIED_OUTPUT_KEYS = ("target.mlm.linear_2.weight", "target.lm.output_layer.weight", "target.bilm.output_layer.weight")
+
+
 @dataclass
 class ModelReport:
     """What :func:`inspect_state_dict` found (printed by :meth:`lines`)."""
@@ -113,8 +116,10 @@ def inspect_state_dict(path: str) -> ModelReport:
     else:
         encoder, layers, hidden, feedforward = "none", None, None, None
     heads = sorted({".".join(key.split(".")[:2]) for key in keys if not key.startswith(("embedding.", "encoder."))})
-    seen: set[int] = set()
-    parameters = 0
+    # A tied output layer is saved as a second copy of the word embedding (UER-py does the same): count it once.
+    tied = [key for key in TIED_OUTPUT_KEYS if word is not None and key in state
+            and state[key].shape == word.shape and torch.equal(state[key], word)]
+    parameters = sum(value.numel() for key, value in state.items() if key not in tied)
     dtypes: Counter = Counter()
     non_finite = []
     for key, value in raw.items():
@@ -122,11 +127,8 @@ def inspect_state_dict(path: str) -> ModelReport:
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = int((~torch.isfinite(value)).sum())
             non_finite.append(f"{key} ({bad} of {value.numel()} values)")
-        storage = value.untyped_storage().data_ptr() if value.numel() else id(value)
-        if storage in seen:  # a tied copy (the MLM output saved under both names)
-            continue
-        seen.add(storage)
-        parameters += value.numel()
+    heads = [head + (" (output tied to the word embedding)" if any(k.startswith(head + ".") for k in tied) else "")
+             for head in heads]
     return ModelReport(path, key_generation(list(raw)), embedding,
                        int(word.shape[0]) if word is not None else None, int(word.shape[1]) if word is not None else None,
                        int(pos.shape[0]) if pos is not None else None, encoder, layers, sharing, hidden, feedforward,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import sys
 from pathlib import Path
@@ -22,13 +23,17 @@ class ToolError(Exception):
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input (reported in one line), not a bug (which keeps its traceback)."""
-    from uer.data.finetune_data import DataError
-    from uer.model_config import ConfigError
-    from uer.model_loader import ModelLoadError
-    from uer.text.vocab import VocabError
+    """Exception types that mean bad input (reported in one line), not a bug (which keeps its traceback).
 
-    return ToolError, ConfigError, ModelLoadError, DataError, VocabError, FileNotFoundError, UnicodeDecodeError
+    Only the modules already imported can have raised theirs: looking them up in ``sys.modules`` keeps a
+    tool that never needs torch (diff_vocab, build_vocab, segment_corpus) from importing it to report an error.
+    """
+    types: list[type[BaseException]] = [ToolError, FileNotFoundError, UnicodeDecodeError]
+    for module, name in (("uer.data.finetune_data", "DataError"), ("uer.model_config", "ConfigError"),
+                         ("uer.model_loader", "ModelLoadError"), ("uer.text.vocab", "VocabError")):
+        if module in sys.modules:
+            types.append(getattr(sys.modules[module], name))
+    return tuple(types)
 
 
 def run_tool(prog: str, body: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
@@ -208,7 +213,15 @@ def load_encoder(args: argparse.Namespace, with_mlm: bool = False):
     if args.batch_size < 1:
         raise ToolError(f"--batch_size must be >= 1, got {args.batch_size}")
     device = resolve_device(args.device)
-    model = load_model(cfg, args.load_model_path, with_target=with_mlm, device=device)
+    # The tools leave out heads on purpose (all of them, or all but the MLM): the loader's notes about the
+    # file's unused head keys are noise here. Embedding/encoder mismatches still raise.
+    loader_log = logging.getLogger("uer.model_loader")
+    level = loader_log.level
+    loader_log.setLevel(logging.ERROR)
+    try:
+        model = load_model(cfg, args.load_model_path, with_target=with_mlm, device=device)
+    finally:
+        loader_log.setLevel(level)
     if with_mlm:
         from uer.model_loader import load_state_dict
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Sequence
-
-import torch
+from typing import TYPE_CHECKING, Sequence
 
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, require_file, run_tool, write_text
+
+if TYPE_CHECKING:
+    import torch
 
 # Tensors with one row per vocabulary entry (UER-py's key names).
 VOCAB_ROW_KEYS = ("embedding.word.embedding.weight", "target.mlm.linear_2.weight", "target.mlm.linear_2.bias",
@@ -63,9 +64,11 @@ def diff_vocabs(tokens_1: Sequence[str], tokens_2: Sequence[str]) -> VocabDiff:
                      [t for t in tokens_2 if t not in ids_1], shared, [t for t in shared if ids_1[t] != ids_2[t]])
 
 
-def adapt_state_dict(state: dict[str, torch.Tensor], old_tokens: Sequence[str], new_tokens: Sequence[str],
-                     seed: int = 7) -> tuple[dict[str, torch.Tensor], list[str]]:
+def adapt_state_dict(state: dict[str, "torch.Tensor"], old_tokens: Sequence[str], new_tokens: Sequence[str],
+                     seed: int = 7) -> tuple[dict[str, "torch.Tensor"], list[str]]:
     """A copy of ``state`` for ``new_tokens``; returns it and the adapted keys."""
+    import torch
+
     old_ids = {t: i for i, t in enumerate(old_tokens)}
     keys = [key for key in VOCAB_ROW_KEYS if key in state]
     if "embedding.word.embedding.weight" not in keys:
@@ -78,7 +81,7 @@ def adapt_state_dict(state: dict[str, torch.Tensor], old_tokens: Sequence[str], 
     old_rows = torch.tensor([old_ids[t] for t in new_tokens if t in old_ids], dtype=torch.long)
     generator = torch.Generator().manual_seed(seed)
     out = dict(state)
-    adapted: dict[str, torch.Tensor] = {}
+    adapted: dict[str, "torch.Tensor"] = {}
     for key in keys:
         old = state[key]
         tied_to = next((k for k, v in adapted.items() if state[k].shape == old.shape and torch.equal(state[k], old)),
