@@ -30,7 +30,7 @@ from uer.cli.run_classifier_cv import fold_model_path
 from uer.cli.run_classifier_infer import format_values
 from uer.config import parse_args_with_config
 from uer.finetune.builders import encoder_from_args, tokenizer_from_args
-from uer.finetune.classification import read_classification, softmax
+from uer.finetune.classification import read_classification, softmax, stacked_logits
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
@@ -74,7 +74,8 @@ def fold_predictions(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
         cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
         model = Classifier(embedding, encoder, cfg.hidden_size, args.labels_num, args.pooling)
         load_model_weights(model, path, strict_prefixes=("",))  # every key: a fine-tuned model
-        logits = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
+        logits = stacked_logits(predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device),
+                                args.labels_num)
         logits_sum += logits
         probs_sum += softmax(logits)
         logger.info("fold %d: %s predicted %d rows", fold, path, len(data))

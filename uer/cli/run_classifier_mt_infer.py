@@ -29,6 +29,7 @@ from uer.cli.run_classifier_infer import format_values
 from uer.config import parse_args_with_config
 from uer.finetune.builders import encoder_from_args, tokenizer_from_args
 from uer.finetune.classification import read_classification, softmax
+from uer.finetune.contract import HeadOutput, stack_outputs
 from uer.finetune.heads import MultitaskClassifier, encode_and_pool
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
@@ -39,18 +40,18 @@ logger = logging.getLogger("run_classifier_mt_infer")
 
 
 class AllTaskLogits(nn.Module):
-    """A multi-task classifier read by every head at once: logits of all tasks side by side,
-    [batch_size x sum(labels_nums)], so the encoder runs once per batch."""
+    """A multi-task classifier read by every head at once (the encoder runs once per batch): outputs
+    ``task_0``, ``task_1``, ... hold each task's logits [batch_size x labels_num]."""
 
     def __init__(self, model: MultitaskClassifier) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[None, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> HeadOutput:
         m = self.model
         pooled = encode_and_pool(m.embedding, m.encoder, batch["src"], batch["seg"], m.pooling)
-        return None, torch.cat([layer_2(torch.tanh(layer_1(pooled)))
-                                for layer_1, layer_2 in zip(m.output_layers_1, m.output_layers_2)], dim=-1)
+        return HeadOutput(None, {f"task_{i}": layer_2(torch.tanh(layer_1(pooled)))
+                                 for i, (layer_1, layer_2) in enumerate(zip(m.output_layers_1, m.output_layers_2))})
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -64,11 +65,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
     return parser
-
-
-def split_tasks(logits: np.ndarray, labels_nums: Sequence[int]) -> list[np.ndarray]:
-    """[N x sum(labels_nums)] -> one [N x labels_num] array per task."""
-    return np.split(logits, np.cumsum(labels_nums)[:-1], axis=1)
 
 
 def format_predictions(per_task: Sequence[np.ndarray], output_logits: bool, output_prob: bool) -> str:
@@ -100,9 +96,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "run_classifier_mt_infer
         model = MultitaskClassifier(embedding, encoder, cfg.hidden_size, args.labels_num_list, args.pooling)
         load_model_weights(model, args.load_model_path, strict_prefixes=("",))  # every key, heads included
         data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False)
-        logits = predict(AllTaskLogits(model).to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
-        write_text(args.prediction_path, format_predictions(split_tasks(logits, args.labels_num_list),
-                                                            args.output_logits, args.output_prob))
+        predictions = predict(AllTaskLogits(model).to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
+        per_task = [stack_outputs(predictions, f"task_{i}") if predictions else np.zeros((0, n), np.float32)
+                    for i, n in enumerate(args.labels_num_list)]
+        write_text(args.prediction_path, format_predictions(per_task, args.output_logits, args.output_prob))
         logger.info("predicted %d rows of %s for %d tasks into %s", len(data), args.test_path,
                     len(args.labels_num_list), args.prediction_path)
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from uer.tools.common import (ToolError, add_encoder_options, add_io_options, add_load_model_option,
-                              check_outputs_are_not_inputs, load_encoder, parse, run_tool, write_text)
+                              check_outputs_are_not_inputs, load_encoder, parse, run_tool, text_lines, write_text)
 
 MASK_TOKEN = "[MASK]"
 
@@ -39,12 +39,12 @@ class ClozeItem:
     answer: int | None
 
 
-def make_items(lines: Sequence[str], tokenizer, seq_length: int, seed: int, path: str) -> list[ClozeItem]:
-    """Encode each line; keep its [MASK]s or mask one random token (not [CLS]/[SEP])."""
+def make_items(lines: Sequence[tuple[int, str]], tokenizer, seq_length: int, seed: int, path: str) -> list[ClozeItem]:
+    """Encode each (line number, text); keep its [MASK]s or mask one random token (not [CLS]/[SEP])."""
     vocab = tokenizer.vocab
     rng = random.Random(seed)
     items = []
-    for line_no, line in enumerate(lines, start=1):
+    for line_no, line in lines:
         pieces = line.strip().split(MASK_TOKEN)
         ids = [vocab.cls_id]
         for i, piece in enumerate(pieces):
@@ -128,8 +128,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "cloze_test.py") -> None
                                       ("--vocab_path", args.vocab_path)])
         if args.topn < 1:
             raise ToolError(f"--topn must be >= 1, got {args.topn}")
-        with open(args.test_path, encoding="utf-8") as handle:
-            lines = [line for line in handle.read().splitlines() if line.strip()]
+        lines = [(n, line) for n, line in text_lines(args.test_path, "input file (--test_path)") if line.strip()]
         tokenizer, encoder = load_encoder(args, with_mlm=True)
         if tokenizer.vocab.mask_id < 0:
             raise ToolError(f"{args.vocab_path or args.spm_model_path}: the vocabulary has no [MASK] token")

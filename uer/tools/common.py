@@ -1,9 +1,10 @@
 """What the tool scripts share: UER-py's two flag spellings, one-line errors, output checks, atomic writers,
 and model loading through :mod:`uer.api`.
 
-Every tool's ``main(argv)`` goes through :func:`run_tool`: a problem with the user's input (a missing file,
-a model that does not fit the config, a bad line) is one line on stderr naming the file and the problem,
-exit status 2, and nothing half-written (every output is written to a temp file and renamed into place).
+Every tool's ``main(argv)`` goes through :func:`run_tool` (:func:`uer.errors.entry_point`): a problem with
+the user's input (a missing file, a model that does not fit the config, a bad line) is one line on stderr
+naming the file (and line) and the problem, exit status 2, and nothing half-written (outputs go through the
+atomic writers of :mod:`uer.utils.io`; an output that names an input is refused before any work).
 """
 from __future__ import annotations
 
@@ -11,43 +12,25 @@ import argparse
 import io
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from uer.errors import UsageError, entry_point
+from uer.utils.io import atomic_write, atomic_write_text, check_input_file, check_output_path, read_lines
 
-class ToolError(Exception):
+
+class ToolError(UsageError):
     """Bad input to a tool; the message names the file (and line) and the problem."""
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input (reported in one line), not a bug (which keeps its traceback).
-
-    Only the modules already imported can have raised theirs: looking them up in ``sys.modules`` keeps a
-    tool that never needs torch (diff_vocab, build_vocab, segment_corpus) from importing it to report an error.
-    """
-    types: list[type[BaseException]] = [ToolError, FileNotFoundError, UnicodeDecodeError]
-    for module, name in (("uer.data.finetune_data", "DataError"), ("uer.model_config", "ConfigError"),
-                         ("uer.model_loader", "ModelLoadError"), ("uer.text.vocab", "VocabError")):
-        if module in sys.modules:
-            types.append(getattr(sys.modules[module], name))
-    return tuple(types)
-
-
 def run_tool(prog: str, body: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
-    """Run ``body(argv)``; a user error becomes ``prog: error: message`` on stderr and exit status 2."""
+    """Run ``body(argv)`` under the project's error convention (one line, exit status 2, for user errors)."""
     from uer.utils.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
-    try:
-        body(argv)
-    except user_errors() as err:
-        message = str(err) if not isinstance(err, FileNotFoundError) or not err.filename else \
-            f"{err.filename}: file not found"
-        print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
-        raise SystemExit(2) from None
+    entry_point(prog)(body)(argv)
 
 
 # ---------------------------------------------------------------------------------------------- options
@@ -84,40 +67,34 @@ def add_encoder_options(parser: argparse.ArgumentParser, batch_size: int = 64, s
 
 def check_outputs_are_not_inputs(outputs: Iterable[tuple[str, str | None]], inputs: Iterable[tuple[str, str | None]],
                                  ) -> None:
-    """Refuse an output path that names an input file (or another output): it would be overwritten."""
-    def key(path: str) -> str:
-        return os.path.normcase(os.path.realpath(path))
-
+    """Before any work: refuse an output that names an input (or another output), a directory, or a file in a
+    missing folder (:func:`uer.utils.io.check_output_path`)."""
     seen: dict[str, str] = {}
     for flag, path in inputs:
         if path:
-            seen.setdefault(key(path), flag)
+            seen[flag if flag not in seen else f"{flag} ({path})"] = path  # a list option names several files
     for flag, path in outputs:
-        if not path:
-            continue
-        other = seen.get(key(path))
-        if other is not None:
-            raise ToolError(f"{path}: {flag} names the same file as {other}; refusing to overwrite it")
-        seen[key(path)] = flag
+        if path:
+            check_output_path(path, flag, seen)
+            seen[flag] = path
 
 
 def require_file(path: str, what: str) -> None:
-    if not os.path.isfile(path):
-        raise ToolError(f"{path}: {what} not found")
+    """A missing input, or a directory given for a file, is a one-line error naming ``what`` it is."""
+    check_input_file(path, what)
+
+
+def text_lines(path: str, what: str = "input file") -> list[tuple[int, str]]:
+    """(line number, text) of every line of a UTF-8 file; bad bytes are an error naming the file and line."""
+    check_input_file(path, what)
+    return list(read_lines(path))
 
 
 # ---------------------------------------------------------------------------------------------- writers
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """``write(temp_path)`` then rename onto ``path`` (a crash never leaves a half-written output)."""
-    from uer.model_saver import atomic_write as _atomic_write
-
-    _atomic_write(path, write)
-
-
 def write_text(path: str | os.PathLike, text: str) -> None:
     """A UTF-8 text file, written atomically."""
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline="\n"))
+    atomic_write_text(path, text)
 
 
 def save_array(path: str | os.PathLike, array: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> None:

@@ -32,7 +32,8 @@ from typing import Sequence
 import numpy as np
 
 from uer.tools.common import (ToolError, add_encoder_options, add_io_options, add_load_model_option,
-                              check_outputs_are_not_inputs, load_encoder, parse, run_tool, save_array)
+                              check_outputs_are_not_inputs, load_encoder, parse, run_tool, save_array,
+                              text_lines)
 
 POOLING_CHOICES = ("none", "first", "mean", "max", "last")
 
@@ -106,8 +107,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "extract_feature.py", de
         if args.pooling == "none" and (args.whitening_size is not None or args.normalize):
             raise ToolError("--whitening_size and --normalize apply to sentence vectors: give --pooling "
                             "first, mean, max or last")
-        with open(args.test_path, encoding="utf-8") as handle:
-            texts = [line.rstrip("\r\n") for line in handle]
+        texts = [line for _, line in text_lines(args.test_path, "input file (--test_path)")]
         if not texts:
             raise ToolError(f"{args.test_path}: no lines to encode")
         _, encoder = load_encoder(args)

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from uer.tools.common import (ToolError, add_encoder_options, add_load_model_option, check_outputs_are_not_inputs,
-                              load_encoder, parse, require_file, run_tool, tokenizer_from_args, write_text)
+                              load_encoder, parse, require_file, run_tool, text_lines, tokenizer_from_args,
+                              write_text)
 
 SPECIAL_TOKENS = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<unk>", "<pad>", "<s>", "</s>"}
 
@@ -152,24 +153,20 @@ def topn_dependent(encoder, tokenizer, lines: Sequence[tuple[int, str, str]], ca
 
 
 def read_target_words(path: str) -> list[tuple[int, str]]:
-    require_file(path, "target words file")
-    with open(path, encoding="utf-8") as handle:
-        return [(n, line.split()[0]) for n, line in enumerate(handle, start=1) if line.strip()]
+    return [(n, line.split()[0]) for n, line in text_lines(path, "target words file") if line.strip()]
 
 
 def read_sentences(path: str, word_first: bool) -> list[tuple[int, str, str]]:
-    require_file(path, "sentences file")
     out = []
-    with open(path, encoding="utf-8") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) != 2:
-                order = "word<TAB>sentence" if word_first else "sentence<TAB>word"
-                raise ToolError(f"{path}:{n}: expected 2 tab-separated fields ({order}), found {len(fields)}")
-            word, sentence = (fields[0], fields[1]) if word_first else (fields[1], fields[0])
-            out.append((n, sentence, word.strip()))
+    for n, line in text_lines(path, "sentences file"):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2:
+            order = "word<TAB>sentence" if word_first else "sentence<TAB>word"
+            raise ToolError(f"expected 2 tab-separated fields ({order}), found {len(fields)}", path, n)
+        word, sentence = (fields[0], fields[1]) if word_first else (fields[1], fields[0])
+        out.append((n, sentence, word.strip()))
     return out
 
 

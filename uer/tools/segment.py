@@ -96,7 +96,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str = "segment_corpus.py") -> None:
     def body(argv: Sequence[str] | None) -> None:
-        from uer.model_saver import atomic_write
+        from uer.utils.io import atomic_open, read_lines
 
         args = build_parser(prog).parse_args(argv)
         require_file(args.corpus_path, "corpus (--corpus_path)")
@@ -115,17 +115,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "segment_corpus.py") -> 
                 jieba.load_userdict(args.user_dict_path)
         counts = {"lines": 0, "words": 0}
 
-        def write(tmp: str) -> None:
-            with open(args.corpus_path, encoding="utf-8") as source, open(tmp, "w", encoding="utf-8") as target:
-                for out in segment_lines(source, segment, args.split_sentences):
-                    counts["lines"] += 1
-                    counts["words"] += out.count(" ") + 1 if out else 0
-                    target.write(out + "\n")
-
-        try:
-            atomic_write(args.output_path, write)
-        except UnicodeDecodeError as err:
-            raise ToolError(f"{args.corpus_path}: not UTF-8 text ({err.reason} at byte {err.start} of a chunk)") from None
+        with atomic_open(args.output_path, "w") as target:  # streamed: corpora can be large
+            for out in segment_lines((line for _, line in read_lines(args.corpus_path)), segment, args.split_sentences):
+                counts["lines"] += 1
+                counts["words"] += out.count(" ") + 1 if out else 0
+                target.write(out + "\n")
         print(f"{args.output_path}: {counts['lines']} lines, {counts['words']} words "
               f"({'tags dropped' if args.tagged else 'segmented by jieba'}"
               f"{', one sentence per line' if args.split_sentences else ''})")

@@ -35,7 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from uer.tools.common import ToolError, check_outputs_are_not_inputs, load_array, require_file, run_tool, write_text
+from uer.tools.common import (ToolError, check_outputs_are_not_inputs, load_array, require_file, run_tool, text_lines,
+                              write_text)
 
 # run_lgb.py's parameters when no --params_path is given (the values UER-py's script uses).
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -168,12 +169,11 @@ def run_lgb_main(argv: Sequence[str] | None = None, prog: str = "run_lgb.py") ->
                                      + [("features", p) for p in train_files + test_files])
         params = dict(DEFAULT_PARAMS)
         if args.params_path:
-            require_file(args.params_path, "parameter file (--params_path)")
+            text = "\n".join(line for _, line in text_lines(args.params_path, "parameter file (--params_path)"))
             try:
-                with open(args.params_path, encoding="utf-8") as handle:
-                    params = json.load(handle)
+                params = json.loads(text)
             except json.JSONDecodeError as err:
-                raise ToolError(f"{args.params_path}: line {err.lineno}: invalid JSON ({err.msg})") from None
+                raise ToolError(f"invalid JSON ({err.msg})", args.params_path, err.lineno) from None
             if not isinstance(params, dict):
                 raise ToolError(f"{args.params_path}: expected a JSON object of LightGBM parameters")
         train_labels = read_labels(args.train_path)
