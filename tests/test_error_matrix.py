@@ -11,6 +11,7 @@ from typing import Callable
 
 import pytest
 
+from tools_error_cases import tool_matrix
 from errors_workspace import ROOT, assert_one_line_error, classifier_args, error_ws, leftovers, run_entry  # noqa: F401
 
 Args = Callable[[dict, Path], list]
@@ -163,7 +164,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + [
     ("scripts/convert_bert_from_uer_to_original_tf.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_google_to_uer.py", converter_base, GOOGLE_IN_CASES),
     ("scripts/convert_bert_from_original_tf_to_uer.py", converter_base, GOOGLE_IN_CASES),
-]
+] + tool_matrix(tsv_cases)  # the tool scripts (tests/tools_error_cases.py)
 
 
 def entry_scripts() -> set[str]:
