@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Callable, Iterator
 from uer.data.dataset import DatasetWriter, merge_shards
 from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
 from uer.data.masking import MaskingConfig
+from uer.utils.cleanup import remove_stale_temp_files
 from uer.errors import UserError
 from uer.utils.io import UTF8_BOM, decode_utf8, line_number_at
 
@@ -55,6 +55,16 @@ class PreprocessOptions:
     span_masking: bool = False
     span_geo_prob: float = 0.2
     span_max_length: int = 10
+    whole_word_masking: bool = False
+    entity_masking: bool = False
+    segmenter: str = "jieba"
+    entity_dict_path: str | None = None
+    sr_max_segments: int = 3
+
+    @property
+    def knowledge_masking(self) -> str | None:
+        """"entity", "word" or None: the units masking takes whole (uer.text.segment)."""
+        return "entity" if self.entity_masking else "word" if self.whole_word_masking else None
 
     def __post_init__(self) -> None:
         if self.target not in str2instances:
@@ -73,6 +83,15 @@ class PreprocessOptions:
             raise ValueError(f"span_geo_prob must be in (0, 1], got {self.span_geo_prob}")
         if self.span_masking and self.span_max_length < 1:
             raise ValueError(f"span_max_length must be >= 1, got {self.span_max_length}")
+        if self.knowledge_masking and self.span_masking:
+            raise ValueError("--span_masking and --whole_word_masking/--entity_masking choose different mask units; "
+                             "give one of them")
+        if self.entity_dict_path and not self.entity_masking:
+            raise ValueError("--entity_dict_path lists phrases for --entity_masking; add --entity_masking")
+        if self.entity_dict_path and not os.path.isfile(self.entity_dict_path):
+            raise ValueError(f"--entity_dict_path: file not found: {self.entity_dict_path}")
+        if not 1 <= self.sr_max_segments <= 4:
+            raise ValueError(f"--sr_max_segments must be in [1, 4] (33 orders at 4), got {self.sr_max_segments}")
 
 
 @dataclass(frozen=True)
@@ -158,7 +177,7 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
     yield buf  # possibly empty: the builder may still hold carried-over tokens
 
 
-_progress: Any = None  # shared per-worker instance counters (set in each worker process)
+_progress: Any = None  # shared per-piece instance counters (set in each worker process)
 
 
 def _init_worker(progress: Any) -> None:
@@ -176,14 +195,20 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> i
     builder_cls = str2instances[o.target]
     cfg = InstanceConfig(seq_length=o.seq_length, masking=job.masking, dup_factor=o.dup_factor,
                          short_seq_prob=o.short_seq_prob, full_sentences=o.full_sentences,
-                         dynamic_masking=o.dynamic_masking)
+                         dynamic_masking=o.dynamic_masking, sr_max_segments=o.sr_max_segments)
     builder: InstanceBuilder = builder_cls(cfg, seed=o.seed, worker=job.worker)
+    encode = tokenizer.encode
+    if o.knowledge_masking and builder.uses_masking:
+        from uer.text.segment import Segmenter, segmented_encoder
+
+        encode = segmented_encoder(tokenizer.encode, Segmenter(o.segmenter, entities=o.entity_masking,
+                                                                entity_dict_path=o.entity_dict_path))
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
     with DatasetWriter(job.shard_path) as writer:
         if job.end > job.start:
-            buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, tokenizer.encode,
+            buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, encode,
                                    o.docs_buffer_size)
             pending = next(buffers)
             for nxt in buffers:  # look one ahead so the builder knows which buffer is the last
@@ -229,10 +254,20 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     if o.dynamic_masking and builder_cls.uses_masking and o.dup_factor != 1:
         log(f"--dynamic_masking: masks are drawn by the data loader at training time, so --dup_factor "
             f"{o.dup_factor} is ignored (one copy stored), as in UER-py.")
+    if o.knowledge_masking and not builder_cls.uses_masking:
+        log(f"--target {o.target} has no masks: --whole_word_masking/--entity_masking do not apply.")
+    if o.knowledge_masking and builder_cls.uses_masking and o.segmenter == "jieba":
+        from uer.text.segment import _import_jieba
+
+        try:
+            _import_jieba()  # fail here, once, rather than in every worker
+        except ImportError as err:
+            raise PreprocessError(str(err)) from None
     if o.dynamic_masking and o.span_masking and builder_cls.uses_masking:
         log("--dynamic_masking with --span_masking: the span options are recorded in the dataset, but "
             "pass --span_masking to pretrain.py, which draws the masks.")
 
+    remove_stale_temp_files(out_path, log)
     ranges = split_corpus(corpus, o.processes_num, documents=builder_cls.corpus_format == "documents")
     shard_paths = [str(out_path.with_name(f".{out_path.name}.shard-{i}-{os.getpid()}")) for i in range(len(ranges))]
     jobs = [WorkerJob(o, masking, i, s, e, shard_paths[i]) for i, (s, e) in enumerate(ranges)]
@@ -241,6 +276,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     try:
         counts = _run_jobs(jobs, log, t0)
         total = sum(counts)
+        built = [path for path, job in zip(shard_paths, jobs) if job.end > job.start]  # empty parts: no shard
         if total == 0:
             raise PreprocessError(f"no instances could be built from {corpus} (no text, or documents too short "
                                   f"for --target {o.target}); check the corpus format")
@@ -248,9 +284,13 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "target": o.target,
             "seq_length": o.seq_length,
             "vocab_size": len(vocab),
+            "vocab_sha256": vocab.fingerprint(),
             "dynamic_masking": o.dynamic_masking and builder_cls.uses_masking,
             "span_masking": {"enabled": o.span_masking, "geo_prob": o.span_geo_prob,
                              "max_length": o.span_max_length},
+            "knowledge_masking": ({"units": o.knowledge_masking, "segmenter": o.segmenter,
+                                   "entity_dict_path": o.entity_dict_path}
+                                  if o.knowledge_masking and builder_cls.uses_masking else None),
             "tokenizer": {"name": o.tokenizer, "vocab_path": o.vocab_path, "spm_model_path": o.spm_model_path,
                           "do_lower_case": o.do_lower_case},
             "special_ids": {"pad": vocab.pad_id, "unk": vocab.unk_id, "cls": vocab.cls_id, "sep": vocab.sep_id,
@@ -258,13 +298,14 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "dup_factor": 1 if o.dynamic_masking or not builder_cls.uses_masking else o.dup_factor,
             "short_seq_prob": o.short_seq_prob,
             "full_sentences": o.full_sentences,
+            **({"sr_max_segments": o.sr_max_segments} if o.target == "sr" else {}),
             "seed": o.seed,
             "processes_num": o.processes_num,
             "docs_buffer_size": o.docs_buffer_size,
             "corpus_path": str(corpus),
             "created_by": "preprocess.py",
         }
-        header = merge_shards(shard_paths, out_path, header_fields)
+        header = merge_shards(built, out_path, header_fields)
     finally:
         for p in shard_paths:  # merge_shards removes them; this covers failures before the merge
             if os.path.exists(p):
@@ -275,11 +316,53 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     return header
 
 
-def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> list[int]:
-    """Run the workers with periodic progress lines.
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
-    Job 0 runs in this process while jobs 1.. run in spawned processes: the main process would otherwise
-    sit idle, and its tokenizer is already loaded while a spawned worker needs ~0.3 s to start.
+
+def plan_processes(jobs: list[WorkerJob], requested: int, cores: int) -> list[list[WorkerJob]]:
+    """The pieces each process runs: never more processes than pieces holding text, nor than cores.
+
+    The corpus is still cut into ``--processes_num`` pieces, each built with its own worker seed, so the
+    dataset is the same whatever the number of processes that run them; empty pieces are skipped (they
+    hold nothing). Pieces are dealt round-robin.
+    """
+    pieces = [job for job in jobs if job.end > job.start]
+    count = max(1, min(len(pieces), cores, requested))
+    return [pieces[i::count] for i in range(count)]
+
+
+def _process_main(jobs: list[WorkerJob], progress: Any, results: Any) -> None:
+    """A worker process: builds its pieces, reports ``(piece, count)`` or ``(piece, error)``."""
+    from uer.utils.cleanup import die_with_parent
+
+    die_with_parent()
+    _init_worker(progress)
+    for job in jobs:
+        try:
+            results.put((job.worker, run_worker(job), None))
+        except BaseException as err:  # reported to the parent, which stops the others
+            try:
+                import pickle
+
+                pickle.dumps(err)
+            except Exception:
+                err = RuntimeError(f"worker {job.worker}: {type(err).__name__}: {err}")
+            results.put((job.worker, 0, err))
+            return
+
+
+def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> list[int]:
+    """Run the pieces with periodic progress lines; returns each piece's instance count (in order).
+
+    The first process's share runs in this process while the others run in spawned processes: the main
+    process would otherwise sit idle, and its tokenizer is already loaded while a spawned worker needs
+    ~0.3 s to start. Workers die with this process (SIGKILL included) and are stopped when it is
+    interrupted or a piece fails.
     """
     last = [time.perf_counter()]
 
@@ -289,35 +372,56 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> l
             last[0] = now
             log(f"  {done:,} instances so far ({done / max(now - t0, 1e-9):,.0f} instances/s)")
 
-    if len(jobs) == 1:
-        return [run_worker(jobs[0], report=progress_line)]
+    cores = available_cores()
+    plan = plan_processes(jobs, len(jobs), cores)
+    pieces = sum(len(group) for group in plan)
+    if len(plan) < len(jobs):
+        log(f"--processes_num {len(jobs)}: running {len(plan)} process(es) ({pieces} of the {len(jobs)} parts of "
+            f"the corpus hold text, {cores} CPU core(s)); the dataset is the same as with {len(jobs)} processes.")
+    counts = [0] * len(jobs)
+    if len(plan) == 1:
+        for job in plan[0]:
+            counts[job.worker] = run_worker(job, report=lambda n: progress_line(sum(counts) + n))
+        return counts
     ctx = get_context("spawn")
     shared = ctx.Array("q", len(jobs), lock=False)
+    results = ctx.SimpleQueue()
+    processes = [ctx.Process(target=_process_main, args=(group, shared, results), daemon=True,
+                             name=f"preprocess-worker-{i}") for i, group in enumerate(plan[1:], start=1)]
+    try:
+        for process in processes:
+            process.start()
+        for job in plan[0]:
+            def report_main(n: int, piece: int = job.worker) -> None:
+                shared[piece] = n
+                progress_line(sum(shared))
 
-    def report_main(n: int) -> None:
-        shared[0] = n
-        progress_line(sum(shared))
-
-    with ProcessPoolExecutor(max_workers=len(jobs) - 1, mp_context=ctx, initializer=_init_worker,
-                             initargs=(shared,)) as pool:
-        futures = [pool.submit(run_worker, job) for job in jobs[1:]]
-        try:
-            first = run_worker(jobs[0], report=report_main)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        while True:
-            done, pending = wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                for f in pending:
-                    f.cancel()
-                raise failed[0].exception()
-            if not pending:
-                break
-            progress_line(sum(shared))
-        return [first] + [f.result() for f in futures]
+            counts[job.worker] = run_worker(job, report=report_main)
+        remaining = {job.worker for group in plan[1:] for job in group}
+        while remaining:
+            while not results.empty():
+                piece, count, err = results.get()
+                if err is not None:
+                    raise err
+                counts[piece] = count
+                remaining.discard(piece)
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead and results.empty():
+                raise PreprocessError(f"a worker process died (exit code {dead[0].exitcode}; killed, or out of "
+                                      "memory?) before finishing its part of the corpus")
+            if remaining:
+                time.sleep(0.05)
+                progress_line(sum(shared))
+        return counts
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def options_from_args(args: Any) -> PreprocessOptions:
