@@ -137,12 +137,11 @@ def inspect_state_dict(path: str) -> ModelReport:
 
 def check_loading(args: argparse.Namespace, path: str, vocab_size: int) -> list[str]:
     """Problems loading ``path`` into the model of the merged config (empty when it loads)."""
+    from uer.config import normalize_target
     from uer.model_builder import build_model
     from uer.model_loader import load_state_dict
 
     targets = None
-    from uer.config import normalize_target
-
     if getattr(args, "target", None):
         targets, _ = normalize_target(args.target, getattr(args, "data_processor", None))
     cfg = config_from_args(args, vocab_size, target=tuple(targets) if targets else None)
@@ -161,8 +160,8 @@ def check_loading(args: argparse.Namespace, path: str, vocab_size: int) -> list[
                         + (" ..." if len(unexpected) > 8 else ""))
     if not problems:
         return []
-    head = {"target.", "output_layer"}
-    only_heads = all(key.startswith(tuple(head)) for key in missing + unexpected) and not any(
+    heads = ("target.", "output_layer")  # pre-training targets; fine-tuned output_layer_*/output_layers_*
+    only_heads = all(key.startswith(heads) for key in missing + unexpected) and not any(
         p.startswith("shape") for p in problems)
     if only_heads:
         problems.append("(embedding and encoder match: only the heads differ, which fine-tuning and "

@@ -32,7 +32,6 @@ import argparse
 import sys
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from uer.tools.common import (ToolError, add_encoder_options, add_load_model_option, check_outputs_are_not_inputs,
