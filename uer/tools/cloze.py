@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from uer.text.tokenizers import SpaceTokenizer
 from uer.tools.common import (ToolError, add_encoder_options, add_io_options, add_load_model_option,
                               check_outputs_are_not_inputs, load_encoder, parse, run_tool, text_lines, write_text)
 
@@ -97,7 +98,7 @@ def format_results(items: Sequence[ClozeItem], probs: Sequence[np.ndarray], toke
     blocks = []
     for item, p in zip(items, probs):
         tokens = tokenizer.convert_ids_to_tokens([i for i in item.ids if i not in (vocab.cls_id, vocab.sep_id)])
-        lines = [" ".join(tokens) if tokenizer.__class__.__name__ == "SpaceTokenizer" else "".join(tokens)]
+        lines = [" ".join(tokens) if isinstance(tokenizer, SpaceTokenizer) else "".join(tokens)]
         for row in p:
             best = np.argsort(-row, kind="stable")[:topn]
             lines.append("Predicted answer: " + " ".join(tokenizer.convert_ids_to_tokens(best.tolist())))

@@ -69,11 +69,11 @@ def whiten(vectors: np.ndarray, size: int | None = None, normalize: bool = False
     return out.astype(np.float32)
 
 
-def extract(encoder, texts: Sequence[str], pooling: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(features, lengths): [N x hidden] pooled vectors, or [N x longest x hidden] hidden states (zero padded)."""
+def extract(encoder, texts: Sequence[str], pooling: str, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """[N x hidden] pooled vectors (and None), or [N x longest x hidden] hidden states, zero padded, and the
+    lengths."""
     if pooling != "none":
-        vectors = encoder.embed(list(texts), pooling=pooling, batch_size=batch_size)
-        return vectors, encoder.encode(list(texts)).lengths
+        return encoder.embed(list(texts), pooling=pooling, batch_size=batch_size), None
     states = encoder.hidden_states(list(texts), batch_size=batch_size)
     lengths = np.array([len(s) for s in states], dtype=np.int64)
     out = np.zeros((len(states), int(lengths.max()) if len(states) else 0, encoder.hidden_size), dtype=np.float32)
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "extract_feature.py", de
             features = whiten(features, args.whitening_size, args.normalize)
         elif args.normalize:
             features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-        save_array(args.prediction_path, features, {"lengths": lengths} if args.pooling == "none" else None)
+        save_array(args.prediction_path, features, {"lengths": lengths} if lengths is not None else None)
         print(f"{args.prediction_path}: features {list(features.shape)} of {len(texts)} line(s) "
               f"({'hidden states' if args.pooling == 'none' else args.pooling + ' pooling'}"
               f"{', whitened' if args.whitening_size else ''})")
