@@ -103,15 +103,20 @@ def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line and merge the JSON config under it (defaults < JSON < explicit flags)."""
     args = parser.parse_args(argv)
-    explicit = explicit_options(parser, argv)
-    args.explicit = explicit
+    return apply_json_config(args, explicit_options(parser, argv))
+
+
+def apply_json_config(args: argparse.Namespace, explicit: set[str]) -> argparse.Namespace:
+    """Merge the JSON config named by ``args.config_path`` under the options in ``explicit`` (which win);
+    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`."""
+    args.explicit = set(explicit)
     config_path = getattr(args, "config_path", None)
     if config_path:
         for key, value in load_json_config(config_path).items():
             if key in UNSUPPORTED_VALUES and value not in UNSUPPORTED_VALUES[key]:
                 raise ConfigError(f"{config_path}: {key}={value!r} is not supported yet "
                                   f"(supported: {', '.join(map(repr, UNSUPPORTED_VALUES[key]))})")
-            if key not in explicit:
+            if key not in args.explicit:
                 setattr(args, key, value)
     return args
 
@@ -157,7 +162,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         embedding = EMBEDDING_ALIASES["word_pos_seg"]
     target: tuple[str, ...] = ()
     if with_target and hasattr(args, "target"):
-        target, _ = normalize_target(args.target, getattr(args, "data_processor", None))
+        target, _ = normalize_target(args.target, _data_processor(args))
     hidden_size = getattr(args, "hidden_size", 768)
     values = dict(
         vocab_size=vocab_size, embedding=embedding, encoder=encoder, mask=mask, target=target,
@@ -178,6 +183,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         synt_type=getattr(args, "synt_type", "dense"),
         has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
         labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
+        sr_max_segments=int(getattr(args, "sr_max_segments", 3)),
     )
     from uer.model_builder import validate_model_config  # the registries; imports torch
 
@@ -186,5 +192,13 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
 
 def data_processor_from_args(args: argparse.Namespace) -> str:
     """Which dataset kind the target needs: 'bert', 'albert', 'mlm', ..."""
-    _, data = normalize_target(args.target, getattr(args, "data_processor", None))
+    _, data = normalize_target(args.target, _data_processor(args))
     return data
+
+
+def _data_processor(args: argparse.Namespace) -> str | None:
+    """The config's ``data_processor`` belongs to the config's ``target``: an explicit --target overrides both."""
+    explicit = getattr(args, "explicit", set())
+    if "target" in explicit and "data_processor" not in explicit:
+        return None
+    return getattr(args, "data_processor", None)

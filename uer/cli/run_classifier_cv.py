@@ -27,7 +27,8 @@ import numpy as np
 from uer import opts
 from uer.errors import DataError, UsageError, entry_point
 from uer.finetune.builders import FINETUNE_INPUTS, classifier_from_args, finetune_config_from_args, tokenizer_from_args
-from uer.finetune.classification import classification_metric, count_labels, read_classification, softmax
+from uer.finetune.classification import (classification_metric, count_labels, read_classification, softmax,
+                                         stacked_logits)
 from uer.utils.launch import launch
 from uer.finetune.loop import EvalSet, FineTuner
 from uer.utils.io import atomic_write_bytes, check_outputs
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
                         len(held_out))
         held = data.subset(held_out)
         tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, metric)])
-        logits = tuner.predict(held)
+        logits = stacked_logits(tuner.predict(held), labels_num)
         features[held_out] = softmax(logits)
         report = classification_report(held.fields["label"], logits.argmax(-1), labels_num)
         accs.append(report.accuracy)

@@ -19,16 +19,16 @@ import logging
 import sys
 from typing import Sequence
 
-import numpy as np
 
 from uer import opts
 from uer.errors import DataError, entry_point
 from uer.finetune.builders import FINETUNE_INPUTS, classifier_from_args, finetune_config_from_args, tokenizer_from_args
 from uer.utils.io import check_outputs
-from uer.finetune.classification import count_labels, has_text_b, read_classification, softmax
+from uer.finetune.classification import count_labels, has_text_b, read_classification, softmax, stacked_logits
 from uer.data.finetune_data import Instances
 from uer.utils.launch import launch
-from uer.finetune.loop import EvalSet, Evaluation, FineTuner
+from uer.finetune.contract import EvalSet, Evaluation, Prediction
+from uer.finetune.loop import FineTuner
 from uer.config import parse_args_with_config
 from uer.utils.distributed import DistContext
 from uer.utils.metrics import classification_report, ranking_report
@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def dbqa_metric(labels_num: int):
     """Accuracy of the labels, and MRR/MAP of the candidates ranked by P(label 1) within each question."""
 
-    def metric(logits: np.ndarray, data: Instances) -> Evaluation:
+    def metric(predictions: list[Prediction], data: Instances) -> Evaluation:
+        logits = stacked_logits(predictions, labels_num)
         labels = data.fields["label"]
         cls = classification_report(labels, logits.argmax(-1), labels_num)
         ranking = ranking_report(data.fields["qid"], labels, softmax(logits)[:, 1])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv_lines
-from uer.finetune.loop import Evaluation
+from uer.finetune.contract import Evaluation, Prediction, stack_outputs
 from uer.utils.io import read_lines
 from uer.utils.metrics import classification_report
 from uer.text.tokenizers import Tokenizer
@@ -102,6 +102,13 @@ def _read_logits(path: str, rows: list[list[str]], lines: list[int], column: int
     return np.asarray(out, dtype=np.float32)
 
 
+def stacked_logits(predictions: list[Prediction], labels_num: int) -> np.ndarray:
+    """[N x labels_num] float32: the classifier's logits of every instance, in file order."""
+    if not predictions:
+        return np.zeros((0, labels_num), dtype=np.float32)
+    return stack_outputs(predictions, "logits")
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Class probabilities of each row of ``logits`` [n x labels_num] (float64, overflow-safe)."""
     exp = np.exp(logits - logits.max(-1, keepdims=True), dtype=np.float64)
@@ -111,8 +118,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def classification_metric(labels_num: int):
     """Metric for :class:`uer.finetune.loop.EvalSet`: accuracy, per-label P/R/F1, macro F1, confusion."""
 
-    def metric(logits: np.ndarray, data: Instances) -> Evaluation:
-        report = classification_report(data.fields["label"], logits.argmax(-1), labels_num)
+    def metric(predictions: list[Prediction], data: Instances) -> Evaluation:
+        report = classification_report(data.fields["label"], stacked_logits(predictions, labels_num).argmax(-1),
+                                       labels_num)
         return Evaluation(report.scores(), report.summary(), report.format())
 
     return metric
