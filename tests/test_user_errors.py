@@ -158,6 +158,17 @@ def test_case8_invalid_utf8_in_a_later_worker_names_line_and_offset(error_ws, tm
     assert not (tmp_path / "dataset.pt").exists() and leftovers(tmp_path) == []
 
 
+def test_case8_replacement_is_a_choice_and_is_counted(error_ws, tmp_path, capsys) -> None:
+    ws = error_ws
+    code, out, err = run(capsys, "preprocess.py", "--corpus_path", ws["nonutf8_corpus.txt"], "--vocab_path",
+                         ws["vocab.txt"], "--dataset_path", tmp_path / "dataset.pt", "--target", "bert",
+                         "--seq_length", "16", "--replace_invalid_utf8")
+    assert code == 0, err
+    assert (f"{ws['nonutf8_corpus.txt']}: 1 line(s) with bytes that are not UTF-8 were read with U+FFFD "
+            "(--replace_invalid_utf8), the first at line 13") in out
+    assert len(PretrainDataset.open(tmp_path / "dataset.pt")) > 0
+
+
 # ------------------------------------------------------------------------------------------------ case 11
 
 BOM = b"\xef\xbb\xbf"
