@@ -14,22 +14,12 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from uer.data.pretrain_instances import str2instances
 from uer.model_config import ConfigError, ModelConfig
+from uer.names import EMBEDDING_ALIASES, ENCODER_ALIASES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-EMBEDDING_ALIASES = {
-    "bert": ("word", "pos", "seg"),
-    "word_pos_seg": ("word", "pos", "seg"),
-    "word_pos": ("word", "pos"),
-    "word": ("word",),
-    "word_sinusoidalpos": ("word", "sinusoidalpos"),
-}
-# encoder alias -> (canonical encoder, mask)
-ENCODER_ALIASES = {"bert": ("transformer", "fully_visible"), "gpt": ("transformer", "causal")}
-# target alias -> (objectives, data processor)
-TARGET_ALIASES = {"bert": (("mlm", "sp"), "bert"), "albert": (("mlm", "sp"), "albert"), "mlm": (("mlm",), "mlm"),
-                  "lm": (("lm",), "lm"), "bilm": (("bilm",), "bilm"), "cls": (("cls",), "cls")}
 # Flat config names of UER-py's 2020 layout that the family/name rule below cannot derive.
 FLAT_CONFIG_NAMES = {
     "rnn_config.json": "rnn/lstm_config.json",
@@ -123,14 +113,20 @@ def normalize_embedding(value: Any) -> tuple[str, ...]:
 
 
 def normalize_target(value: Any, data_processor: str | None = None) -> tuple[tuple[str, ...], str]:
-    """Objectives and the data processor (the dataset kind) from a target spelling of either generation."""
+    """Objectives and the data processor (the dataset kind) from a target spelling of either generation.
+
+    A single name that is a dataset kind (``bert``, ``albert``, ``mlm``, ``lm``, ...) means that kind's
+    declared objectives (``InstanceBuilder.objectives``); a list of objectives without a config
+    ``data_processor`` trains on the first kind declaring exactly them (``["mlm", "sp"]`` -> bert, as UER-py's
+    default data processor), else on the kind named by joining them (which pretrain.py reports if unknown).
+    """
     names = _as_list(value)
-    if len(names) == 1 and names[0] in TARGET_ALIASES:
-        objectives, data = TARGET_ALIASES[names[0]]
-        return objectives, data
+    if len(names) == 1 and names[0] in str2instances:
+        return str2instances[names[0]].objectives, names[0]
     objectives = tuple(names)
     if data_processor is None:
-        data_processor = "bert" if objectives == ("mlm", "sp") else "_".join(objectives)
+        kinds = [kind for kind, builder in str2instances.items() if builder.objectives == objectives]
+        data_processor = kinds[0] if kinds else "_".join(objectives)
     return objectives, data_processor
 
 

@@ -24,17 +24,13 @@ from uer.trainer import TrainConfig, Trainer
 from uer.config import data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import PretrainBatches
 from uer.data.dataset import PretrainDataset
+from uer.data.pretrain_instances import str2instances
 from uer.utils.distributed import DistContext
 from uer.utils.launch import launch
 from uer.data.masking import MaskingConfig
 from uer.text.vocab import Vocab
 
 logger = logging.getLogger("pretrain")
-
-# Which dataset kinds each objective set can train on (a BERT dataset also serves plain MLM; lm and bilm
-# datasets hold the same next-token windows).
-COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert"},
-                   "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +84,8 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     if header["vocab_size"] != len(vocab):
         raise SystemExit(f"pretrain.py: {args.dataset_path} was built with a vocabulary of {header['vocab_size']} "
                          f"tokens, but the given vocabulary has {len(vocab)}: use the same --vocab_path/--spm_model_path")
-    allowed = COMPATIBLE_DATA.get(data_kind, {data_kind})
+    # Which datasets the target can read is declared by its dataset kind (InstanceBuilder.trains_on).
+    allowed = str2instances[data_kind].trains_on if data_kind in str2instances else (data_kind,)
     if header["target"] not in allowed:
         raise SystemExit(f"pretrain.py: {args.dataset_path} was preprocessed for --target {header['target']}, "
                          f"which the '{data_kind}' target cannot train on (needs a dataset of: {', '.join(sorted(allowed))})")

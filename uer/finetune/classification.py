@@ -11,7 +11,7 @@ import numpy as np
 
 from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv
 from uer.finetune.loop import Evaluation
-from uer.utils.metrics import classification_report
+from uer.finetune.metrics import classification_report
 from uer.text.tokenizers import Tokenizer
 
 
