@@ -90,6 +90,8 @@ def test_a_registry_accepts_only_declared_names_and_all_of_them():
     ("lm", None, ("lm",), "lm"),
     (["bilm"], "bilm", ("bilm",), "bilm"),
     ("cls", None, ("cls",), "cls"),
+    ("sd", None, ("sd",), "sd"),  # an objective's name is that objective alone, on its kind's data
+    (["mlm", "sr"], None, ("mlm", "sr"), "sr"),
 ])
 def test_target_spellings_resolve_through_the_declared_kinds(spelling, data_processor, objectives, kind):
     assert normalize_target(spelling, data_processor) == (objectives, kind)
@@ -97,8 +99,8 @@ def test_target_spellings_resolve_through_the_declared_kinds(spelling, data_proc
 
 def test_target_to_dataset_link():
     readable = {kind: set(builder.trains_on) for kind, builder in str2instances.items()}
-    assert readable == {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert"},
-                        "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}}
+    assert readable == {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert", "sd", "sr"},
+                        "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}, "sd": {"sd"}, "sr": {"sr"}}
     # Every objective is trained by some kind, and a kind that serves another's run yields the batch keys
     # that run's objectives read (same layout; mlm needs no sentence-pair labels).
     assert {o for b in str2instances.values() for o in b.objectives} == set(str2target)

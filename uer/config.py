@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from uer.data.pretrain_instances import str2instances
 from uer.model_config import ConfigError, ModelConfig
-from uer.names import EMBEDDING_ALIASES, ENCODER_ALIASES
+from uer.names import EMBEDDING_ALIASES, ENCODER_ALIASES, TARGETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,13 +125,14 @@ def normalize_embedding(value: Any) -> tuple[str, ...]:
 def normalize_target(value: Any, data_processor: str | None = None) -> tuple[tuple[str, ...], str]:
     """Objectives and the data processor (the dataset kind) from a target spelling of either generation.
 
-    A single name that is a dataset kind (``bert``, ``albert``, ``mlm``, ``lm``, ...) means that kind's
-    declared objectives (``InstanceBuilder.objectives``); a list of objectives without a config
-    ``data_processor`` trains on the first kind declaring exactly them (``["mlm", "sp"]`` -> bert, as UER-py's
-    default data processor), else on the kind named by joining them (which pretrain.py reports if unknown).
+    A single name that is a dataset kind but no objective (``bert``, ``albert``) means that kind's declared
+    objectives (``InstanceBuilder.objectives``: mlm + sp). Otherwise the names are the objectives; without a
+    config ``data_processor`` they train on the first kind declaring exactly them (``["mlm", "sp"]`` -> bert, as
+    UER-py's default data processor; ``["mlm", "sd"]`` -> sd), else on the kind named by joining them (``sd``
+    alone -> sd; an unknown kind is reported by pretrain.py).
     """
     names = _as_list(value)
-    if len(names) == 1 and names[0] in str2instances:
+    if len(names) == 1 and names[0] in str2instances and names[0] not in TARGETS:
         return str2instances[names[0]].objectives, names[0]
     objectives = tuple(names)
     if data_processor is None:
@@ -158,7 +159,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         embedding = EMBEDDING_ALIASES["word_pos_seg"]
     target: tuple[str, ...] = ()
     if with_target and hasattr(args, "target"):
-        target, _ = normalize_target(args.target, getattr(args, "data_processor", None))
+        target, _ = normalize_target(args.target, _data_processor(args))
     hidden_size = getattr(args, "hidden_size", 768)
     values = dict(
         vocab_size=vocab_size, embedding=embedding, encoder=encoder, mask=mask, target=target,
@@ -179,6 +180,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         synt_type=getattr(args, "synt_type", "dense"),
         has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
         labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
+        sr_max_segments=int(getattr(args, "sr_max_segments", 3)),
     )
     from uer.model_builder import validate_model_config  # the registries; imports torch
 
@@ -187,5 +189,13 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
 
 def data_processor_from_args(args: argparse.Namespace) -> str:
     """Which dataset kind the target needs: 'bert', 'albert', 'mlm', ..."""
-    _, data = normalize_target(args.target, getattr(args, "data_processor", None))
+    _, data = normalize_target(args.target, _data_processor(args))
     return data
+
+
+def _data_processor(args: argparse.Namespace) -> str | None:
+    """The config's ``data_processor`` belongs to the config's ``target``: an explicit --target overrides both."""
+    explicit = getattr(args, "explicit", set())
+    if "target" in explicit and "data_processor" not in explicit:
+        return None
+    return getattr(args, "data_processor", None)
