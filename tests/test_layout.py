@@ -21,6 +21,7 @@ from uer.model_config import ModelConfig
 from uer.registry import check_complete, make_register
 from uer.targets import str2target
 from uer.targets.cls_target import pool
+from uer.text.segment import SEGMENTERS, Segmenter
 from uer.text.tokenizers import str2tokenizer
 
 
@@ -51,6 +52,10 @@ def test_every_choice_list_is_its_registry():
     preprocess = argparse.ArgumentParser()
     opts.add_preprocess_options(preprocess)
     assert set(choices(preprocess, "--target")) == set(str2instances)
+    assert set(choices(preprocess, "--segmenter")) == set(SEGMENTERS)
+    Segmenter("space")  # (jieba is optional: its constructor needs the package)
+    with pytest.raises(ValueError, match="segmenter"):
+        Segmenter("stanza")
     # The lists without a registry dict of their own are the ones the components accept, each one working.
     hidden, seg = torch.randn(2, 5, 8), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
     for pooling in choices(parser, "--pooling"):
