@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     add_preprocess_options(parser)
+    parser.add_argument("--replace_invalid_utf8", action="store_true",
+                        help="Read lines with bytes that are not UTF-8 with U+FFFD and report how many, instead of "
+                             "stopping at the first one with its line and byte offset.")
     add_logging_options(parser)
     args = parser.parse_args(argv)
     setup_logging_from_args(args)
