@@ -112,3 +112,18 @@ def test_finetuning_scalars_schedule_optimizer_and_early_stopping(tmp_path) -> N
     assert [s for s, _ in written["train/lr"]] == [2, 4, 6, 8, 10, 12]
     assert [v for _, v in written["train/lr"]] == pytest.approx([1e-9 * f for f in (2 / 4, 4 / 4, 1, 1, 1, 1)])
     assert "grad_norm" not in "".join(line for line in out.stdout.splitlines() if "| epoch" in line)
+
+
+def test_fine_tuning_time_left_covers_the_whole_run() -> None:
+    """The report's time left: the steps left of all epochs at the run's rate, plus the dev evaluations left."""
+    import torch
+
+    from uer.finetune.loop import FinetuneConfig, FineTuner
+    from uer.utils.distributed import DistContext
+
+    tuner = FineTuner(torch.nn.Linear(2, 2), FinetuneConfig(epochs_num=3), DistContext(), pad_id=0)
+    tuner.total_steps = 30  # 10 steps per epoch
+    tuner.step = 5          # half-way through epoch 1, 10 s in: 2 s a step, no evaluation timed yet
+    assert tuner._seconds_left(1, 10.0) == pytest.approx(25 * 2.0)
+    tuner.step, tuner.train_seconds, tuner.eval_seconds = 15, 20.0, 4.0  # epoch 2, half-way; epoch 1's dev took 4 s
+    assert tuner._seconds_left(2, 10.0) == pytest.approx(15 * 2.0 + 2 * 4.0)  # 2 evaluations left (epochs 2 and 3)
