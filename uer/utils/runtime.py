@@ -39,9 +39,9 @@ def prefer_passive_openmp_wait() -> None:
     chose a policy. Must run before torch is imported: OpenMP reads the variable once, when it loads.
 
     With the default policy each of torch's threads spins on its core between operators; when another
-    program holds one of the cores, every operator waits for the descheduled thread. On this 2-core machine
-    under load, 2 threads trained the tiny classifier at 14 examples/s with the default policy and 86 with
-    PASSIVE (benchmarks/bench_threads.py; 1 thread: 55-69 either way).
+    program holds one of the cores, every operator waits for the descheduled thread. On a shared 2-core machine
+    at load 5-11, 2 threads trained the tiny classifier at 14-49 examples/s with the default policy and 86-129
+    with PASSIVE (benchmarks/bench_threads.py; figures in the README).
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
