@@ -19,8 +19,6 @@ import logging
 import sys
 from typing import Sequence
 
-import numpy as np
-
 from uer import opts
 from uer.finetune.builders import classifier_from_args, finetune_config_from_args, tokenizer_from_args
 from uer.finetune.classification import count_labels, read_classification, softmax, stacked_logits
