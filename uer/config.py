@@ -75,11 +75,16 @@ def resolve_config_path(path: str) -> Path:
 
 def load_json_config(path: str) -> dict[str, Any]:
     resolved = resolve_config_path(path)
+    raw = resolved.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors)
+        raw = raw[3:]
     try:
-        with open(resolved, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"invalid UTF-8 at byte offset {err.start}: a config must be UTF-8 JSON", resolved, line) from None
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{resolved}: line {err.lineno}: invalid JSON ({err.msg})") from None
+        raise ConfigError(f"invalid JSON ({err.msg}, column {err.colno})", resolved, err.lineno) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{resolved}: a config must be a JSON object")
     return data
@@ -98,15 +103,20 @@ def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line and merge the JSON config under it (defaults < JSON < explicit flags)."""
     args = parser.parse_args(argv)
-    explicit = explicit_options(parser, argv)
-    args.explicit = explicit
+    return apply_json_config(args, explicit_options(parser, argv))
+
+
+def apply_json_config(args: argparse.Namespace, explicit: set[str]) -> argparse.Namespace:
+    """Merge the JSON config named by ``args.config_path`` under the options in ``explicit`` (which win);
+    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`."""
+    args.explicit = set(explicit)
     config_path = getattr(args, "config_path", None)
     if config_path:
         for key, value in load_json_config(config_path).items():
             if key in UNSUPPORTED_VALUES and value not in UNSUPPORTED_VALUES[key]:
                 raise ConfigError(f"{config_path}: {key}={value!r} is not supported yet "
                                   f"(supported: {', '.join(map(repr, UNSUPPORTED_VALUES[key]))})")
-            if key not in explicit:
+            if key not in args.explicit:
                 setattr(args, key, value)
     return args
 

@@ -13,6 +13,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from uer.errors import DataError
+from uer.utils.io import check_input_file, read_lines
 from uer.text.tokenizers import Tokenizer
 
 
@@ -20,47 +22,56 @@ from uer.text.tokenizers import Tokenizer
 IGNORE_INDEX = -100
 
 
-class DataError(ValueError):
-    """A data file that cannot be read as asked; the message names the file, line and column."""
+def read_tsv_lines(path: str, required: Sequence[str] = ()) -> tuple[dict[str, int], list[list[str]], list[int]]:
+    """Header row -> {column name: index}, the data rows split on tabs, and each row's line in the file.
+
+    Columns are found by name, so their order in the file does not matter (UER-py's convention).
+    Blank lines are skipped; a leading UTF-8 byte-order mark is skipped. Errors name the file and line:
+    bytes that are not UTF-8 (with their offset), a row shorter than the header, and a row with more
+    (non-empty) fields than the header, which is a tab inside a text that would otherwise lose its end.
+    """
+    check_input_file(path, "TSV file")
+    lines = read_lines(path)
+    first = next(lines, None)
+    if first is None or not first[1].strip():
+        raise DataError("empty first line; it must name the columns (e.g. 'label<TAB>text_a')", path, 1)
+    header = first[1].split("\t")
+    columns = {name.strip(): i for i, name in enumerate(header)}
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise DataError(f"the header has no column {', '.join(map(repr, missing))} (found: {', '.join(columns)}); "
+                        "the first line must name the columns", path, 1)
+    rows, numbers = [], []
+    width = len(header)
+    for line_no, line in lines:
+        if not line.strip():
+            continue
+        row = line.split("\t")
+        if len(row) < width:
+            needed = [name for name, i in columns.items() if i >= len(row)]
+            raise DataError(f"{len(row)} fields, but the header has {width} (missing: {', '.join(needed)})", path, line_no)
+        if len(row) > width and any(field.strip() for field in row[width:]):
+            raise DataError(f"{len(row)} fields, but the header has {width}: a tab inside a text? (the text after it "
+                            "would be lost; replace the tab by a space)", path, line_no)
+        rows.append(row)
+        numbers.append(line_no)
+    return columns, rows, numbers
 
 
 def read_tsv(path: str, required: Sequence[str] = ()) -> tuple[dict[str, int], list[list[str]]]:
-    """Header row -> {column name: index}, and the data rows split on tabs.
-
-    Columns are found by name, so their order in the file does not matter (UER-py's convention).
-    Blank lines are skipped; a row shorter than the header is an error naming its line.
-    """
-    with open(path, encoding="utf-8") as handle:
-        header_line = handle.readline().rstrip("\r\n")
-        if not header_line:
-            raise DataError(f"{path}: empty file; the first line must name the columns (e.g. 'label<TAB>text_a')")
-        columns = {name.strip(): i for i, name in enumerate(header_line.split("\t"))}
-        missing = [name for name in required if name not in columns]
-        if missing:
-            raise DataError(f"{path}: the header has no column {', '.join(map(repr, missing))} "
-                            f"(found: {', '.join(columns)})")
-        rows = []
-        width = max(columns.values()) + 1
-        for line_no, line in enumerate(handle, start=2):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            row = line.split("\t")
-            if len(row) < width:
-                needed = [name for name, i in columns.items() if i >= len(row)]
-                raise DataError(f"{path}:{line_no}: {len(row)} fields, but the header has {width} "
-                                f"(missing: {', '.join(needed)})")
-            rows.append(row)
+    """:func:`read_tsv_lines` without the line numbers."""
+    columns, rows, _ = read_tsv_lines(path, required)
     return columns, rows
 
 
-def parse_label(value: str, path: str, row: int) -> int:
+def parse_label(value: str, path: str, line: int) -> int:
+    """An integer label of ``path`` at file line ``line`` (labels are 0 .. n-1)."""
     try:
         label = int(value)
     except ValueError:
-        raise DataError(f"{path}: row {row}: label {value!r} is not an integer (labels are 0 .. n-1)") from None
+        raise DataError(f"label {value!r} is not an integer (labels are 0 .. n-1)", path, line) from None
     if label < 0:
-        raise DataError(f"{path}: row {row}: label {label} is negative (labels are 0 .. n-1)")
+        raise DataError(f"label {label} is negative (labels are 0 .. n-1)", path, line)
     return label
 
 

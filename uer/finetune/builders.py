@@ -11,6 +11,7 @@ from torch import nn
 
 from uer.data.finetune_data import check_special_tokens
 from uer.engine import optim_options_from_args
+from uer.errors import UsageError
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import FinetuneConfig
 from uer.model_builder import build_model, init_weights
@@ -20,10 +21,14 @@ from uer.text.tokenizers import Tokenizer, build_tokenizer
 
 logger = logging.getLogger("uer.finetune")
 
+# Files a fine-tuning script reads; its outputs (--output_model_path, ...) must be none of them.
+FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path",
+                   "config_path", "pretrained_model_path")
+
 
 def tokenizer_from_args(args: argparse.Namespace) -> Tokenizer:
     if not args.vocab_path and not args.spm_model_path:
-        raise SystemExit("give --vocab_path (or --spm_model_path): the vocabulary the model was pre-trained with")
+        raise UsageError("give --vocab_path (or --spm_model_path): the vocabulary the model was pre-trained with")
     tokenizer = build_tokenizer(args.tokenizer, args.vocab_path, args.spm_model_path)
     check_special_tokens(tokenizer)
     return tokenizer
@@ -33,7 +38,7 @@ def encoder_from_args(args: argparse.Namespace, vocab_size: int) -> tuple[ModelC
     """Model config, embedding and encoder (initialised from ``--seed``) for the task head to sit on."""
     cfg = model_config_from_args(args, vocab_size, with_target=False)
     if "pos" in cfg.embedding and args.seq_length > cfg.max_seq_length:
-        raise SystemExit(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length} "
+        raise UsageError(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length} "
                          f"(position embeddings of {args.config_path})")
     torch.manual_seed(getattr(args, "seed", 7))  # same seed, same initial weights (inference has no --seed)
     base = build_model(cfg, with_target=False)
