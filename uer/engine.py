@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from uer.errors import UsageError
 from uer.utils import optimizers
 from uer.utils.distributed import DistContext
 
@@ -53,7 +54,7 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.warmup <= 1.0:
-            raise ValueError(f"--warmup is a fraction of the training steps in [0, 1], got {self.warmup}")
+            raise UsageError(f"--warmup is a fraction of the training steps in [0, 1], got {self.warmup}")
 
 
 def optim_options_from_args(args: argparse.Namespace) -> dict:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from uer.engine import Engine, OptimConfig, pretrain_report_line
+from uer.errors import UsageError
 from uer.model_saver import atomic_write, save_model, unwrap
 from uer.utils.distributed import DistContext, all_reduce_sum
 
@@ -42,7 +43,7 @@ class TrainConfig(OptimConfig):
         super().__post_init__()
         for name in ("total_steps", "save_checkpoint_steps", "report_steps", "accumulation_steps", "batch_size"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+                raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
 
 
 class Trainer:

@@ -26,6 +26,7 @@ from torch import nn
 from uer.data.finetune_data import (Instances, batches_per_epoch, collate, evaluation_batches, split_for_rank,
                                     training_batches)
 from uer.engine import Engine, OptimConfig, autocast, finetune_report_line
+from uer.errors import UsageError
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.model_loader import load_model_weights
 from uer.model_saver import save_model
@@ -53,9 +54,9 @@ class FinetuneConfig(OptimConfig):
         super().__post_init__()
         for name in ("epochs_num", "batch_size", "seq_length", "report_steps"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+                raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
         if self.keep not in ("best", "last"):
-            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
+            raise UsageError(f"keep must be 'best' or 'last', got {self.keep!r}")
 
 
 def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, device: torch.device,
