@@ -49,11 +49,13 @@ class TrainConfig(OptimConfig):
 class Trainer:
     """Runs ``total_steps`` optimiser steps over ``batches`` and writes checkpoints."""
 
-    def __init__(self, model: nn.Module, batches, cfg: TrainConfig, ctx: DistContext) -> None:
+    def __init__(self, model: nn.Module, batches, cfg: TrainConfig, ctx: DistContext,
+                 find_unused_parameters: bool = False) -> None:
         self.cfg = cfg
         self.ctx = ctx
         self.batches = batches
-        self.engine = Engine(model, cfg, ctx)
+        # Multi-task pre-training leaves the heads of the other datasets' objectives idle in a step.
+        self.engine = Engine(model, cfg, ctx, find_unused_parameters)
         self.engine.build_optimization(cfg.total_steps)
         self.model = self.engine.model
         self.step = 0
