@@ -70,7 +70,9 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         output_model_path=args.output_model_path, total_steps=args.total_steps,
         save_checkpoint_steps=args.save_checkpoint_steps, report_steps=args.report_steps,
-        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size, **optim_options_from_args(args))
+        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size,
+        save_total_limit=args.save_total_limit, keep_trainer_state=args.keep_trainer_state,
+        **optim_options_from_args(args))
 
 
 def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vocab) -> MaskingConfig | None:
