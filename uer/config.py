@@ -98,15 +98,20 @@ def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line and merge the JSON config under it (defaults < JSON < explicit flags)."""
     args = parser.parse_args(argv)
-    explicit = explicit_options(parser, argv)
-    args.explicit = explicit
+    return apply_json_config(args, explicit_options(parser, argv))
+
+
+def apply_json_config(args: argparse.Namespace, explicit: set[str]) -> argparse.Namespace:
+    """Merge the JSON config named by ``args.config_path`` under the options in ``explicit`` (which win);
+    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`."""
+    args.explicit = set(explicit)
     config_path = getattr(args, "config_path", None)
     if config_path:
         for key, value in load_json_config(config_path).items():
             if key in UNSUPPORTED_VALUES and value not in UNSUPPORTED_VALUES[key]:
                 raise ConfigError(f"{config_path}: {key}={value!r} is not supported yet "
                                   f"(supported: {', '.join(map(repr, UNSUPPORTED_VALUES[key]))})")
-            if key not in explicit:
+            if key not in args.explicit:
                 setattr(args, key, value)
     return args
 

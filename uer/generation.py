@@ -171,7 +171,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     group.add_argument("--has_lmtarget_bias", action="store_true", help="The lm output layer has a bias.")
     group.add_argument("--no_cache", action="store_true",
                        help="Re-run the transformer on the whole text for every token (slower; for checking the cache).")
-    group.add_argument("--gpu_rank", type=int, default=None, help="GPU to run on (default: CPU).")
+    group.add_argument("--gpu_rank", type=int, default=None, help="GPU to run on (older spelling of --device cuda:N).")
+    opts.add_device_option(group)
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)
     return parser
@@ -212,7 +213,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "generate.py") -> None:
     if "target.lm.output_layer.weight" in loaded["missing"] and not cfg.tie_weights:
         raise SystemExit(f"{prog}: {args.load_model_path} has no lm output layer (target.lm.output_layer.weight): "
                          "generate with a model pre-trained with --target lm")
-    device = torch.device("cuda", args.gpu_rank) if args.gpu_rank is not None else torch.device("cpu")
+    from uer.api import resolve_device
+
+    try:
+        device = resolve_device(f"cuda:{args.gpu_rank}" if args.gpu_rank is not None else args.device)
+    except ConfigError as err:
+        raise SystemExit(f"{prog}: {err}") from None
     try:
         generator_model = LmGenerator(model.to(device), use_cache=not args.no_cache)
     except ValueError as err:

@@ -84,17 +84,18 @@ def normalize_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_model_weights(model: nn.Module, path: str | os.PathLike, strict_prefixes: tuple[str, ...] = ("embedding.", "encoder."),
-                       ) -> dict[str, list[str]]:
+                       state: dict[str, torch.Tensor] | None = None) -> dict[str, list[str]]:
     """Load ``path`` into ``model``.
 
     Shapes must match everywhere (the error names the first mismatched key, both shapes and the likely
     cause). Keys under ``strict_prefixes`` (the embedding and encoder) must match exactly: a missing or
     unexpected one is an error. Elsewhere (targets, task heads) missing keys keep their fresh
     initialisation and unexpected ones are skipped; both are reported in the log.
+    ``state``: the file's state dict when the caller has read it already (``path`` then only names it).
     Returns ``{"missing": [...], "unexpected": [...]}``.
     """
     model = unwrap(model)
-    state = load_state_dict(path)
+    state = load_state_dict(path) if state is None else state
     own = model.state_dict()
     for key, value in state.items():
         if key in own and own[key].shape != value.shape:

@@ -182,6 +182,12 @@ def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bidirectional", action="store_true", help="Recurrent encoders only (accepted for UER-py compatibility).")
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """The one device flag of inference, generation, tools and servers (training uses --gpu_ranks)."""
+    parser.add_argument("--device", default="auto",
+                        help="auto (the first GPU when there is one, else the CPU), cpu, cuda or cuda:N.")
+
+
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """inference/run_*_infer.py's paths and flags."""
     group = parser.add_argument_group("inference")
@@ -190,3 +196,4 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prediction_path", required=True, help="Where the predictions go (TSV).")
     group.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
     group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    add_device_option(group)

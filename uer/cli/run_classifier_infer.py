@@ -19,7 +19,6 @@ import sys
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from uer import opts
 from uer.finetune.builders import encoder_from_args, tokenizer_from_args
@@ -28,6 +27,7 @@ from uer.finetune.heads import Classifier
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
 from uer.model_saver import atomic_write
+from uer.api import resolve_device
 from uer.config import parse_args_with_config
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     setup_logging(True)
     tune_cpu_allocator()
-    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
     cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
     model = Classifier(embedding, encoder, cfg.hidden_size, args.labels_num, args.pooling)
