@@ -75,11 +75,16 @@ def resolve_config_path(path: str) -> Path:
 
 def load_json_config(path: str) -> dict[str, Any]:
     resolved = resolve_config_path(path)
+    raw = resolved.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors)
+        raw = raw[3:]
     try:
-        with open(resolved, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"invalid UTF-8 at byte offset {err.start}: a config must be UTF-8 JSON", resolved, line) from None
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{resolved}: line {err.lineno}: invalid JSON ({err.msg})") from None
+        raise ConfigError(f"invalid JSON ({err.msg}, column {err.colno})", resolved, err.lineno) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{resolved}: a config must be a JSON object")
     return data

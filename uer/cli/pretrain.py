@@ -28,6 +28,8 @@ from uer.utils.distributed import DistContext
 from uer.utils.launch import launch
 from uer.data.masking import MaskingConfig
 from uer.text.vocab import Vocab
+from uer.errors import DataError, UsageError, entry_point
+from uer.utils.io import check_outputs
 
 logger = logging.getLogger("pretrain")
 
@@ -35,6 +37,10 @@ logger = logging.getLogger("pretrain")
 # datasets hold the same next-token windows).
 COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert"},
                    "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}}
+
+
+# Files pretrain.py reads; --output_model_path (and its -STEP checkpoints) must be none of them.
+INPUT_OPTIONS = ("dataset_path", "vocab_path", "spm_model_path", "config_path", "pretrained_model_path", "resume_from")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +61,7 @@ def load_vocab(args: argparse.Namespace) -> Vocab:
         return Vocab.from_spm(args.spm_model_path)
     if args.vocab_path:
         return Vocab.from_file(args.vocab_path)
-    raise SystemExit("pretrain.py: give --vocab_path or --spm_model_path (the vocabulary the dataset was built with)")
+    raise UsageError("give --vocab_path or --spm_model_path (the vocabulary the dataset was built with)")
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -71,9 +77,9 @@ def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vo
     """Masks drawn while loading (dynamic masking), or None when the dataset carries its own masks."""
     if not dataset.header.get("dynamic_masking"):
         if args.span_masking:
-            raise SystemExit(f"pretrain.py: {args.dataset_path} was masked at preprocessing (static masking), so "
-                             "--span_masking cannot apply here: pass --span_masking to preprocess.py, or "
-                             "preprocess with --dynamic_masking")
+            raise UsageError("was masked at preprocessing (static masking), so --span_masking cannot apply here: "
+                             "pass --span_masking to preprocess.py, or preprocess with --dynamic_masking",
+                             args.dataset_path)
         return None
     return MaskingConfig.from_vocab(vocab, span_masking=args.span_masking, span_geo_prob=args.span_geo_prob,
                                     span_max_length=args.span_max_length)
@@ -86,19 +92,19 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     dataset = PretrainDataset.open(args.dataset_path)
     header = dataset.header
     if header["vocab_size"] != len(vocab):
-        raise SystemExit(f"pretrain.py: {args.dataset_path} was built with a vocabulary of {header['vocab_size']} "
-                         f"tokens, but the given vocabulary has {len(vocab)}: use the same --vocab_path/--spm_model_path")
+        raise DataError(f"built with a vocabulary of {header['vocab_size']} tokens, but the given vocabulary has "
+                        f"{len(vocab)}: use the same --vocab_path/--spm_model_path", args.dataset_path)
     allowed = COMPATIBLE_DATA.get(data_kind, {data_kind})
     if header["target"] not in allowed:
-        raise SystemExit(f"pretrain.py: {args.dataset_path} was preprocessed for --target {header['target']}, "
-                         f"which the '{data_kind}' target cannot train on (needs a dataset of: {', '.join(sorted(allowed))})")
+        raise DataError(f"preprocessed for --target {header['target']}, which the '{data_kind}' target cannot train "
+                        f"on (needs a dataset of: {', '.join(sorted(allowed))})", args.dataset_path)
     bounded = {"pos", "sinusoidalpos"} & set(model_cfg.embedding) or model_cfg.encoder == "synt"
     if header["seq_length"] > model_cfg.max_seq_length and bounded:
-        raise SystemExit(f"pretrain.py: dataset seq_length {header['seq_length']} exceeds the model's max_seq_length "
-                         f"{model_cfg.max_seq_length}")
+        raise DataError(f"dataset seq_length {header['seq_length']} exceeds the model's max_seq_length "
+                        f"{model_cfg.max_seq_length} (--config_path)", args.dataset_path)
     if header["target"] == "cls" and len(dataset) and int(dataset.label.max()) >= model_cfg.labels_num:
-        raise SystemExit(f"pretrain.py: {args.dataset_path} has labels up to {int(dataset.label.max())}, but "
-                         f"--labels_num is {model_cfg.labels_num}")
+        raise DataError(f"has labels up to {int(dataset.label.max())}, but --labels_num is {model_cfg.labels_num}",
+                        args.dataset_path)
     torch.manual_seed(args.seed)  # same seed, same initial weights (on every rank: DDP also broadcasts rank 0's)
     model = build_model(model_cfg)
     if args.resume_from:
@@ -123,6 +129,9 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     return trainer
 
 
+@entry_point("pretrain.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), train, "pretrain.py", use_visible_gpus=False)
+    args = parse_args_with_config(build_parser(), argv)
+    check_outputs(args, outputs=("output_model_path",), inputs=INPUT_OPTIONS)
+    launch(args, train, "pretrain.py", use_visible_gpus=False)

@@ -23,11 +23,13 @@ from typing import Any, Callable, Iterator
 from uer.data.dataset import DatasetWriter, merge_shards
 from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
 from uer.data.masking import MaskingConfig
+from uer.errors import UserError
+from uer.utils.io import UTF8_BOM, decode_utf8, line_number_at
 
 PROGRESS_SECONDS = 2.0
 
 
-class PreprocessError(RuntimeError):
+class PreprocessError(UserError, RuntimeError):
     """A user-facing problem (bad corpus, no instances); preprocess.py prints its message."""
 
 
@@ -118,7 +120,8 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
 
     "documents": one sentence per line, blank line between documents; "lines": one document per line;
     "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped).
-    Sentences and documents without tokens are skipped.
+    Sentences and documents without tokens are skipped. A leading UTF-8 byte-order mark is skipped; bytes that
+    are not UTF-8 are an error naming the file, line and byte offset (UER-py stopped with a traceback).
     """
     buf = DocumentBuffer()
     with open(path, "rb") as f:
@@ -127,8 +130,11 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
         for raw in f:
             if pos >= end:
                 break
+            line_start = pos
             pos += len(raw)
-            text = raw.decode("utf-8", errors="replace").strip()
+            if line_start == 0 and raw.startswith(UTF8_BOM):  # Excel/Notepad exports begin with one
+                raw, line_start = raw[len(UTF8_BOM):], len(UTF8_BOM)
+            text = decode_utf8(raw, path, offset=line_start).strip()
             if corpus_format == "lines":
                 if text:
                     buf.add_document(encode(text))
@@ -137,7 +143,7 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
                     try:
                         parsed = parse_labelled_line(text)
                     except ValueError as err:
-                        raise PreprocessError(f"{path}, line starting at byte {pos - len(raw)}: {err}") from None
+                        raise PreprocessError(str(err), path, line_number_at(path, line_start)) from None
                     if parsed is not None:
                         buf.add_document(encode(parsed[1]), label=parsed[0])
             elif text:
