@@ -20,11 +20,13 @@ from typing import Sequence
 
 from uer import opts
 from uer.config import parse_args_with_config
-from uer.finetune.builders import finetune_config_from_args, tokenizer_from_args
+from uer.errors import UsageError, entry_point
+from uer.finetune.builders import FINETUNE_INPUTS, finetune_config_from_args, tokenizer_from_args
 from uer.finetune.choice import choice_instances, choice_metric, multiple_choice_from_args, read_c3_questions
 from uer.finetune.contract import EvalSet
 from uer.finetune.loop import FineTuner
 from uer.utils.distributed import DistContext
+from uer.utils.io import check_outputs
 from uer.utils.launch import launch
 
 logger = logging.getLogger("run_c3")
@@ -49,8 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
-    if args.max_choices_num < 2:
-        raise SystemExit(f"run_c3.py: --max_choices_num must be at least 2, got {args.max_choices_num}")
     tokenizer = tokenizer_from_args(args)
 
     def read(path: str):
@@ -69,6 +69,11 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         tuner.evaluate([EvalSet("test", test, choice_metric(test_questions))], "test (best model on dev)")
 
 
+@entry_point("run_c3.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), run, "run_c3.py")
+    args = parse_args_with_config(build_parser(), argv)
+    if args.max_choices_num < 2:
+        raise UsageError(f"--max_choices_num must be at least 2, got {args.max_choices_num}")
+    check_outputs(args, outputs=("output_model_path",), inputs=FINETUNE_INPUTS)
+    launch(args, run, "run_c3.py")

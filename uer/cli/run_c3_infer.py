@@ -22,11 +22,12 @@ from uer import opts
 from uer.api import resolve_device
 from uer.cli.run_c3 import add_choice_options
 from uer.config import parse_args_with_config
+from uer.errors import entry_point
+from uer.utils.io import atomic_write_text, check_outputs
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.choice import choice_instances, multiple_choice_from_args, question_scores, read_c3_questions
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
-from uer.model_saver import atomic_write
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
 
@@ -58,15 +59,14 @@ def predict_choices(args: argparse.Namespace, questions) -> list[int]:
 
 
 def write_lines(path: str, records: list[dict]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-
-    atomic_write(path, write)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
+@entry_point("run_c3_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_outputs(args, outputs=("prediction_path",),
+                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
     setup_logging(True)
     tune_cpu_allocator()
     args.tokenizer_obj = tokenizer_from_args(args)

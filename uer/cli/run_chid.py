@@ -21,11 +21,13 @@ from typing import Sequence
 from uer import opts
 from uer.cli.run_c3 import add_choice_options
 from uer.config import parse_args_with_config
-from uer.finetune.builders import finetune_config_from_args, tokenizer_from_args
+from uer.errors import UsageError, entry_point
+from uer.finetune.builders import FINETUNE_INPUTS, finetune_config_from_args, tokenizer_from_args
 from uer.finetune.choice import choice_instances, choice_metric, multiple_choice_from_args, read_chid_questions
 from uer.finetune.contract import EvalSet
 from uer.finetune.loop import FineTuner
 from uer.utils.distributed import DistContext
+from uer.utils.io import check_outputs
 from uer.utils.launch import launch
 
 logger = logging.getLogger("run_chid")
@@ -48,8 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
-    if args.test_path and not args.test_answer_path:
-        raise SystemExit("run_chid.py: --test_path needs --test_answer_path (the blanks' answers)")
     tokenizer = tokenizer_from_args(args)
 
     def read(path: str, answers: str):
@@ -68,6 +68,12 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         tuner.evaluate([EvalSet("test", test, choice_metric(test_questions))], "test (best model on dev)")
 
 
+@entry_point("run_chid.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), run, "run_chid.py")
+    args = parse_args_with_config(build_parser(), argv)
+    if args.test_path and not args.test_answer_path:
+        raise UsageError("--test_path needs --test_answer_path (the blanks' answers)")
+    check_outputs(args, outputs=("output_model_path",),
+                  inputs=FINETUNE_INPUTS + ("train_answer_path", "dev_answer_path", "test_answer_path"))
+    launch(args, run, "run_chid.py")

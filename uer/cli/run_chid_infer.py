@@ -16,6 +16,8 @@ from typing import Sequence
 from uer.cli.run_c3_infer import build_parser as c3_parser, predict_choices
 from uer.cli.run_cmrc_infer import write_json
 from uer.config import parse_args_with_config
+from uer.errors import entry_point
+from uer.utils.io import check_outputs
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.choice import read_chid_questions
 from uer.utils.logging import setup_logging
@@ -31,8 +33,11 @@ def build_parser():
     return parser
 
 
+@entry_point("run_chid_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_outputs(args, outputs=("prediction_path",),
+                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
     setup_logging(True)
     tune_cpu_allocator()
     args.tokenizer_obj = tokenizer_from_args(args)

@@ -21,11 +21,13 @@ from typing import Sequence
 
 from uer import opts
 from uer.config import parse_args_with_config
-from uer.finetune.builders import finetune_config_from_args, tokenizer_from_args
+from uer.errors import UsageError, entry_point
+from uer.finetune.builders import FINETUNE_INPUTS, finetune_config_from_args, tokenizer_from_args
 from uer.finetune.contract import EvalSet
 from uer.finetune.loop import FineTuner
 from uer.finetune.mrc import cmrc_metric, read_mrc, span_extractor_from_args
 from uer.utils.distributed import DistContext
+from uer.utils.io import check_outputs
 from uer.utils.launch import launch
 
 logger = logging.getLogger("run_cmrc")
@@ -51,8 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
-    if args.max_answer_length < 1:
-        raise SystemExit(f"run_cmrc.py: --max_answer_length must be positive, got {args.max_answer_length}")
     tokenizer = tokenizer_from_args(args)
 
     def read(path: str):
@@ -72,6 +72,12 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
                        "test (best model on dev)")
 
 
+@entry_point("run_cmrc.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), run, "run_cmrc.py")
+    args = parse_args_with_config(build_parser(), argv)
+    if args.max_answer_length < 1 or args.doc_stride < 1:
+        raise UsageError(f"--max_answer_length and --doc_stride must be positive, got {args.max_answer_length} "
+                         f"and {args.doc_stride}")
+    check_outputs(args, outputs=("output_model_path",), inputs=FINETUNE_INPUTS)
+    launch(args, run, "run_cmrc.py")

@@ -21,11 +21,12 @@ from uer import opts
 from uer.api import resolve_device
 from uer.cli.run_cmrc import add_mrc_options
 from uer.config import parse_args_with_config
+from uer.errors import entry_point
+from uer.utils.io import atomic_write_text, check_outputs
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
 from uer.finetune.mrc import decode_answers, read_mrc, span_extractor_from_args
 from uer.model_loader import load_model_weights
-from uer.model_saver import atomic_write
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
 
@@ -43,23 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_json(path: str, value) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
-
-    atomic_write(path, write)
+    atomic_write_text(path, json.dumps(value, ensure_ascii=False, indent=1) + "\n")
 
 
+@entry_point("run_cmrc_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_outputs(args, outputs=("prediction_path",),
+                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
     setup_logging(True)
     tune_cpu_allocator()
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
+    data, questions = read_mrc(args.test_path, tokenizer, args.seq_length, args.doc_stride, with_answers=False)
     model = span_extractor_from_args(args, len(tokenizer.vocab), pretrained=False)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))
-    data, questions = read_mrc(args.test_path, tokenizer, args.seq_length, args.doc_stride, with_answers=False)
     preds = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
     answers = decode_answers(preds, data, questions, args.max_answer_length)
     write_json(args.prediction_path, {a["id"]: a["text"] for a in answers})

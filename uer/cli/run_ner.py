@@ -25,11 +25,13 @@ from typing import Sequence
 
 from uer import opts
 from uer.config import parse_args_with_config
-from uer.finetune.builders import finetune_config_from_args, tokenizer_from_args
+from uer.errors import entry_point
+from uer.finetune.builders import FINETUNE_INPUTS, finetune_config_from_args, tokenizer_from_args
 from uer.finetune.contract import EvalSet
 from uer.finetune.loop import FineTuner
 from uer.finetune.tagging import ner_metric, read_label2id, read_tagging, tagger_from_args
 from uer.utils.distributed import DistContext
+from uer.utils.io import check_outputs
 from uer.utils.launch import launch
 
 logger = logging.getLogger("run_ner")
@@ -80,6 +82,9 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         tuner.evaluate([EvalSet("test", test, ner_metric(test_sentences, id2label), "f1")], "test (best model on dev)")
 
 
+@entry_point("run_ner.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), run, "run_ner.py")
+    args = parse_args_with_config(build_parser(), argv)
+    check_outputs(args, outputs=("output_model_path",), inputs=FINETUNE_INPUTS + ("label2id_path",))
+    launch(args, run, "run_ner.py")

@@ -19,11 +19,12 @@ from typing import Sequence
 from uer import opts
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
+from uer.errors import entry_point
+from uer.utils.io import atomic_write_text, check_outputs
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
 from uer.finetune.tagging import read_label2id, read_tagging, sentence_tags, tagger_from_args
 from uer.model_loader import load_model_weights, load_state_dict
-from uer.model_saver import atomic_write
 from uer.cli.run_ner import add_tagging_options
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
@@ -42,28 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_tags(path: str, tags: list[list[str]]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write("label\n")
-            handle.writelines(" ".join(t) + "\n" for t in tags)
-
-    atomic_write(path, write)
+    atomic_write_text(path, "label\n" + "".join(" ".join(t) + "\n" for t in tags))
 
 
+@entry_point("run_ner_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_outputs(args, outputs=("prediction_path",),
+                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", "label2id_path", ))
     setup_logging(True)
     tune_cpu_allocator()
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
     label2id = read_label2id(args.label2id_path)
     id2label = sorted(label2id, key=label2id.get)
+    data, sentences = read_tagging(args.test_path, tokenizer, args.seq_length, label2id, with_labels=False,
+                                   closing_sep=not args.no_closing_sep)  # bad input fails before the model loads
     state = load_state_dict(args.load_model_path)
     args.crf_target = args.crf_target or "crf.transitions" in state
     model = tagger_from_args(args, len(tokenizer.vocab), label2id, pretrained=False)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",), state=state)
-    data, sentences = read_tagging(args.test_path, tokenizer, args.seq_length, label2id, with_labels=False,
-                                   closing_sep=not args.no_closing_sep)
     preds = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
     write_tags(args.prediction_path, sentence_tags(preds, data, sentences, id2label))
     logger.info("tagged %d sentences of %s into %s", len(sentences.words), args.test_path, args.prediction_path)

@@ -19,7 +19,6 @@ context cut around the blank so that the sequence fits.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -29,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uer.data.finetune_data import DataError, Instances
+from uer.data.finetune_data import Instances
+from uer.data.json_files import read_json, read_json_lines
+from uer.errors import DataError
 from uer.finetune.contract import Evaluation, HeadOutput, Prediction
 from uer.text.tokenizers import Tokenizer
 
@@ -44,42 +45,32 @@ class ChoiceQuestion:
     label: int                    # index of the right candidate (-1 when unknown)
 
 
-def _load_json(path: str):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err})") from None
-
-
 def read_c3_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_choices_num: int,
                       with_answers: bool = True) -> list[ChoiceQuestion]:
-    data = _load_json(path)
+    data = read_json(path, "C3-format file")
     if not isinstance(data, list):
-        raise DataError(f"{path}: expected the C3 format, a JSON list of [document sentences, questions, id]")
+        raise DataError("expected the C3 format: a JSON list of [document sentences, questions, id]", path)
     vocab = tokenizer.vocab
     out = []
     for d, item in enumerate(data):
         if not (isinstance(item, list) and len(item) >= 2 and isinstance(item[1], list)):
-            raise DataError(f"{path}: item {d}: expected [document sentences, questions, id]")
+            raise DataError(f"item {d}: expected [document sentences, questions, id]", path)
         document = tokenizer.encode("\n".join(item[0]).lower())
         for k, q in enumerate(item[1]):
-            where = f"{path}: item {d}, question {k}"
+            where = f"item {d}, question {k}"
             choices = q.get("choice")
             if not isinstance(choices, list) or not choices:
-                raise DataError(f"{where}: no 'choice' list")
+                raise DataError(f"{where}: no 'choice' list", path)
             if len(choices) > max_choices_num:
-                raise DataError(f"{where}: {len(choices)} choices, more than --max_choices_num {max_choices_num}")
+                raise DataError(f"{where}: {len(choices)} choices, more than --max_choices_num {max_choices_num}", path)
             label = -1
             if with_answers:
                 if "answer" not in q:
-                    raise DataError(f"{where}: no 'answer' in a labelled file")
+                    raise DataError(f"{where}: no 'answer' in a labelled file", path)
                 try:
                     label = choices.index(q["answer"])
                 except ValueError:
-                    raise DataError(f"{where}: the answer {q['answer']!r} is not one of its choices") from None
+                    raise DataError(f"{where}: the answer {q['answer']!r} is not one of its choices", path) from None
             question = tokenizer.encode(q.get("question", "").lower())
             texts, firsts = [], []
             for choice in choices:
@@ -99,56 +90,46 @@ def read_chid_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_ch
                         answer_path: str | None = None) -> list[ChoiceQuestion]:
     answers = None
     if answer_path is not None:
-        answers = _load_json(answer_path)
+        answers = read_json(answer_path, "ChID answer file")
         if not isinstance(answers, dict):
-            raise DataError(f"{answer_path}: expected a JSON object blank -> candidate index")
+            raise DataError("expected a JSON object: blank (#idiomNNNNNN#) -> candidate index", answer_path)
     vocab = tokenizer.vocab
     out = []
-    try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    with handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({err}); ChID has one JSON object a line") from None
-            candidates = item.get("candidates")
-            if not isinstance(candidates, list) or not candidates or not isinstance(item.get("content"), list):
-                raise DataError(f"{path}:{line_no}: needs 'candidates' and 'content' lists")
-            if len(candidates) > max_choices_num:
-                raise DataError(f"{path}:{line_no}: {len(candidates)} candidates, more than --max_choices_num {max_choices_num}")
-            cand_ids = [tokenizer.encode(c) for c in candidates]
-            for passage in item["content"]:
-                pieces = _BLANK.split(passage)
-                blanks = _BLANK.findall(passage)
-                encoded = [tokenizer.encode(p) for p in pieces]
-                for b, blank in enumerate(blanks):
-                    label = -1
-                    if answers is not None:
-                        if blank not in answers:
-                            raise DataError(f"{answer_path}: no answer for {blank} ({path}:{line_no})")
-                        label = int(answers[blank])
-                        if not 0 <= label < len(candidates):
-                            raise DataError(f"{answer_path}: answer {label} of {blank} is not a candidate index")
-                    left: list[int] = []
-                    for i in range(b + 1):
-                        left += encoded[i] + ([vocab.mask_id] if i < b else [])
-                    right: list[int] = []
-                    for i in range(b + 1, len(pieces)):
-                        right += ([vocab.mask_id] if i > b + 1 else []) + encoded[i]
-                    texts, firsts = [], []
-                    for cand in cand_ids:
-                        head = ([vocab.cls_id] + cand + [vocab.sep_id])[:seq_length - 3]
-                        room = seq_length - len(head) - 2
-                        n_left = min(len(left), max(room // 2, room - len(right)))
-                        n_right = min(len(right), room - n_left)
-                        texts.append(head + left[len(left) - n_left:] + [vocab.sep_id] + right[:n_right] + [vocab.sep_id])
-                        firsts.append(len(head))
-                    out.append(ChoiceQuestion(blank, texts, firsts, label))
+    for line_no, item in read_json_lines(path, "ChID file"):
+        candidates = item.get("candidates") if isinstance(item, dict) else None
+        if not isinstance(candidates, list) or not candidates or not isinstance(item.get("content"), list):
+            raise DataError("needs 'candidates' and 'content' lists", path, line_no)
+        if len(candidates) > max_choices_num:
+            raise DataError(f"{len(candidates)} candidates, more than --max_choices_num {max_choices_num}", path, line_no)
+        cand_ids = [tokenizer.encode(c) for c in candidates]
+        for passage in item["content"]:
+            pieces = _BLANK.split(passage)
+            blanks = _BLANK.findall(passage)
+            encoded = [tokenizer.encode(p) for p in pieces]
+            for b, blank in enumerate(blanks):
+                label = -1
+                if answers is not None:
+                    if blank not in answers:
+                        raise DataError(f"no answer for {blank} (of {path}, line {line_no})", answer_path)
+                    label = answers[blank]
+                    if not isinstance(label, int) or not 0 <= label < len(candidates):
+                        raise DataError(f"answer {label} of {blank} is not a candidate index (0 .. {len(candidates) - 1})",
+                                        answer_path)
+                left: list[int] = []
+                for i in range(b + 1):
+                    left += encoded[i] + ([vocab.mask_id] if i < b else [])
+                right: list[int] = []
+                for i in range(b + 1, len(pieces)):
+                    right += ([vocab.mask_id] if i > b + 1 else []) + encoded[i]
+                texts, firsts = [], []
+                for cand in cand_ids:
+                    head = ([vocab.cls_id] + cand + [vocab.sep_id])[:seq_length - 3]
+                    room = seq_length - len(head) - 2
+                    n_left = min(len(left), max(room // 2, room - len(right)))
+                    n_right = min(len(right), room - n_left)
+                    texts.append(head + left[len(left) - n_left:] + [vocab.sep_id] + right[:n_right] + [vocab.sep_id])
+                    firsts.append(len(head))
+                out.append(ChoiceQuestion(blank, texts, firsts, label))
     return out
 
 

@@ -18,7 +18,6 @@ context from the first character of the start token to the last character of the
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uer.data.finetune_data import DataError, Instances
+from uer.data.finetune_data import Instances
+from uer.data.json_files import read_json
+from uer.errors import DataError, UsageError
 from uer.finetune.contract import Evaluation, HeadOutput, Prediction
 from uer.text.tokenizers import Tokenizer, is_chinese_char, is_punctuation, is_whitespace
 from uer.utils.metrics import cmrc_report
@@ -46,28 +47,22 @@ class Question:
 
 def read_squad(path: str, with_answers: bool = True) -> list[Question]:
     """The questions of a SQuAD-format file, in file order."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = json.load(handle)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err}); expected SQuAD format") from None
+    doc = read_json(path, "SQuAD-format file")
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-        raise DataError(f"{path}: expected SQuAD format, a JSON object with a 'data' list")
+        raise DataError("expected SQuAD format: a JSON object with a 'data' list of articles", path)
     out = []
     for a, article in enumerate(doc["data"]):
         for p, para in enumerate(article.get("paragraphs", [])):
-            where = f"{path}: data[{a}].paragraphs[{p}]"
+            where = f"data[{a}].paragraphs[{p}]"
             if not isinstance(para.get("context"), str):
-                raise DataError(f"{where}: no 'context' string")
+                raise DataError(f"{where}: no 'context' string", path)
             context = para["context"]
             for q, qa in enumerate(para.get("qas", [])):
                 if "id" not in qa or "question" not in qa:
-                    raise DataError(f"{where}.qas[{q}]: needs 'id' and 'question'")
+                    raise DataError(f"{where}.qas[{q}]: needs 'id' and 'question'", path)
                 answers = [ans["text"] for ans in qa.get("answers", [])] if with_answers else []
                 if with_answers and not answers:
-                    raise DataError(f"{where}.qas[{q}] (id {qa['id']}): no answers in a labelled file")
+                    raise DataError(f"{where}.qas[{q}] (id {qa['id']}): no answers in a labelled file", path)
                 start = None
                 if answers:
                     first = qa["answers"][0]
@@ -134,7 +129,7 @@ def encode_questions(tokenizer: Tokenizer, questions: Sequence[Question], seq_le
     """Instances of every (question, window); fields ``example`` (index into ``questions``) and, with targets,
     ``start``/``end``; token fields ``char_start``/``char_end``."""
     if doc_stride <= 0:
-        raise DataError(f"--doc_stride must be positive, got {doc_stride}")
+        raise UsageError(f"--doc_stride must be positive, got {doc_stride}")
     vocab = tokenizer.vocab
     cache: dict[str, tuple[list[int], list[int], list[int]]] = {}
     sequences, char_starts, char_ends, example, starts, ends = [], [], [], [], [], []
@@ -145,7 +140,7 @@ def encode_questions(tokenizer: Tokenizer, questions: Sequence[Question], seq_le
             q_ids = q_ids[:max(0, seq_length - 4)]
             width = seq_length - len(q_ids) - 3
             if width < 1:
-                raise DataError(f"--seq_length {seq_length} is too short for a question and a context token")
+                raise UsageError(f"--seq_length {seq_length} is too short for a question and a context token")
         if q.context not in cache:
             cache[q.context] = tokenize_with_offsets(tokenizer, q.context)
         c_ids, c_start, c_end = cache[q.context]

@@ -19,7 +19,6 @@ particular an ``I-X`` that does not follow ``B-X``/``I-X`` starts an entity of t
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -28,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uer.data.finetune_data import IGNORE_INDEX, DataError, Instances, read_tsv
+from uer.data.finetune_data import IGNORE_INDEX, Instances, read_tsv_lines
+from uer.data.json_files import read_json
+from uer.errors import DataError, UsageError
 from uer.finetune.contract import Evaluation, HeadOutput, Prediction
 from uer.finetune.crf import CRF, bio_allowed, viterbi
 from uer.text.tokenizers import Tokenizer
@@ -37,17 +38,11 @@ from uer.utils.metrics import entity_report, extract_entities
 
 def read_label2id(path: str) -> dict[str, int]:
     """``--label2id_path``: a JSON object tag -> id, the ids exactly 0 .. n-1."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            labels = json.load(handle)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file (--label2id_path)") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err})") from None
+    labels = read_json(path, "label map (--label2id_path)")
     if not isinstance(labels, dict) or not labels or not all(isinstance(v, int) for v in labels.values()):
-        raise DataError(f"{path}: must be a JSON object mapping each tag to an integer id, e.g. {{\"O\": 0, \"B-PER\": 1}}")
+        raise DataError("must be a JSON object mapping each tag to an integer id, e.g. {\"O\": 0, \"B-PER\": 1}", path)
     if sorted(labels.values()) != list(range(len(labels))):
-        raise DataError(f"{path}: the ids must be 0 .. {len(labels) - 1}, each once; found {sorted(labels.values())}")
+        raise DataError(f"the ids must be 0 .. {len(labels) - 1}, each once; found {sorted(labels.values())}", path)
     return dict(labels)
 
 
@@ -96,7 +91,7 @@ def encode_sentences(tokenizer: Tokenizer, sentences: Sequence[list[str]], tags:
     specials = 2 if closing_sep else 1
     width = seq_length - specials
     if width < 1:
-        raise DataError(f"--seq_length {seq_length} leaves no room for a token next to [CLS]/[SEP]")
+        raise UsageError(f"--seq_length {seq_length} leaves no room for a token next to [CLS]/[SEP]")
     sequences, masks, labels, owner = [], [], [], []
     for s, words in enumerate(sentences):
         for ids, mask, lab in window_instances(encode_words(tokenizer, words), None if tags is None else tags[s], width):
@@ -116,22 +111,21 @@ def read_tagging(path: str, tokenizer: Tokenizer, seq_length: int, label2id: dic
                  with_labels: bool = True, closing_sep: bool = True) -> tuple[Instances, Sentences]:
     """Encode a tagging file (see the module docstring); every tag must be in ``label2id``."""
     required = ("text_a",) + (("label",) if with_labels else ())
-    columns, rows = read_tsv(path, required=required)
+    columns, rows, lines = read_tsv_lines(path, required=required)
     words, gold, ids = [], [] if with_labels else None, [] if with_labels else None
-    for row_no, row in enumerate(rows, start=1):
+    for line, row in zip(lines, rows):
         sentence = row[columns["text_a"]].strip().split()
         if not sentence:
-            raise DataError(f"{path}: row {row_no}: empty text_a")
+            raise DataError("empty text_a (a sentence needs at least one character)", path, line)
         words.append(sentence)
         if with_labels:
             tags = row[columns["label"]].split()
             if len(tags) != len(sentence):
-                raise DataError(f"{path}: row {row_no}: {len(sentence)} characters in text_a but {len(tags)} tags in label "
-                                "(one space-separated tag per space-separated character)")
+                raise DataError(f"{len(sentence)} characters in text_a but {len(tags)} tags in label "
+                                "(one space-separated tag per space-separated character)", path, line)
             unknown = [t for t in tags if t not in label2id]
             if unknown:
-                raise DataError(f"{path}: row {row_no}: tag {unknown[0]!r} is not in --label2id_path "
-                                f"(known: {', '.join(label2id)})")
+                raise DataError(f"tag {unknown[0]!r} is not in --label2id_path (known: {', '.join(label2id)})", path, line)
             gold.append(tags)
             ids.append([label2id[t] for t in tags])
     data, owner = encode_sentences(tokenizer, words, ids, seq_length, closing_sep)
