@@ -162,7 +162,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         embedding = EMBEDDING_ALIASES["word_pos_seg"]
     target: tuple[str, ...] = ()
     if with_target and hasattr(args, "target"):
-        target, _ = normalize_target(args.target, getattr(args, "data_processor", None))
+        target, _ = normalize_target(args.target, _data_processor(args))
     hidden_size = getattr(args, "hidden_size", 768)
     values = dict(
         vocab_size=vocab_size, embedding=embedding, encoder=encoder, mask=mask, target=target,
@@ -183,6 +183,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         synt_type=getattr(args, "synt_type", "dense"),
         has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
         labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
+        sr_max_segments=int(getattr(args, "sr_max_segments", 3)),
     )
     from uer.model_builder import validate_model_config  # the registries; imports torch
 
@@ -191,5 +192,13 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
 
 def data_processor_from_args(args: argparse.Namespace) -> str:
     """Which dataset kind the target needs: 'bert', 'albert', 'mlm', ..."""
-    _, data = normalize_target(args.target, getattr(args, "data_processor", None))
+    _, data = normalize_target(args.target, _data_processor(args))
     return data
+
+
+def _data_processor(args: argparse.Namespace) -> str | None:
+    """The config's ``data_processor`` belongs to the config's ``target``: an explicit --target overrides both."""
+    explicit = getattr(args, "explicit", set())
+    if "target" in explicit and "data_processor" not in explicit:
+        return None
+    return getattr(args, "data_processor", None)

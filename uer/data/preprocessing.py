@@ -55,6 +55,16 @@ class PreprocessOptions:
     span_masking: bool = False
     span_geo_prob: float = 0.2
     span_max_length: int = 10
+    whole_word_masking: bool = False
+    entity_masking: bool = False
+    segmenter: str = "jieba"
+    entity_dict_path: str | None = None
+    sr_max_segments: int = 3
+
+    @property
+    def knowledge_masking(self) -> str | None:
+        """"entity", "word" or None: the units masking takes whole (uer.text.segment)."""
+        return "entity" if self.entity_masking else "word" if self.whole_word_masking else None
 
     def __post_init__(self) -> None:
         if self.target not in str2instances:
@@ -73,6 +83,15 @@ class PreprocessOptions:
             raise ValueError(f"span_geo_prob must be in (0, 1], got {self.span_geo_prob}")
         if self.span_masking and self.span_max_length < 1:
             raise ValueError(f"span_max_length must be >= 1, got {self.span_max_length}")
+        if self.knowledge_masking and self.span_masking:
+            raise ValueError("--span_masking and --whole_word_masking/--entity_masking choose different mask units; "
+                             "give one of them")
+        if self.entity_dict_path and not self.entity_masking:
+            raise ValueError("--entity_dict_path lists phrases for --entity_masking; add --entity_masking")
+        if self.entity_dict_path and not os.path.isfile(self.entity_dict_path):
+            raise ValueError(f"--entity_dict_path: file not found: {self.entity_dict_path}")
+        if not 1 <= self.sr_max_segments <= 4:
+            raise ValueError(f"--sr_max_segments must be in [1, 4] (33 orders at 4), got {self.sr_max_segments}")
 
 
 @dataclass(frozen=True)
@@ -176,14 +195,20 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> i
     builder_cls = str2instances[o.target]
     cfg = InstanceConfig(seq_length=o.seq_length, masking=job.masking, dup_factor=o.dup_factor,
                          short_seq_prob=o.short_seq_prob, full_sentences=o.full_sentences,
-                         dynamic_masking=o.dynamic_masking)
+                         dynamic_masking=o.dynamic_masking, sr_max_segments=o.sr_max_segments)
     builder: InstanceBuilder = builder_cls(cfg, seed=o.seed, worker=job.worker)
+    encode = tokenizer.encode
+    if o.knowledge_masking and builder.uses_masking:
+        from uer.text.segment import Segmenter, segmented_encoder
+
+        encode = segmented_encoder(tokenizer.encode, Segmenter(o.segmenter, entities=o.entity_masking,
+                                                                entity_dict_path=o.entity_dict_path))
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
     with DatasetWriter(job.shard_path) as writer:
         if job.end > job.start:
-            buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, tokenizer.encode,
+            buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, encode,
                                    o.docs_buffer_size)
             pending = next(buffers)
             for nxt in buffers:  # look one ahead so the builder knows which buffer is the last
@@ -229,6 +254,15 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     if o.dynamic_masking and builder_cls.uses_masking and o.dup_factor != 1:
         log(f"--dynamic_masking: masks are drawn by the data loader at training time, so --dup_factor "
             f"{o.dup_factor} is ignored (one copy stored), as in UER-py.")
+    if o.knowledge_masking and not builder_cls.uses_masking:
+        log(f"--target {o.target} has no masks: --whole_word_masking/--entity_masking do not apply.")
+    if o.knowledge_masking and builder_cls.uses_masking and o.segmenter == "jieba":
+        from uer.text.segment import _import_jieba
+
+        try:
+            _import_jieba()  # fail here, once, rather than in every worker
+        except ImportError as err:
+            raise PreprocessError(str(err)) from None
     if o.dynamic_masking and o.span_masking and builder_cls.uses_masking:
         log("--dynamic_masking with --span_masking: the span options are recorded in the dataset, but "
             "pass --span_masking to pretrain.py, which draws the masks.")
@@ -251,6 +285,9 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "dynamic_masking": o.dynamic_masking and builder_cls.uses_masking,
             "span_masking": {"enabled": o.span_masking, "geo_prob": o.span_geo_prob,
                              "max_length": o.span_max_length},
+            "knowledge_masking": ({"units": o.knowledge_masking, "segmenter": o.segmenter,
+                                   "entity_dict_path": o.entity_dict_path}
+                                  if o.knowledge_masking and builder_cls.uses_masking else None),
             "tokenizer": {"name": o.tokenizer, "vocab_path": o.vocab_path, "spm_model_path": o.spm_model_path,
                           "do_lower_case": o.do_lower_case},
             "special_ids": {"pad": vocab.pad_id, "unk": vocab.unk_id, "cls": vocab.cls_id, "sep": vocab.sep_id,
@@ -258,6 +295,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "dup_factor": 1 if o.dynamic_masking or not builder_cls.uses_masking else o.dup_factor,
             "short_seq_prob": o.short_seq_prob,
             "full_sentences": o.full_sentences,
+            **({"sr_max_segments": o.sr_max_segments} if o.target == "sr" else {}),
             "seed": o.seed,
             "processes_num": o.processes_num,
             "docs_buffer_size": o.docs_buffer_size,
