@@ -44,16 +44,16 @@ def prepare(work: Path) -> None:
 def recipes(work: Path) -> dict[str, list[str]]:
     ner = ["run_ner.py", "--train_path", str(work / "ner_train.tsv"), "--dev_path", str(work / "ner_dev.tsv"),
            "--test_path", str(DATA / "msra_ner" / "test.tsv"), "--label2id_path", str(DATA / "msra_ner" / "label2id.json"),
-           "--seq_length", "128", "--batch_size", "32", "--epochs_num", "12", "--learning_rate", "1e-3"]
+           "--seq_length", "128", "--batch_size", "32", "--epochs_num", "10", "--learning_rate", "2e-3"]
     return {
         "ner": ner + ["--output_model_path", str(work / "ner.bin")],
         "ner_crf": ner + ["--crf_target", "--output_model_path", str(work / "ner_crf.bin")],
         "cmrc": ["run_cmrc.py", "--train_path", str(work / "cmrc_train.json"), "--dev_path", str(work / "cmrc_dev.json"),
                  "--test_path", str(work / "cmrc_test.json"), "--seq_length", "256", "--doc_stride", "128",
-                 "--batch_size", "16", "--epochs_num", "2", "--learning_rate", "5e-4",
+                 "--batch_size", "16", "--epochs_num", "1", "--learning_rate", "1e-3",
                  "--output_model_path", str(work / "cmrc.bin")],
         "c3": ["run_c3.py", "--train_path", str(DATA / "c3" / "train.json"), "--dev_path", str(DATA / "c3" / "dev.json"),
-               "--seq_length", "128", "--max_choices_num", "4", "--batch_size", "16", "--epochs_num", "2",
+               "--seq_length", "128", "--max_choices_num", "4", "--batch_size", "16", "--epochs_num", "1",
                "--learning_rate", "5e-4", "--output_model_path", str(work / "c3.bin")],
     }
 
@@ -62,26 +62,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["ner", "ner_crf", "cmrc", "c3"], choices=["ner", "ner_crf", "cmrc", "c3"])
     parser.add_argument("--work_dir", default="/tmp/uer_task_quality")
+    parser.add_argument("--parallel", type=int, default=1, help="Tasks run at once (one thread each).")
     args = parser.parse_args()
     work = Path(args.work_dir)
     prepare(work)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    for task in args.tasks:
-        cmd = recipes(work)[task]
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(ROOT / cmd[0]), *cmd[1:], *MODEL], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
-        log = proc.stdout + proc.stderr
-        (work / f"{task}.log").write_text(log, encoding="utf-8")
-        if proc.returncode:
-            print(f"{task}: failed ({proc.returncode}); see {work / (task + '.log')}")
-            continue
-        dev = re.findall(r"epoch (\d+)/\d+ dev \([^)]*\): (.*)", log)
-        final = re.search(r"test \(best model on dev\)[^\n]*:\s*\n?(.*)", log)
-        best = max(dev, key=lambda d: float(re.findall(r"[0-9]+\.[0-9]+", d[1])[0 if task != "cmrc" else 0]))[1] if dev else ""
-        print(f"{task}: {time.perf_counter() - start:.0f} s; dev per epoch: {[d[1][:60] for d in dev]}")
-        print(f"  reported: {(final.group(1) if final else best).strip()}")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    pending = list(args.tasks)
+    running: list[tuple[str, subprocess.Popen, float]] = []
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            task = pending.pop(0)
+            cmd = recipes(work)[task]
+            log = open(work / f"{task}.log", "w", encoding="utf-8")
+            running.append((task, subprocess.Popen([sys.executable, str(ROOT / cmd[0]), *cmd[1:], *MODEL], cwd=ROOT,
+                                                   env=env, stdout=log, stderr=subprocess.STDOUT), time.perf_counter()))
+        time.sleep(5)
+        for item in list(running):
+            task, proc, start = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            report(task, proc.returncode, (work / f"{task}.log").read_text(encoding="utf-8"), time.perf_counter() - start)
 
+
+def report(task: str, code: int, log: str, seconds: float) -> None:
+    if code:
+        print(f"{task}: failed ({code})", flush=True)
+        return
+    dev = re.findall(r"epoch (\d+)/\d+ dev \([^)]*\): (.*)", log)
+    final = re.search(r"test \(best model on dev\)[^\n]*:\s*\n?(.*)", log)
+    print(f"{task}: {seconds:.0f} s; dev per epoch: {[d[1][:48] for d in dev]}", flush=True)
+    print(f"  test: {final.group(1).strip() if final else '(no test set: the dev figure is the result)'}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -223,6 +223,8 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/convert_bert_multiple_choice_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
     ("scripts/convert_bert_extractive_qa_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_multiple_choice_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_albert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_albert_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_google_to_uer.py", converter_base, GOOGLE_IN_CASES),
     ("scripts/convert_bert_from_original_tf_to_uer.py", converter_base, GOOGLE_IN_CASES),
 ]
