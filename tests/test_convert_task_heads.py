@@ -10,7 +10,7 @@ from test_convert_bert import HEADS, HIDDEN, hf_config, our_config, pair_batch, 
 from uer.converters import bert, cli
 from uer.converters.common import ConversionError
 from uer.model_builder import build_model
-from uer.model_loader import load_model_weights
+from uer.model_loader import load_model_weights, load_state_dict as load_state_dict_file
 from uer.model_saver import save_state_dict
 
 transformers = pytest.importorskip("transformers")
@@ -100,3 +100,25 @@ def test_token_classification_converters_keep_working_with_the_ner_model():
     with_crf = Tagger(*_base(), HIDDEN, 5, crf=True).state_dict()
     with pytest.raises(ConversionError, match="CRF"):
         bert.uer_to_hf(with_crf, "token_classification")
+
+
+def test_encoder_without_heads_becomes_a_bare_hf_bert_model(tmp_path):
+    """A UER file with no pre-training heads (here: a HF BertModel converted to ours) goes back as HF's BertModel:
+    the same hidden states, and every encoder tensor exact."""
+    torch.manual_seed(6)
+    hf = randomize(transformers.BertModel(hf_config(), add_pooling_layer=False))
+    ours = bert.hf_to_uer(hf.state_dict(), "mlm")  # no MLM head in a BertModel: the encoder only (warned)
+    assert not any(key.startswith("target.") for key in ours)
+    save_state_dict(ours, tmp_path / "encoder.bin")
+    cli.bert_uer_to_huggingface(["--input_model_path", str(tmp_path / "encoder.bin"), "--output_model_path",
+                                 str(tmp_path / "hf" / "pytorch_model.bin"), "--config_output_dir", str(tmp_path / "hf"),
+                                 "--heads_num", str(HEADS)])
+    written = load_state_dict_file(tmp_path / "hf" / "pytorch_model.bin")
+    assert set(written) == set(hf.state_dict()) - {"embeddings.position_ids", "embeddings.token_type_ids"}
+    reloaded = transformers.BertModel.from_pretrained(tmp_path / "hf", add_pooling_layer=False).eval()
+    assert reloaded.config.architectures == ["BertModel"]
+    ids, token_types, attention = pair_batch()
+    with torch.no_grad():
+        a = hf(input_ids=ids, token_type_ids=token_types, attention_mask=attention).last_hidden_state
+        b = reloaded(input_ids=ids, token_type_ids=token_types, attention_mask=attention).last_hidden_state
+    torch.testing.assert_close(a, b, atol=0, rtol=0)

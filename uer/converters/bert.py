@@ -12,6 +12,7 @@ token_classification   output_layer (run_ner.py)      BertForTokenClassification
 extractive_qa          output_layer (run_cmrc.py)     BertForQuestionAnswering (``qa_outputs``)
 multiple_choice        output_layer_1/2 (run_c3.py    BertForMultipleChoice (pooler + ``classifier``)
                        and run_chid.py, HF's form)
+bare                   none (an encoder alone)        BertModel (without its pooler)
 =====================  =============================  ==========================================
 
 UER-py's run_c3.py scores a choice with ``output_layer`` straight on the first position, without BERT's
@@ -42,6 +43,7 @@ KIND_HEADS: dict[str, tuple[str, ...]] = {
     "token_classification": ("tagger",),
     "extractive_qa": ("span",),
     "multiple_choice": ("choice",),
+    "bare": (),
 }
 HF_ARCHITECTURE = {
     "bert": "BertForPreTraining",
@@ -50,6 +52,7 @@ HF_ARCHITECTURE = {
     "token_classification": "BertForTokenClassification",
     "extractive_qa": "BertForQuestionAnswering",
     "multiple_choice": "BertForMultipleChoice",
+    "bare": "BertModel",
 }
 # Our activation names -> HF's (gelu_fast is the tanh approximation HF calls gelu_new).
 HF_ACTIVATION = {"gelu": "gelu", "gelu_fast": "gelu_new", "relu": "relu", "silu": "silu", "tanh": "tanh",
@@ -246,6 +249,11 @@ def uer_to_hf(uer_state: dict[str, torch.Tensor], kind: str = "bert",
     if kind == "token_classification" and any(key.startswith("crf.") for key in state):
         raise ConversionError("the NER model has a CRF layer (--crf_target), which BertForTokenClassification lacks")
     report_unused(set(state) - used, "UER", level=logging.INFO)
+    if kind == "bare":
+        # BertModel's own keys have no "bert." prefix; its pooler is not in a file without the NSP head (HF
+        # initialises it and says so; sentence-embedding pooling does not use it).
+        out = {key.removeprefix("bert."): value for key, value in out.items()}
+        logger.info("bare BertModel: the encoder only; its pooler is not in the UER file")
     return out
 
 
@@ -262,6 +270,8 @@ def hf_config(hf_state: dict[str, torch.Tensor], kind: str, heads_num: int | Non
     The number of heads is not in the tensors' shapes: it comes from ``heads_num`` (our --config_path or
     --heads_num), else BERT's convention of 64 dimensions per head (true of every Google BERT size).
     """
+    if kind == "bare":
+        hf_state = {f"bert.{key}": value for key, value in hf_state.items()}
     vocab_size, hidden_size = hf_state["bert.embeddings.word_embeddings.weight"].shape
     if heads_num is None:
         heads_num = max(1, hidden_size // 64)

@@ -119,11 +119,17 @@ def bert_uer_to_huggingface(argv: Sequence[str] | None = None, kind: str | None 
     def convert(args: argparse.Namespace) -> None:
         chosen = kind or args.type
         options = _model_options(args)  # before the work: a bad --config_path fails fast
-        hf_state = bert.uer_to_hf(read_state(args.input_model_path), chosen, args.layers_num)
+        state = read_state(args.input_model_path)
+        if kind is None and not any(key.startswith("target.") for key in state):
+            # an encoder without pre-training heads (converted from a BertModel or sentence-transformers file, or
+            # taken out of a fine-tuned model): HF's bare BertModel
+            logger.info("the UER file has no pre-training heads: writing a bare BertModel")
+            chosen = "bare"
+        hf_state = bert.uer_to_hf(state, chosen, args.layers_num)
         write_state(hf_state, args.output_model_path)
         if args.config_output_dir:
             _write_json(args.config_output_dir, "config.json", bert.hf_config(hf_state, chosen, **options))
-        elif kind in (None, "bert", "mlm") and not bert.mlm_weights_tied(hf_state):
+        elif chosen in ("bert", "mlm") and not bert.mlm_weights_tied(hf_state):
             logger.warning("the MLM output weights are not tied to the word embedding: the config.json you load "
                            "this with needs \"tie_word_embeddings\": false (--config_output_dir writes one)")
 
