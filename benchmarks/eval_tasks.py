@@ -44,7 +44,7 @@ def prepare(work: Path) -> None:
 def recipes(work: Path) -> dict[str, list[str]]:
     ner = ["run_ner.py", "--train_path", str(work / "ner_train.tsv"), "--dev_path", str(work / "ner_dev.tsv"),
            "--test_path", str(DATA / "msra_ner" / "test.tsv"), "--label2id_path", str(DATA / "msra_ner" / "label2id.json"),
-           "--seq_length", "128", "--batch_size", "32", "--epochs_num", "10", "--learning_rate", "2e-3"]
+           "--seq_length", "128", "--batch_size", "16", "--epochs_num", "8", "--learning_rate", "1e-3"]
     return {
         "ner": ner + ["--output_model_path", str(work / "ner.bin")],
         "ner_crf": ner + ["--crf_target", "--output_model_path", str(work / "ner_crf.bin")],

@@ -160,3 +160,32 @@ def test_chid_blanks_context_and_masks(vocab, tmp_path):
     assert qs[0].texts[1] == [2, vocab.get("上"), 3, a, b, 3, c, mask, d, 3]
     assert qs[1].texts[0] == [2, vocab.get("北"), 3, a, b, mask, c, 3, d, 3]
     assert qs[0].segment_1 == [3, 3]
+
+
+def test_predict_functions_for_servers(vocab):
+    """predict_entities / predict_answers on raw texts: one tag per non-space character with entities at
+    character offsets; answers as substrings of their contexts with their spans."""
+    from uer.finetune.mrc import SpanExtractor, predict_answers
+    from uer.finetune.tagging import predict_entities
+    from uer.model_builder import build_model
+    from uer.model_config import ModelConfig
+
+    cfg = ModelConfig(vocab_size=len(TOKENS), emb_size=16, hidden_size=16, feedforward_size=32, heads_num=2,
+                      layers_num=1, max_seq_length=64, dropout=0.0)
+    torch.manual_seed(0)
+    base = build_model(cfg, with_target=False)
+    tagger = Tagger(base.embedding, base.encoder, 16, 3)
+    with torch.no_grad():
+        tagger.output_layer.bias.copy_(torch.tensor([0.0, 50.0, 0.0]))  # every character B-X: one entity each
+    tok = BertTokenizer(vocab=vocab)
+    texts = ["北京 是城市", "", "上海" * 40]  # a long text is predicted in windows
+    out = predict_entities(tagger, tok, texts, ["O", "B-X", "I-X"], seq_length=16)
+    assert out[1] == {"tags": [], "entities": []}
+    assert out[0]["tags"] == ["B-X"] * 5 and [e["start"] for e in out[0]["entities"]] == [0, 1, 3, 4, 5]
+    assert out[0]["entities"][2] == {"type": "X", "start": 3, "end": 4, "text": "是"}
+    assert len(out[2]["tags"]) == 80 and len(out[2]["entities"]) == 80
+    reader = SpanExtractor(base.embedding, base.encoder, 16)
+    contexts = ["北京是城市", "上海在哪里" * 10]
+    answers = predict_answers(reader, tok, ["哪里", "哪里"], contexts, seq_length=24, doc_stride=8, max_answer_length=4)
+    for a, c in zip(answers, contexts):
+        assert c[a["start"]:a["end"]] == a["text"] and 1 <= len(a["text"]) <= 4
