@@ -125,7 +125,7 @@ def test_crf_likelihood_and_viterbi_equal_brute_force():
     emissions = torch.randn(len(lengths), max_len, tags_num)
     mask = torch.arange(max_len)[None, :] < torch.tensor(lengths)[:, None]
     tags = torch.randint(0, tags_num, (len(lengths), max_len))
-    ll = crf.log_likelihood(emissions, tags, mask)
+    ll = crf.log_likelihood(emissions, tags, mask).detach()
     decoded = crf.decode(emissions, mask)
     for b, n in enumerate(lengths):
         log_z, best, scores = _brute_force(crf, emissions[b], n)
