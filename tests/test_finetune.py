@@ -11,7 +11,8 @@ from uer.finetune.classification import classification_metric, count_labels, rea
 from uer.data.finetune_data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
                                shuffled_batches, split_for_rank)
 from uer.finetune.heads import POOLINGS, Classifier, MultitaskClassifier, classification_loss
-from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner, build_schedule
+from uer.engine import build_schedule
+from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner
 from uer.model_builder import build_model
 from uer.model_saver import save_model
 from uer.model_loader import load_state_dict
@@ -143,6 +144,12 @@ def test_distillation_loss_is_weighted_mse_plus_cross_entropy():
     expected = 0.3 * torch.nn.MSELoss()(logits, teacher) + 0.7 * F.cross_entropy(logits, label)
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(classification_loss(logits, label, None, 0.3).mean(), F.cross_entropy(logits, label))
+    # By hand: logits (1, 2), teacher (0, 4), gold label 1. MSE = ((1-0)^2 + (2-4)^2) / 2 = 2.5;
+    # cross-entropy = -log(e^2 / (e^1 + e^2)) = log(1 + e^-1) = 0.3132617.
+    one, teacher_one, gold = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 4.0]]), torch.tensor([1])
+    torch.testing.assert_close(classification_loss(one, gold, teacher_one, 1.0), torch.tensor([2.5]))
+    torch.testing.assert_close(classification_loss(one, gold, teacher_one, 0.0), torch.tensor([0.3132617]))
+    torch.testing.assert_close(classification_loss(one, gold, teacher_one, 0.5), torch.tensor([0.5 * 2.5 + 0.5 * 0.3132617]))
 
 
 def test_checkpoint_keys_are_uer_py_s(tmp_path):

@@ -18,7 +18,7 @@ from uer.model_builder import build_model
 from uer.model_config import ModelConfig
 from uer.model_loader import load_state_dict
 from uer.model_saver import save_model
-from uer.utils.metrics import cmrc_report, entity_report
+from uer.finetune.metrics import cmrc_report, entity_report
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from uer.data.finetune_data import IGNORE_INDEX, collate
-from uer.finetune.choice import ChoiceQuestion, MultipleChoice, choice_instances, read_c3_questions, read_chid_questions
+from uer.finetune.choice import MultipleChoice, choice_instances, read_c3_questions, read_chid_questions
 from uer.finetune.mrc import Question, best_span, decode_answers, encode_questions, tokenize_with_offsets
 from uer.finetune.tagging import Tagger, encode_sentences, entities_with_offsets, read_tagging, sentence_tags, window_instances
 from uer.text.tokenizers import BertTokenizer, SpaceTokenizer

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from uer.finetune.crf import CRF, bio_allowed, viterbi
-from uer.utils.metrics import cmrc_em, cmrc_f1, cmrc_report, cmrc_segments, entity_report, extract_entities, \
+from uer.finetune.metrics import cmrc_em, cmrc_f1, cmrc_report, cmrc_segments, entity_report, extract_entities, \
     treebank_words
 
 HAND_CASES = [

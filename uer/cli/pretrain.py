@@ -20,10 +20,12 @@ import torch
 from uer import opts
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
+from uer.engine import optim_options_from_args
 from uer.trainer import TrainConfig, Trainer
 from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
 from uer.data.dataset import PretrainDataset
+from uer.data.pretrain_instances import str2instances
 from uer.utils.distributed import DistContext
 from uer.utils.launch import launch
 from uer.data.masking import MaskingConfig
@@ -33,15 +35,10 @@ from uer.utils.io import check_outputs
 
 logger = logging.getLogger("pretrain")
 
-# Which dataset kinds each objective set can train on (a BERT dataset also serves plain MLM; lm and bilm
-# datasets hold the same next-token windows).
-COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert", "sd", "sr"},
-                   "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"},
-                   "sd": {"sd"}, "mlm_sd": {"sd"}, "sr": {"sr"}, "mlm_sr": {"sr"}}
-
 
 # Files pretrain.py reads; --output_model_path (and its -STEP checkpoints) must be none of them.
-INPUT_OPTIONS = ("dataset_path", "vocab_path", "spm_model_path", "config_path", "pretrained_model_path", "resume_from")
+INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "vocab_path", "spm_model_path", "config_path",
+                 "pretrained_model_path", "resume_from")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,9 +66,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         output_model_path=args.output_model_path, total_steps=args.total_steps,
         save_checkpoint_steps=args.save_checkpoint_steps, report_steps=args.report_steps,
-        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size, seed=args.seed,
-        learning_rate=args.learning_rate, warmup=args.warmup, beta1=args.beta1, beta2=args.beta2,
-        weight_decay=args.weight_decay, fp16=args.fp16, fp16_opt_level=args.fp16_opt_level)
+        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size, **optim_options_from_args(args))
 
 
 def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vocab) -> MaskingConfig | None:
@@ -134,7 +129,8 @@ def open_dataset(path: str, args: argparse.Namespace, vocab: Vocab, model_cfg, d
                         f"{len(vocab)}: use the same --vocab_path/--spm_model_path", path)
     check_vocab_fingerprint(path, args, header, vocab)
     if data_kind is not None:
-        allowed = COMPATIBLE_DATA.get(data_kind, {data_kind})
+        # Which datasets the target can read is declared by its dataset kind (InstanceBuilder.trains_on).
+        allowed = str2instances[data_kind].trains_on if data_kind in str2instances else (data_kind,)
         if header["target"] not in allowed:
             raise DataError(f"preprocessed for --target {header['target']}, which the '{data_kind}' target cannot "
                             f"train on (needs a dataset of: {', '.join(sorted(allowed))})", path)

@@ -31,7 +31,7 @@ from uer.data.json_files import read_json
 from uer.errors import DataError, UsageError
 from uer.finetune.contract import Evaluation, HeadOutput, Prediction
 from uer.text.tokenizers import Tokenizer, is_chinese_char, is_punctuation, is_whitespace
-from uer.utils.metrics import cmrc_report
+from uer.finetune.metrics import cmrc_report
 
 MAX_QUESTION_TOKENS = 64  # longer questions are cut (BERT's max_query_length)
 

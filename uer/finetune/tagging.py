@@ -14,7 +14,7 @@ split, at word boundaries, into consecutive windows that each become an instance
 predictions of a sentence's windows are joined again before scoring and before writing.
 
 Metric: entity-level precision, recall and F1, micro-averaged over all entities and per type, with the
-CoNLL chunking of conlleval and of seqeval's default mode (uer.utils.metrics.extract_entities): in
+CoNLL chunking of conlleval and of seqeval's default mode (uer.finetune.metrics.extract_entities): in
 particular an ``I-X`` that does not follow ``B-X``/``I-X`` starts an entity of type X.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from uer.errors import DataError, UsageError
 from uer.finetune.contract import Evaluation, HeadOutput, Prediction
 from uer.finetune.crf import CRF, bio_allowed, viterbi
 from uer.text.tokenizers import Tokenizer
-from uer.utils.metrics import entity_report, extract_entities
+from uer.finetune.metrics import entity_report, extract_entities
 
 
 def read_label2id(path: str) -> dict[str, int]:

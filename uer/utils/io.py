@@ -16,15 +16,15 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from uer.errors import DataError, MissingFileError, OutputError
+from uer.errors import (DataError, MissingFileError, OutputError, add_write_listener, forget_written, note_written,
+                        record_written, written_files)
 
 TEMP_SUFFIX = ".tmp"
 UTF8_BOM = b"\xef\xbb\xbf"  # Excel and Notepad start UTF-8 files with it
-_written: list[str] = []
-_listeners: list[Callable[[str], None]] = []
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
@@ -71,6 +71,12 @@ def _commit(tmp: Path, path: Path) -> None:
     _record(str(path))
 
 
+def move_into_place(finished: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename a file that another library wrote completely (in the same folder) onto ``path``, with the
+    same fsync and bookkeeping as :func:`atomic_write` (TensorFlow's multi-file checkpoints)."""
+    _commit(Path(finished), Path(path))
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     """Call ``write(temp_path)`` (e.g. ``torch.save(state, temp_path)``), then fsync and rename onto ``path``.
 
@@ -83,7 +89,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     tmp = temp_path_for(path)
     try:
         _create(tmp)
+        mode = stat.S_IMODE(os.stat(tmp).st_mode)
         write(str(tmp))
+        if stat.S_IMODE(os.stat(tmp).st_mode) != mode:  # the library replaced our file (safetensors: 0600)
+            os.chmod(tmp, mode)
         _commit(tmp, path)
     except OSError as err:
         _remove(tmp)
@@ -142,26 +151,9 @@ def _remove(tmp: Path) -> None:
 # ------------------------------------------------------------------------------------------------------
 # what was written (for the Ctrl-C line)
 
-def _record(path: str) -> None:
-    _written.append(path)
-    for listener in list(_listeners):
-        listener(path)
-
-
-def written_files() -> list[str]:
-    """Files this process (and the ranks it started) wrote with the atomic writers, oldest first."""
-    return list(_written)
-
-
-def add_write_listener(listener: Callable[[str], None]) -> None:
-    """Call ``listener(path)`` after every completed write (a spawned rank reports to its parent)."""
-    _listeners.append(listener)
-
-
-def note_written(path: str) -> None:
-    """Record a file written elsewhere (by a child process) as written by this run."""
-    if path not in _written:
-        _written.append(path)
+# The list itself lives in uer.errors (which must not import this module: no cycle); these names stay here
+# for the writers and the launcher.
+_record = record_written
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -270,5 +262,5 @@ def check_outputs(args: Any, outputs: Sequence[str], inputs: Iterable[str], extr
         seen[flag] = path
 
 
-__all__ = ["UTF8_BOM", "atomic_open", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_path",
-           "check_input_file", "check_outputs", "decode_utf8", "option_paths", "line_number_at", "read_lines", "temp_path_for", "written_files"]
+__all__ = ["UTF8_BOM", "atomic_open", "move_into_place", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_path",
+           "check_input_file", "check_outputs", "decode_utf8", "option_paths", "line_number_at", "read_lines", "temp_path_for", "written_files", "add_write_listener", "forget_written", "note_written"]
