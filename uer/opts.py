@@ -332,3 +332,14 @@ def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--early_stopping_patience", type=int, default=None,
                         help="Stop after this many epochs without a better dev score (the best model is kept); "
                              "train every epoch when omitted.")
+
+
+def add_finetune_training_options(parser: argparse.ArgumentParser) -> None:
+    """What every fine-tuning script with a dev set shares after its own options: optimisation, processes,
+    optimiser/schedule choice, early stopping, curves and logs, threads."""
+    add_optimization_options(parser)
+    add_distributed_options(parser)
+    add_optimizer_choice_options(parser)
+    add_early_stopping_option(parser)
+    add_training_curve_options(parser)
+    add_runtime_options(parser)

@@ -54,12 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(tokenizer="space")
     opts.add_model_options(parser)
     add_tagging_options(parser)
-    opts.add_optimization_options(parser)
-    opts.add_distributed_options(parser)
-    opts.add_optimizer_choice_options(parser)
-    opts.add_early_stopping_option(parser)
-    opts.add_training_curve_options(parser)
-    opts.add_runtime_options(parser)
+    opts.add_finetune_training_options(parser)
     return parser
 
 
