@@ -1,0 +1,91 @@
+"""Serve a fine-tuned model's predictions over HTTP (FastAPI + uvicorn; pip install -r requirements-serve.txt).
+
+    python3 scripts/prediction_server.py --load_model_path models/demo_classifier_model.bin \\
+        --vocab_path models/google_zh_vocab.txt --config_path models/bert/tiny_config.json --labels_num 2 \\
+        --embedding word_pos_seg --encoder transformer --mask fully_visible --port 8867
+
+    from uer.serving.client import PredictionClient
+    PredictionClient("127.0.0.1", 8867)(["这本书很好看"])   # [{"label": 1, "probabilities": [...], "logits": [...]}]
+
+The model file and the flags are those of inference/run_classifier_infer.py (the flags the model was trained
+with: config, embedding, encoder, --pooling, --labels_num, --seq_length), and the answers are its labels,
+probabilities and logits. ``POST /predict {"texts": [...], "texts_b": [...]?}``; ``GET /health``; ``GET /info``.
+``--backend onnxruntime --onnx_path classifier.onnx`` runs the export of scripts/export_onnx.py --kind classifier.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from uer import opts
+from uer.api import resolve_device
+from uer.config import parse_args_with_config
+from uer.finetune.builders import tokenizer_from_args
+from uer.serving.app import create_app
+from uer.serving.backends import ClassifierService, OnnxRunner, TorchRunner
+from uer.serving.cli_common import check_onnx_metadata, fail
+from uer.serving.modules import classifier_logits_from_args
+from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options,
+                                limits_from_args, serve, set_threads, url_of)
+from uer.utils.logging import setup_logging
+from uer.utils.runtime import tune_cpu_allocator
+
+logger = logging.getLogger("prediction_server")
+
+TASKS = ("classifier",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = parser.add_argument_group("model")
+    group.add_argument("--task", choices=TASKS, default="classifier",
+                       help="What the model was fine-tuned for: classifier (run_classifier.py).")
+    group.add_argument("--load_model_path", default=None,
+                       help="Fine-tuned model file; not needed with --backend onnxruntime.")
+    group.add_argument("--labels_num", type=int, default=None,
+                       help="Number of labels of the classifier (as for run_classifier_infer.py).")
+    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    opts.add_device_option(group)
+    opts.add_tokenizer_options(parser)
+    opts.add_model_options(parser)
+    opts.add_classifier_options(parser)
+    add_server_options(parser, default_port=8867)
+    return parser
+
+
+def build_service(args: argparse.Namespace) -> ClassifierService:
+    device = resolve_device(args.device)
+    if args.backend == "torch":
+        if not args.load_model_path:
+            raise ValueError("give --load_model_path: the fine-tuned model to serve")
+        if args.labels_num is None or args.labels_num < 1:
+            raise ValueError("give --labels_num: the number of labels the classifier was trained with")
+        module, tokenizer, _ = classifier_logits_from_args(args, args.load_model_path)
+        runner, model = TorchRunner(module, device), args.load_model_path
+    else:
+        tokenizer = tokenizer_from_args(args)
+        runner = OnnxRunner(args.onnx_path, args.threads, device)
+        meta = check_onnx_metadata(runner.metadata, args.onnx_path, "classifier", len(tokenizer.vocab), args.seq_length)
+        if args.labels_num is not None and args.labels_num != int(meta["labels_num"]):
+            raise ValueError(f"{args.onnx_path} has {meta['labels_num']} labels; --labels_num {args.labels_num} differs")
+        args.labels_num, model = int(meta["labels_num"]), args.onnx_path
+    info = {"model": model, "task": args.task, "device": str(device), "threads": args.threads}
+    return ClassifierService(tokenizer, args.seq_length, runner, args.max_batch_size, args.labels_num, info)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    setup_logging(True)
+    tune_cpu_allocator()
+    with fail("prediction_server.py"):
+        check_server_options(args)
+        set_threads(args.threads)
+        sock = bind(args.host, args.port)
+        service = build_service(args)
+        app = create_app(service, batcher_from_args(service.run, args), limits_from_args(args),
+                         on_startup=lambda: announce(url_of(sock), "prediction"))
+        logger.info("%s %s (%d labels, %s backend, max length %d)", args.task, service.info["model"],
+                    args.labels_num, args.backend, args.seq_length)
+    serve(app, sock, args.log_requests)
