@@ -2,8 +2,8 @@
 
 A runner maps padded ids and segments (int64 [B x L], segment 0 = padding) to the model's outputs (float32
 numpy arrays, first dimension B). A service tokenizes the texts of the requests of one batch, runs them in
-length-sorted chunks of at most ``max_batch_size`` (padded to the longest of each chunk), and splits the rows
-back per request. The micro-batcher calls :meth:`TextService.run` on its worker thread only.
+length-sorted chunks of at most ``max_batch_size`` with little padding (:func:`length_chunks`), and splits the
+rows back per request. The micro-batcher calls :meth:`TextService.run` on its worker thread only.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from uer.data.finetune_data import Instances, collate, encode_pair, length_sorted_batches
+from uer.data.finetune_data import Instances, collate, encode_pair
 from uer.finetune.classification import softmax
 from uer.serving import require
 from uer.text.tokenizers import Tokenizer
@@ -25,6 +25,27 @@ logger = logging.getLogger("uer.serving")
 
 BACKENDS = ("torch", "onnxruntime")
 ONNX_INPUTS = ("src", "seg")
+# A gathered batch is cut into chunks of similar lengths whose padding stays below this fraction of their real
+# tokens. On a CPU a transformer's forward pass costs about its (padded) tokens, so one batch of 32 sentences of
+# 9-64 tokens padded to 64 took as long as the 32 sentences one by one (BERT-tiny and -base, 1 thread), while
+# length-sorted chunks took half as long.
+PADDING_SLACK = 0.25
+
+
+def length_chunks(lengths: np.ndarray, max_batch_size: int, slack: float = PADDING_SLACK) -> list[np.ndarray]:
+    """Indices sorted by length (longest first), cut into chunks of at most ``max_batch_size`` whose padded size
+    (longest x count) stays within ``1 + slack`` times their real tokens."""
+    order = np.argsort(-lengths, kind="stable")
+    chunks, start, total = [], 0, 0
+    for position, index in enumerate(order):
+        length, count = int(lengths[index]), position - start
+        if count and (count == max_batch_size or lengths[order[start]] * (count + 1) > (1 + slack) * (total + length)):
+            chunks.append(order[start:position])
+            start, total = position, 0
+        total += length
+    if len(order):
+        chunks.append(order[start:])
+    return chunks
 
 
 class InputError(ValueError):
@@ -121,7 +142,7 @@ class TextService:
         """The model's (first) output for every instance, [N x ...] in order."""
         result: np.ndarray | None = None
         pad_id = self.tokenizer.vocab.pad_id
-        for indices in length_sorted_batches(data.lengths, self.max_batch_size):
+        for indices in length_chunks(data.lengths, self.max_batch_size):
             batch = collate(data, indices, pad_id)
             out = self.runner(batch["src"].numpy(), batch["seg"].numpy())[0]
             if result is None:
