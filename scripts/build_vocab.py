@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from collections import Counter
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
+
+from uer.errors import UsageError, entry_point
+from uer.utils.io import UTF8_BOM, atomic_open, check_input_file, check_outputs, decode_utf8
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -50,7 +52,7 @@ def make_tokenize(tokenizer: str, spm_model_path: str | None = None) -> Callable
         try:
             import sentencepiece
         except ImportError:
-            raise SystemExit("error: --spm_model_path needs the package 'sentencepiece' "
+            raise UsageError("--spm_model_path needs the package 'sentencepiece' "
                              "(pip install sentencepiece)") from None
         processor = sentencepiece.SentencePieceProcessor()
         processor.Load(str(spm_model_path))
@@ -84,10 +86,7 @@ def count_range(path: str, start: int, end: int, tokenizer: str, spm_model_path:
             raw = f.readline()
             if not raw:
                 break
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ValueError(f"{path}: invalid UTF-8 in the line at byte {pos}: {err}") from None
+            line = decode_utf8(raw[3:] if pos == 0 and raw.startswith(UTF8_BOM) else raw, path, offset=pos)
             pos += len(raw)
             counts.update(tokenize(line))
     return counts
@@ -114,21 +113,9 @@ def vocab_from_counts(counts: Counter, min_count: int = 1) -> list[str]:
 
 
 def write_vocab(vocab: list[str], path: str | os.PathLike) -> None:
-    """Write one token per line through a temp file in the same directory, then rename it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for token in vocab:
-                f.write(token + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write one token per line, atomically (uer.utils.io.atomic_open)."""
+    with atomic_open(path, "w") as f:
+        f.write("".join(token + "\n" for token in vocab))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("build_vocab.py")
 def main(argv: list[str] | None = None) -> None:
     """Count, select and write the vocabulary."""
     parser = build_parser()
@@ -160,16 +148,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--workers_num must be >= 1")
     if args.min_count < 1:
         parser.error("--min_count must be >= 1")
-    if not os.path.isfile(args.corpus_path):
-        parser.error(f"corpus file not found: {args.corpus_path}")
-    if args.spm_model_path and not os.path.isfile(args.spm_model_path):
-        parser.error(f"sentencepiece model not found: {args.spm_model_path}")
+    check_input_file(args.corpus_path, "corpus file")
+    if args.spm_model_path:
+        check_input_file(args.spm_model_path, "sentencepiece model")
 
     started = time.perf_counter()
-    try:
-        counts = count_tokens(args.corpus_path, tokenizer, args.workers_num, args.spm_model_path)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    check_outputs(args, outputs=("vocab_path",), inputs=("corpus_path", "spm_model_path"))
+    counts = count_tokens(args.corpus_path, tokenizer, args.workers_num, args.spm_model_path)
     vocab = vocab_from_counts(counts, args.min_count)
     write_vocab(vocab, args.vocab_path)
     by = f"sentencepiece model {args.spm_model_path}" if args.spm_model_path else f"{tokenizer} tokenizer"

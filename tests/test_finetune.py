@@ -122,9 +122,9 @@ def test_pooling_ignores_padding(tokenizer, pooling):
     model = tiny_classifier(pooling=pooling).eval()
     data = Instances.from_sequences([encode_pair(tokenizer, "abcde", "fg", 64), encode_pair(tokenizer, "hi", None, 64)])
     with torch.no_grad():
-        together = model(collate(data, np.array([0, 1]), 0))[1]
-        alone = model(collate(data, np.array([1]), 0))[1]
-        padded = model(collate(data, np.array([1]), 0, pad_to=40))[1]
+        together = model(collate(data, np.array([0, 1]), 0)).outputs["logits"]
+        alone = model(collate(data, np.array([1]), 0)).outputs["logits"]
+        padded = model(collate(data, np.array([1]), 0, pad_to=40)).outputs["logits"]
     torch.testing.assert_close(together[1], alone[0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(padded[0], alone[0], rtol=1e-5, atol=1e-5)
 

@@ -178,7 +178,7 @@ def test_config_generations_and_aliases(tmp_path):
         model_config_from_args(parse_args_with_config(parser, ["--config_path", str(bad)]), 100)
     broken = tmp_path / "broken.json"
     broken.write_text('{"emb_size": 64,\n "hidden_size": }')
-    with pytest.raises(ConfigError, match="broken.json: line 2"):
+    with pytest.raises(ConfigError, match="broken.json:2: invalid JSON"):
         parse_args_with_config(parser, ["--config_path", str(broken)])
 
 

@@ -326,17 +326,17 @@ def test_cli_errors(corpus: Path, vocab: Path, tmp_path: Path, capsys: pytest.Ca
 
     out = str(tmp_path / "d.pt")
     rc, err = run("--corpus_path", str(tmp_path / "nope.txt"), "--vocab_path", str(vocab), "--dataset_path", out)
-    assert rc == 1 and "nope.txt" in err and "not found" in err
+    assert rc == 2 and "nope.txt" in err and "not found" in err
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     rc, err = run("--corpus_path", str(empty), "--vocab_path", str(vocab), "--dataset_path", out)
-    assert rc == 1 and "empty" in err
+    assert rc == 2 and "empty" in err
     blank = tmp_path / "blank.txt"
     blank.write_text("\n\n   \n")
     rc, err = run("--corpus_path", str(blank), "--vocab_path", str(vocab), "--dataset_path", out)
-    assert rc == 1 and "no instances" in err
+    assert rc == 2 and "no instances" in err
     rc, err = run("--corpus_path", str(corpus), "--vocab_path", str(tmp_path / "v.txt"), "--dataset_path", out)
-    assert rc == 1 and "v.txt" in err
+    assert rc == 2 and "v.txt" in err
     rc, err = run("--corpus_path", str(corpus), "--dataset_path", out)
     assert rc == 2 and "--vocab_path" in err
     rc, err = run("--corpus_path", str(corpus), "--vocab_path", str(vocab), "--dataset_path", out,

@@ -75,11 +75,16 @@ def resolve_config_path(path: str) -> Path:
 
 def load_json_config(path: str) -> dict[str, Any]:
     resolved = resolve_config_path(path)
+    raw = resolved.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors)
+        raw = raw[3:]
     try:
-        with open(resolved, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"invalid UTF-8 at byte offset {err.start}: a config must be UTF-8 JSON", resolved, line) from None
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{resolved}: line {err.lineno}: invalid JSON ({err.msg})") from None
+        raise ConfigError(f"invalid JSON ({err.msg}, column {err.colno})", resolved, err.lineno) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{resolved}: a config must be a JSON object")
     return data
@@ -157,7 +162,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         embedding = EMBEDDING_ALIASES["word_pos_seg"]
     target: tuple[str, ...] = ()
     if with_target and hasattr(args, "target"):
-        target, _ = normalize_target(args.target, getattr(args, "data_processor", None))
+        target, _ = normalize_target(args.target, _data_processor(args))
     hidden_size = getattr(args, "hidden_size", 768)
     values = dict(
         vocab_size=vocab_size, embedding=embedding, encoder=encoder, mask=mask, target=target,
@@ -178,6 +183,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         synt_type=getattr(args, "synt_type", "dense"),
         has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
         labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
+        sr_max_segments=int(getattr(args, "sr_max_segments", 3)),
     )
     from uer.model_builder import validate_model_config  # the registries; imports torch
 
@@ -186,5 +192,13 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
 
 def data_processor_from_args(args: argparse.Namespace) -> str:
     """Which dataset kind the target needs: 'bert', 'albert', 'mlm', ..."""
-    _, data = normalize_target(args.target, getattr(args, "data_processor", None))
+    _, data = normalize_target(args.target, _data_processor(args))
     return data
+
+
+def _data_processor(args: argparse.Namespace) -> str | None:
+    """The config's ``data_processor`` belongs to the config's ``target``: an explicit --target overrides both."""
+    explicit = getattr(args, "explicit", set())
+    if "target" in explicit and "data_processor" not in explicit:
+        return None
+    return getattr(args, "data_processor", None)

@@ -180,60 +180,65 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str = "generate.py") -> None:
     """Entry point of scripts/generate.py and scripts/generate_lm.py."""
+    from uer.errors import entry_point
+
+    entry_point(prog)(_main)(argv, prog)
+
+
+def _main(argv: Sequence[str] | None, prog: str) -> None:
     import logging
 
+    from uer.config import model_config_from_args, parse_args_with_config
+    from uer.errors import UsageError
     from uer.model_builder import build_model
     from uer.model_loader import ModelLoadError, load_model_weights
-    from uer.config import ConfigError, model_config_from_args, parse_args_with_config
+    from uer.text.tokenizers import build_tokenizer
+    from uer.utils.io import atomic_write_text, check_outputs, read_lines
     from uer.utils.logging import setup_logging
     from uer.utils.runtime import tune_cpu_allocator
-    from uer.text.tokenizers import build_tokenizer
 
     setup_logging(True)
     tune_cpu_allocator()
     logger = logging.getLogger("generate")
     parser = build_parser(prog)
+    args = parse_args_with_config(parser, argv)
+    if not args.vocab_path and not args.spm_model_path:
+        parser.error("a vocabulary is required: --vocab_path or --spm_model_path")
+    check_outputs(args, outputs=("output_path",),
+                  inputs=("input_path", "load_model_path", "vocab_path", "spm_model_path", "config_path"))
+    # The prompts are read (and checked) first; the output is written once, atomically, when all are done:
+    # a bad prompt file never empties an existing --output_path.
+    prompts = [line.strip() for _, line in read_lines(args.input_path)]
     try:
-        args = parse_args_with_config(parser, argv)
-        if not args.vocab_path and not args.spm_model_path:
-            parser.error("a vocabulary is required: --vocab_path or --spm_model_path")
         tokenizer = build_tokenizer(args.tokenizer, vocab_path=args.vocab_path, spm_model_path=args.spm_model_path)
-        args.target = ["lm"]
-        cfg = model_config_from_args(args, len(tokenizer.vocab))
         sampling = SamplingConfig(args.top_k, args.top_p, args.temperature)
-    except (ConfigError, ValueError) as err:
-        raise SystemExit(f"{prog}: {err}") from None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    args.target = ["lm"]
+    cfg = model_config_from_args(args, len(tokenizer.vocab))
     if args.seq_length > cfg.max_seq_length and {"pos", "sinusoidalpos"} & set(cfg.embedding):
-        raise SystemExit(f"{prog}: --seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length}")
+        raise UsageError(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length}")
     model = build_model(cfg)
-    try:
-        loaded = load_model_weights(model, args.load_model_path)
-    except ModelLoadError as err:
-        raise SystemExit(f"{prog}: {err}") from None
+    loaded = load_model_weights(model, args.load_model_path)
     if "target.lm.output_layer.weight" in loaded["missing"] and not cfg.tie_weights:
-        raise SystemExit(f"{prog}: {args.load_model_path} has no lm output layer (target.lm.output_layer.weight): "
-                         "generate with a model pre-trained with --target lm")
+        raise ModelLoadError("has no lm output layer (target.lm.output_layer.weight): generate with a model "
+                             "pre-trained with --target lm", args.load_model_path)
     from uer.api import resolve_device
 
-    try:
-        device = resolve_device(f"cuda:{args.gpu_rank}" if args.gpu_rank is not None else args.device)
-    except ConfigError as err:
-        raise SystemExit(f"{prog}: {err}") from None
+    device = resolve_device(f"cuda:{args.gpu_rank}" if args.gpu_rank is not None else args.device)
     try:
         generator_model = LmGenerator(model.to(device), use_cache=not args.no_cache)
     except ValueError as err:
-        raise SystemExit(f"{prog}: {err}") from None
+        raise UsageError(str(err)) from None
     random = torch.Generator(device=device).manual_seed(args.seed)
     vocab = tokenizer.vocab
     specials = {vocab.cls_id, vocab.sep_id, vocab.pad_id}
-    lines = 0
-    with open(args.input_path, encoding="utf-8") as source, open(args.output_path, "w", encoding="utf-8") as target:
-        for line in source:
-            line = line.rstrip("\n")
-            prompt = [vocab.cls_id] + tokenizer.encode(line.strip())
-            ids = generator_model.generate(prompt, args.seq_length, sampling, random, stop_id=vocab.sep_id)
-            continuation = [i for i in ids[len(prompt):] if i not in specials]
-            target.write(line.strip() + detokenize(tokenizer.convert_ids_to_tokens(continuation)) + "\n")
-            lines += 1
-    logger.info("continued %d line(s) of %s into %s (%s decoding%s)", lines, args.input_path, args.output_path,
+    outputs = []
+    for line in prompts:
+        prompt = [vocab.cls_id] + tokenizer.encode(line)
+        ids = generator_model.generate(prompt, args.seq_length, sampling, random, stop_id=vocab.sep_id)
+        continuation = [i for i in ids[len(prompt):] if i not in specials]
+        outputs.append(line + detokenize(tokenizer.convert_ids_to_tokens(continuation)) + "\n")
+    atomic_write_text(args.output_path, "".join(outputs))
+    logger.info("continued %d line(s) of %s into %s (%s decoding%s)", len(outputs), args.input_path, args.output_path,
                 "greedy" if sampling.greedy else "sampling", ", key/value cache" if generator_model.cached else "")

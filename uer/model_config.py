@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from uer.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A configuration that cannot be honoured; the message names the file or flag."""
 
 
@@ -47,6 +49,7 @@ class ModelConfig:
     has_lmtarget_bias: bool = False  # lm/bilm: bias on the output layer (UER-py's flag)
     labels_num: int = 2  # cls target: number of classes
     pooling: str = "first"  # cls target: first, mean, max or last
+    sr_max_segments: int = 3  # sr target: classes = every order of 1 .. sr_max_segments segments
 
     def __post_init__(self) -> None:
         problems = []

@@ -14,12 +14,13 @@ import re
 import torch
 from torch import nn
 
+from uer.errors import UserError
 from uer.model_saver import unwrap
 
 logger = logging.getLogger(__name__)
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """A model file that cannot be loaded as asked; the message names the file and the problem."""
 
 
@@ -47,8 +48,10 @@ def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str
     reading other tools' files, and the legacy rewriter, which reports what it renamed).
     """
     path = str(path)
+    if os.path.isdir(path):
+        raise ModelLoadError("is a directory, but a model file is expected here", path)
     if not os.path.isfile(path):
-        raise ModelLoadError(f"model file not found: {path}")
+        raise ModelLoadError("model file not found", path)
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
@@ -57,17 +60,46 @@ def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str
         except Exception as err:  # safetensors raises its own error types
             raise ModelLoadError(f"{path}: not a readable safetensors file ({err})") from None
     else:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if not head.startswith((_ZIP_MAGIC, _PICKLE)):
+            kind = "a safetensors file (rename it to .safetensors)" if _looks_like_safetensors(path) else None
+            raise ModelLoadError(f"not a model file: neither torch.save's format nor safetensors"
+                                 + (f"; it looks like {kind}" if kind else " (truncated, or another kind of file?)"),
+                                 path)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as err:
-            raise ModelLoadError(
-                f"{path}: refused: the file holds pickled objects other than tensors, which could run code "
-                f"when loaded ({str(err).splitlines()[0]})") from None
-        except (RuntimeError, EOFError, OSError) as err:
-            raise ModelLoadError(f"{path}: not a readable model file ({str(err).splitlines()[0]})") from None
+            raise ModelLoadError(f"refused: not a plain torch.save state dict; the file holds pickled data other than "
+                                 f"tensors ({_unsupported(err)}), which could run code when loaded. Convert it to a "
+                                 "state dict of tensors or .safetensors where it was made", path) from None
+        except (RuntimeError, EOFError, OSError, ValueError) as err:
+            raise ModelLoadError(f"not a readable model file (truncated or damaged: {_first_line(err)})", path) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"{path}: expected a state dict mapping names to tensors, found {type(state).__name__}")
     return normalize_keys(state) if normalize else dict(state)
+
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6
+_PICKLE = b"\x80"  # torch.save's legacy format (and any pickle) starts with a protocol opcode
+
+
+def _looks_like_safetensors(path: str) -> bool:
+    """safetensors: 8-byte little-endian header length, then a JSON header."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _unsupported(err: BaseException) -> str:
+    """What torch's weights_only unpickler refused, without its advice to disable the check."""
+    found = re.search(r"(Unsupported global: GLOBAL \S+|Unsupported class \S+|Unsupported operand \d+)", str(err))
+    return found.group(1) if found else "not tensors"
 
 
 def normalize_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -100,8 +132,8 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike, strict_prefixe
     for key, value in state.items():
         if key in own and own[key].shape != value.shape:
             raise ModelLoadError(
-                f"{path}: shape mismatch at {key}: file has {tuple(value.shape)}, model expects {tuple(own[key].shape)}. "
-                + _likely_cause(key))
+                f"shape mismatch at {key}: file has {tuple(value.shape)}, model expects {tuple(own[key].shape)}. "
+                + _likely_cause(key, tuple(value.shape), tuple(own[key].shape)), path)
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
     strict_missing = [key for key in missing if key.startswith(strict_prefixes)]
@@ -120,9 +152,20 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike, strict_prefixe
     return {"missing": missing, "unexpected": unexpected}
 
 
-def _likely_cause(key: str) -> str:
-    if key.startswith(("embedding.word.", "target.mlm.linear_2")):
-        return "Likely cause: a different vocabulary (--vocab_path / --spm_model_path) than the model was trained with."
-    if key.startswith("embedding.pos."):
+# Task-head output layers: their first dimension is the number of labels.
+_LABEL_OUTPUTS = re.compile(r"^(output_layer_2|output_layers_2\.\d+)\.(weight|bias)$")
+
+
+def _likely_cause(key: str, file_shape: tuple[int, ...], model_shape: tuple[int, ...]) -> str:
+    """Name the option that most likely differs, from which dimension differs where."""
+    if _LABEL_OUTPUTS.match(key) and file_shape[1:] == model_shape[1:]:
+        return (f"The model was fine-tuned with {file_shape[0]} labels: give --labels_num {file_shape[0]} "
+                "(or the training file the model was fine-tuned on).")
+    vocabulary_sized = key.startswith(("embedding.word.", "target.mlm.linear_2", "target.lm.output_layer"))
+    if vocabulary_sized and file_shape[0] != model_shape[0] and file_shape[1:] == model_shape[1:]:
+        return (f"Likely cause: a different vocabulary ({file_shape[0]} tokens in the file, {model_shape[0]} in "
+                "--vocab_path / --spm_model_path) than the model was trained with.")
+    if key.startswith("embedding.pos.") and file_shape[1:] == model_shape[1:]:
         return "Likely cause: max_seq_length in --config_path differs from the model's."
-    return "Likely cause: --config_path describes a different model size (hidden_size, feedforward_size, emb_size)."
+    return ("Likely cause: --config_path describes a different model size (hidden_size, feedforward_size, emb_size) "
+            "than the file's.")

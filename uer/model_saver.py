@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
+
+from uer.utils.io import atomic_write  # the one atomic writer (re-exported for callers of this module)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -15,21 +14,6 @@ def unwrap(model: nn.Module) -> nn.Module:
     while hasattr(model, "module") or hasattr(model, "_orig_mod"):
         model = getattr(model, "module", None) or getattr(model, "_orig_mod")
     return model
-
-
-def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call ``write(temp_path)`` then rename onto ``path``: a crash never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

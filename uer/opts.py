@@ -49,6 +49,23 @@ def add_span_masking_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--span_max_length", type=int, default=10, help="Longest span.")
 
 
+def add_knowledge_masking_options(parser: argparse.ArgumentParser) -> None:
+    """preprocess.py's ERNIE-style options: mask units and the structure-aware objectives' data."""
+    group = parser.add_argument_group("knowledge masking and structure-aware objectives (ERNIE)")
+    group.add_argument("--whole_word_masking", action="store_true",
+                       help="Mask whole words (word boundaries found here and stored in the dataset, so dynamic "
+                            "masking never segments again).")
+    group.add_argument("--entity_masking", action="store_true",
+                       help="Mask whole named entities and phrases first, then whole words (ERNIE 1.0).")
+    group.add_argument("--segmenter", choices=["jieba", "space"], default="jieba",
+                       help="Where word boundaries come from: jieba (needs the package jieba), or the spaces of "
+                            "an already segmented corpus.")
+    group.add_argument("--entity_dict_path", default=None,
+                       help="--entity_masking: a file of phrases (one per line) that count as entities too.")
+    group.add_argument("--sr_max_segments", type=int, default=3,
+                       help="--target sr: a paragraph is cut into 1 .. N segments that are shuffled.")
+
+
 def add_optimization_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("optimisation")
     group.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate.")
@@ -65,6 +82,11 @@ def add_optimization_options(parser: argparse.ArgumentParser) -> None:
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--dataset_path", default="dataset.pt", help="Dataset written by preprocess.py.")
+    group.add_argument("--dataset_path_list", nargs="+", default=None,
+                       help="Multi-task pre-training: several datasets (e.g. bert, sd and sr instances), each "
+                            "micro-batch drawn from one of them; the model's --target lists every objective.")
+    group.add_argument("--dataset_weights", nargs="+", type=float, default=None,
+                       help="Sampling weight of each dataset of --dataset_path_list (default: equal).")
     group.add_argument("--pretrained_model_path", default=None, help="Model to start from (incremental pre-training).")
     group.add_argument("--output_model_path", required=True, help="Where checkpoints go (with a -STEP suffix).")
     group.add_argument("--resume_from", default=None,
@@ -109,6 +131,8 @@ def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
                        help="rnn/lstm/gru: bidirectional torch RNN (for a bidirectional LM use --encoder bilstm).")
     group.add_argument("--labels_num", type=int, default=None,
                        help="cls target: number of classes (default: the config's labels_num, else 2).")
+    group.add_argument("--sr_max_segments", type=int, default=3,
+                       help="sr target: classify the orders of up to this many segments (as preprocess.py's).")
 
 
 def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
@@ -139,6 +163,7 @@ def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
                        help="Store unmasked instances; the data loader masks them at training time (RoBERTa).")
     add_tokenizer_options(parser)
     add_span_masking_options(parser)
+    add_knowledge_masking_options(parser)
 
 
 def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str = "models/finetuned_model.bin",

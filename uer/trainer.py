@@ -69,7 +69,8 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
 class Trainer:
     """Runs ``total_steps`` optimiser steps over ``batches`` and writes checkpoints."""
 
-    def __init__(self, model: nn.Module, batches, cfg: TrainConfig, ctx: DistContext) -> None:
+    def __init__(self, model: nn.Module, batches, cfg: TrainConfig, ctx: DistContext,
+                 find_unused_parameters: bool = False) -> None:
         self.cfg = cfg
         self.ctx = ctx
         self.batches = batches
@@ -86,7 +87,9 @@ class Trainer:
             else:
                 logger.info("--fp16: autocast to float16 with dynamic loss scaling (opt level %s maps to native AMP, "
                             "float32 master weights)", cfg.fp16_opt_level)
-        self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        # Multi-task pre-training leaves the heads of the other datasets' objectives idle in a step.
+        self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                                            find_unused_parameters=find_unused_parameters)
                     if ctx.distributed else None)
         self.step = 0
 

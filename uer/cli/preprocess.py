@@ -8,15 +8,17 @@ The work happens in uer.data.preprocessing; the output format is documented in u
 from __future__ import annotations
 
 import argparse
-import sys
+
+from uer.errors import entry_point
 
 # Worker processes are spawned: they re-import this file as __mp_main__, so heavy imports stay inside main().
 
 
+@entry_point("preprocess.py")
 def main(argv: list[str] | None = None) -> int:
     from uer.opts import add_preprocess_options
-    from uer.data.preprocessing import PreprocessError, build_dataset, options_from_args
-    from uer.text.vocab import VocabError
+    from uer.data.preprocessing import build_dataset, options_from_args
+    from uer.utils.io import check_outputs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -28,9 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         options = options_from_args(args)
     except ValueError as e:
         parser.error(str(e))
-    try:
-        build_dataset(options)
-    except (PreprocessError, VocabError, FileNotFoundError) as e:
-        print(f"preprocess.py: error: {e}", file=sys.stderr)
-        return 1
+    # Before the work: an existing folder or the corpus itself as --dataset_path was found only at the end.
+    check_outputs(args, outputs=("dataset_path",), inputs=("corpus_path", "vocab_path", "spm_model_path"))
+    build_dataset(options)
     return 0

@@ -18,8 +18,10 @@ import sys
 from typing import Sequence
 
 from uer import opts
-from uer.finetune.builders import classifier_from_args, finetune_config_from_args, tokenizer_from_args
-from uer.finetune.classification import classification_metric, count_labels, read_classification
+from uer.errors import entry_point
+from uer.finetune.builders import FINETUNE_INPUTS, classifier_from_args, finetune_config_from_args, tokenizer_from_args
+from uer.finetune.classification import classification_metric, count_labels, has_text_b, read_classification
+from uer.utils.io import check_outputs
 from uer.data.finetune_data import Instances
 from uer.utils.launch import launch
 from uer.finetune.loop import EvalSet, FineTuner
@@ -43,22 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
     tokenizer = tokenizer_from_args(args)
     labels_num = count_labels(args.train_path, args.soft_targets)
-    model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
+    pairs = has_text_b(args.train_path)
 
     def read(path: str, **kw) -> Instances:
         return read_classification(path, tokenizer, args.seq_length, labels_num, **kw)
 
+    # Every file is read (encoding, columns, labels) before training: a bad test.tsv must not be found
+    # after the epochs, when --output_model_path has already been replaced.
     train = read(args.train_path, soft_targets=args.soft_targets)
+    dev = read(args.dev_path, pairs=pairs, pairs_from=args.train_path)
+    test = read(args.test_path, pairs=pairs, pairs_from=args.train_path) if args.test_path else None
+    model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
     metric = classification_metric(labels_num)
     if ctx.is_main:
         logger.info("%d labels (from %s); %s pooling%s", labels_num, args.train_path, args.pooling,
                     f"; soft targets, alpha {args.soft_alpha}" if args.soft_targets else "")
     tuner = FineTuner(model, finetune_config_from_args(args), ctx, tokenizer.vocab.pad_id)
-    tuner.fit(train, [EvalSet("dev", read(args.dev_path), metric)])
-    if args.test_path:
-        tuner.evaluate([EvalSet("test", read(args.test_path), metric)], "test (best model on dev)")
+    tuner.fit(train, [EvalSet("dev", dev, metric)])
+    if test is not None:
+        tuner.evaluate([EvalSet("test", test, metric)], "test (best model on dev)")
 
 
+@entry_point("run_classifier.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), run, "run_classifier.py")
+    args = parse_args_with_config(build_parser(), argv)
+    check_outputs(args, outputs=("output_model_path",), inputs=FINETUNE_INPUTS)
+    launch(args, run, "run_classifier.py")

@@ -25,11 +25,13 @@ from typing import Sequence
 import numpy as np
 
 from uer import opts
-from uer.finetune.builders import classifier_from_args, finetune_config_from_args, tokenizer_from_args
-from uer.finetune.classification import classification_metric, count_labels, read_classification, softmax
+from uer.errors import DataError, UsageError, entry_point
+from uer.finetune.builders import FINETUNE_INPUTS, classifier_from_args, finetune_config_from_args, tokenizer_from_args
+from uer.finetune.classification import (classification_metric, count_labels, read_classification, softmax,
+                                         stacked_logits)
 from uer.utils.launch import launch
 from uer.finetune.loop import EvalSet, FineTuner
-from uer.model_saver import atomic_write
+from uer.utils.io import atomic_write_bytes, check_outputs
 from uer.config import parse_args_with_config
 from uer.utils.distributed import DistContext
 from uer.utils.metrics import classification_report
@@ -60,12 +62,12 @@ def fold_model_path(path: str, fold: int) -> str:
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
     if args.folds_num < 2:
-        raise SystemExit(f"--folds_num must be at least 2, got {args.folds_num}")
+        raise UsageError(f"--folds_num must be at least 2, got {args.folds_num}")
     tokenizer = tokenizer_from_args(args)
     labels_num = count_labels(args.train_path, args.soft_targets)
     data = read_classification(args.train_path, tokenizer, args.seq_length, labels_num, soft_targets=args.soft_targets)
     if len(data) < args.folds_num:
-        raise SystemExit(f"{args.train_path}: {len(data)} rows cannot make {args.folds_num} folds")
+        raise DataError(f"{len(data)} rows cannot make {args.folds_num} folds (--folds_num)", args.train_path)
     folds = np.array_split(np.random.default_rng(args.seed).permutation(len(data)), args.folds_num)
     metric = classification_metric(labels_num)
     features = np.zeros((len(data), labels_num), dtype=np.float32)
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
                         len(held_out))
         held = data.subset(held_out)
         tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, metric)])
-        logits = tuner.predict(held)
+        logits = stacked_logits(tuner.predict(held), labels_num)
         features[held_out] = softmax(logits)
         report = classification_report(held.fields["label"], logits.argmax(-1), labels_num)
         accs.append(report.accuracy)
@@ -90,17 +92,19 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         if ctx.is_main:
             logger.info("fold %d: %s; model %s", fold, report.summary(), path)
     if ctx.is_main:
-        def write(tmp: str) -> None:
-            buffer = io.BytesIO()
-            np.save(buffer, features)
-            Path(tmp).write_bytes(buffer.getvalue())
-
-        atomic_write(args.train_features_path, write)
+        buffer = io.BytesIO()
+        np.save(buffer, features)
+        atomic_write_bytes(args.train_features_path, buffer.getvalue())
         logger.info("out-of-fold probabilities [%d x %d] -> %s", *features.shape, args.train_features_path)
         logger.info("cross-validation over %d folds: Acc. %.4f  Macro F1 %.4f (means over folds)",
                     args.folds_num, float(np.mean(accs)), float(np.mean(f1s)))
 
 
+@entry_point("run_classifier_cv.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), run, "run_classifier_cv.py")
+    args = parse_args_with_config(build_parser(), argv)
+    folds = {f"--output_model_path (fold {fold})": fold_model_path(args.output_model_path, fold)
+             for fold in range(max(args.folds_num, 0))}
+    check_outputs(args, outputs=("train_features_path",), inputs=FINETUNE_INPUTS, extra_outputs=folds)
+    launch(args, run, "run_classifier_cv.py")

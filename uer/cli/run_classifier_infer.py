@@ -22,12 +22,13 @@ import numpy as np
 
 from uer import opts
 from uer.finetune.builders import encoder_from_args, tokenizer_from_args
-from uer.finetune.classification import read_classification, softmax
+from uer.finetune.classification import read_classification, softmax, stacked_logits
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
-from uer.model_saver import atomic_write
 from uer.api import resolve_device
+from uer.errors import entry_point
+from uer.utils.io import atomic_write_text, check_outputs
 from uer.config import parse_args_with_config
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
@@ -64,23 +65,23 @@ def write_predictions(path: str, logits: np.ndarray, output_logits: bool, output
             row.append(format_values(probs[i]))
         lines.append("\t".join(row))
 
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-
-    atomic_write(path, write)
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+@entry_point("run_classifier_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_outputs(args, outputs=("prediction_path",),
+                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path"))
     setup_logging(True)
     tune_cpu_allocator()
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
+    data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False)  # before the model
     cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
     model = Classifier(embedding, encoder, cfg.hidden_size, args.labels_num, args.pooling)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))  # every key: a fine-tuned model
-    data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False)
-    logits = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
+    logits = stacked_logits(predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device),
+                            args.labels_num)
     write_predictions(args.prediction_path, logits, args.output_logits, args.output_prob)
     logger.info("predicted %d instances of %s into %s", len(data), args.test_path, args.prediction_path)

@@ -19,14 +19,16 @@ import logging
 import sys
 from typing import Sequence
 
-import numpy as np
 
 from uer import opts
-from uer.finetune.builders import classifier_from_args, finetune_config_from_args, tokenizer_from_args
-from uer.finetune.classification import count_labels, read_classification, softmax
+from uer.errors import DataError, entry_point
+from uer.finetune.builders import FINETUNE_INPUTS, classifier_from_args, finetune_config_from_args, tokenizer_from_args
+from uer.utils.io import check_outputs
+from uer.finetune.classification import count_labels, has_text_b, read_classification, softmax, stacked_logits
 from uer.data.finetune_data import Instances
 from uer.utils.launch import launch
-from uer.finetune.loop import EvalSet, Evaluation, FineTuner
+from uer.finetune.contract import EvalSet, Evaluation, Prediction
+from uer.finetune.loop import FineTuner
 from uer.config import parse_args_with_config
 from uer.utils.distributed import DistContext
 from uer.utils.metrics import classification_report, ranking_report
@@ -48,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def dbqa_metric(labels_num: int):
     """Accuracy of the labels, and MRR/MAP of the candidates ranked by P(label 1) within each question."""
 
-    def metric(logits: np.ndarray, data: Instances) -> Evaluation:
+    def metric(predictions: list[Prediction], data: Instances) -> Evaluation:
+        logits = stacked_logits(predictions, labels_num)
         labels = data.fields["label"]
         cls = classification_report(labels, logits.argmax(-1), labels_num)
         ranking = ranking_report(data.fields["qid"], labels, softmax(logits)[:, 1])
@@ -62,19 +65,28 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
     tokenizer = tokenizer_from_args(args)
     labels_num = count_labels(args.train_path, args.soft_targets)
     if labels_num != 2:
-        raise SystemExit(f"run_dbqa.py: {args.train_path} has {labels_num} labels; DBQA labels are 0 and 1")
-    model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
+        raise DataError(f"{labels_num} labels; DBQA labels are 0 (not an answer) and 1 (an answer)", args.train_path)
+
+    pairs = has_text_b(args.train_path)
 
     def read(path: str, **kw) -> Instances:
         return read_classification(path, tokenizer, args.seq_length, labels_num, extra_int_columns=("qid",), **kw)
 
+    # Every file is read before training (a bad test.tsv must not be found after the epochs).
+    train = read(args.train_path, soft_targets=args.soft_targets)
+    dev = read(args.dev_path, pairs=pairs, pairs_from=args.train_path)
+    test = read(args.test_path, pairs=pairs, pairs_from=args.train_path) if args.test_path else None
+    model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
     metric = dbqa_metric(labels_num)
     tuner = FineTuner(model, finetune_config_from_args(args), ctx, tokenizer.vocab.pad_id)
-    tuner.fit(read(args.train_path, soft_targets=args.soft_targets), [EvalSet("dev", read(args.dev_path), metric, "mrr")])
-    if args.test_path:
-        tuner.evaluate([EvalSet("test", read(args.test_path), metric, "mrr")], "test (best model on dev)")
+    tuner.fit(train, [EvalSet("dev", dev, metric, "mrr")])
+    if test is not None:
+        tuner.evaluate([EvalSet("test", test, metric, "mrr")], "test (best model on dev)")
 
 
+@entry_point("run_dbqa.py")
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    launch(parse_args_with_config(build_parser(), argv), run, "run_dbqa.py")
+    args = parse_args_with_config(build_parser(), argv)
+    check_outputs(args, outputs=("output_model_path",), inputs=FINETUNE_INPUTS)
+    launch(args, run, "run_dbqa.py")

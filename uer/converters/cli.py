@@ -17,7 +17,9 @@ from typing import Callable, Sequence
 
 from uer.converters import bert, google, gpt2
 from uer.converters.common import ConversionError, read_state, write_state
-from uer.model_loader import ModelLoadError, normalize_keys
+from uer.errors import entry_point
+from uer.model_loader import normalize_keys
+from uer.utils.io import atomic_write_text, check_outputs
 from uer.utils.logging import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -48,13 +50,18 @@ def _add_config_output(parser: argparse.ArgumentParser, file_name: str) -> None:
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, convert: Callable[[argparse.Namespace], None]) -> None:
-    """Parse, convert, and turn known failures into one clear line instead of a traceback."""
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
+    """Parse, check that the output is not the input, convert; user errors end in one line (uer.errors)."""
+
+    @entry_point(parser.prog)
+    def run() -> None:
+        args = parser.parse_args(argv)
+        setup_logging()
+        # The output folder may be new (HF-style folders); the input must survive.
+        check_outputs(args, outputs=("output_model_path",), inputs=("input_model_path", "config_path"),
+                      create_folder=True)
         convert(args)
-    except (ConversionError, ModelLoadError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+    run()
 
 
 def _model_options(args: argparse.Namespace, hidden_act: str = "gelu", layer_norm_eps: float = 1e-12) -> dict:
@@ -79,8 +86,7 @@ def _model_options(args: argparse.Namespace, hidden_act: str = "gelu", layer_nor
 
 def _write_json(folder: str, name: str, config: dict) -> None:
     path = Path(folder) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
     logger.info("wrote %s", path)
 
 

@@ -9,6 +9,7 @@ from typing import Iterable
 
 import torch
 
+from uer.errors import UserError
 from uer.model_loader import load_state_dict
 from uer.model_saver import save_state_dict
 
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     """A checkpoint that cannot be converted as asked; the message names the key and the likely fix."""
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -27,6 +28,7 @@ import torch
 
 from uer.converters import bert
 from uer.converters.common import ConversionError, report_unused
+from uer.utils.io import note_written, temp_path_for
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +150,9 @@ def _tensorflow() -> ModuleType:
 
 def read_tf_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """All variables of a TF checkpoint (the prefix ``.../bert_model.ckpt``, or its folder)."""
+    if not (Path(f"{path}.index").is_file() or Path(path).is_dir()):  # checked before TensorFlow's slow import
+        raise ConversionError(f"no TensorFlow checkpoint here: neither {path}.index nor a folder of that name; give "
+                              "the prefix, e.g. models/bert_model.ckpt")
     tf = _tensorflow()
     try:
         reader = tf.train.load_checkpoint(str(path))
@@ -160,7 +165,25 @@ def read_tf_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def write_tf_checkpoint(variables: dict[str, np.ndarray], path: str | os.PathLike) -> None:
     """Write ``variables`` under their exact names as a TF1-style checkpoint (what Google's BERT code loads)."""
     tf = _tensorflow()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # TF writes several files (PREFIX.index, PREFIX.data-*): they go to a hidden folder beside the target,
+    # then each is renamed into place, the index last (uer.utils.io's rule: nothing half-written under a
+    # final name).
+    staging = temp_path_for(target)
+    staging.mkdir()
+    try:
+        _save_tf_variables(tf, variables, staging / target.name)
+        produced = sorted(staging.iterdir(), key=lambda p: p.name.endswith(".index"))
+        for file in produced:
+            os.replace(file, target.parent / file.name)
+        note_written(str(target))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("wrote %d variables to %s", len(variables), path)
+
+
+def _save_tf_variables(tf: ModuleType, variables: dict[str, np.ndarray], path: Path) -> None:
     with tf.Graph().as_default():
         # Initialised from placeholders, not constants: the graph stays small whatever the model size
         # (a GraphDef over 2 GB cannot be serialised).
@@ -172,5 +195,4 @@ def write_tf_checkpoint(variables: dict[str, np.ndarray], path: str | os.PathLik
         saver = tf.compat.v1.train.Saver(var_list=var_list)
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.variables_initializer(list(var_list.values())), feed_dict=feeds)
-            saver.save(session, str(path), write_meta_graph=False)
-    logger.info("wrote %d variables to %s", len(variables), path)
+            saver.save(session, str(path), write_meta_graph=False, write_state=False)

@@ -55,6 +55,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from uer.errors import UserError
+from uer.utils.io import atomic_open, check_input_file
+
 MAGIC = b"UERDSET1"
 SHARD_MAGIC = b"UERSHRD1"
 FORMAT_VERSION = 1
@@ -64,7 +67,7 @@ CSR_COUNTS = {"mask_count": "mask_offsets"}
 _COPY_CHUNK = 16 << 20
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(UserError, ValueError):
     """The file is not a dataset of ours, is truncated, or has an unsupported version."""
 
 
@@ -198,7 +201,6 @@ def merge_shards(shard_paths: Iterable[str | os.PathLike], out_path: str | os.Pa
     """
     shard_paths = [Path(p) for p in shard_paths]
     out_path = Path(out_path)
-    tmp_path = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     try:
         index = [(p, _scan_shard(p)[0]) for p in shard_paths]
         blocks = [(p, off, n, arrays) for p, bl in index for (off, n, arrays) in bl]
@@ -238,7 +240,7 @@ def merge_shards(shard_paths: Iterable[str | os.PathLike], out_path: str | os.Pa
                 break
             data_start = needed
 
-        with open(tmp_path, "wb") as out:
+        with atomic_open(out_path, "wb") as out:
             out.write(MAGIC + struct.pack("<Q", len(blob)) + blob)
             for name, (dtype, shape) in final.items():
                 out.write(b"\0" * (offsets[name] - out.tell()))
@@ -248,13 +250,8 @@ def merge_shards(shard_paths: Iterable[str | os.PathLike], out_path: str | os.Pa
                 else:
                     _copy_array(out, blocks, name)
             out.write(b"\0" * (pos - out.tell()))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_path, out_path)
         return header
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
         for p in shard_paths:
             if p.exists():
                 p.unlink()
@@ -325,8 +322,7 @@ class PretrainDataset:
     def open(cls, path: str | os.PathLike) -> "PretrainDataset":
         """Validate magic, version and size, then map every array. Raises DatasetFormatError."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"dataset file not found: {path} (build it with preprocess.py)")
+        check_input_file(path, "dataset file", " (build it with preprocess.py)")
         size = path.stat().st_size
         with open(path, "rb") as f:
             head = f.read(16)

@@ -18,9 +18,16 @@ Rules (UER-py / Google BERT semantics):
   (``P(k) ∝ p (1-p)^(k-1)``, k = 1..max); tiles are visited in random order and taken whole while they fit
   the budget; the first one that does not fit is cut to fill the budget exactly (SpanBERT does the same
   with its last span), later ones are skipped. A span can run across the [SEP] between two segments.
+* Knowledge masking (ERNIE 1.0; ``units`` given, from :mod:`uer.text.segment`): the maskable tokens are cut
+  into units at the stored word/entity starts (and after every special token, so a unit never crosses
+  [CLS] or [SEP]). Entity units are visited first, in random order, then word units in random order; a
+  unit is taken whole when it fits the remaining budget and skipped otherwise (Google's whole-word
+  masking rule), so no unit is ever cut. If no unit fits at all (every unit longer than the budget), the
+  first unit in the visiting order is taken whole, so every instance has a prediction.
 * 80/10/10: each chosen *unit* becomes [MASK] with p=0.8, random tokens with p=0.1, unchanged with p=0.1.
-  The unit is the token for token masking and the whole span for span masking (as SpanBERT and UER-py
-  decide per span); with "random", each token of a span gets its own random id.
+  The unit is the token for token masking, the whole span for span masking (as SpanBERT and UER-py
+  decide per span) and the whole word or entity for knowledge masking; with "random", each token of a
+  span gets its own random id.
 * Random replacement ids are uniform over ``[1, vocab_size)`` minus the special ids
   ([PAD], [UNK], [CLS], [SEP], [MASK]).
 """
@@ -40,6 +47,8 @@ _STREAM_SPAN_LEN = 1  # span masking: tile lengths
 _STREAM_SPAN_KEY = 2  # span masking: tile visiting order
 _STREAM_ACTION = 3   # 80/10/10 decision per unit
 _STREAM_TOKEN = 4    # replacement token ids
+_STREAM_UNIT_KEY = 5  # knowledge masking: unit visiting order
+_ENTITY_START = 2    # unit codes of uer.text.segment: 0 continues, 1 starts a word, 2 starts an entity
 
 
 @dataclass(frozen=True)
@@ -238,7 +247,8 @@ def _unique_keys(rand: RandomSource, stream: int, width: int) -> np.ndarray:
     return (rand.bits(stream, width) & ~_LOW) | np.arange(width, dtype=np.uint64)[None, :]
 
 
-def mask_batch(src: np.ndarray, lengths: np.ndarray, cfg: MaskingConfig, rand: RandomSource) -> MaskedBatch:
+def mask_batch(src: np.ndarray, lengths: np.ndarray, cfg: MaskingConfig, rand: RandomSource,
+               units: np.ndarray | None = None) -> MaskedBatch:
     """Choose and apply MLM masks for a batch of instances.
 
     Args:
@@ -246,6 +256,7 @@ def mask_batch(src: np.ndarray, lengths: np.ndarray, cfg: MaskingConfig, rand: R
         lengths: [n] number of real tokens per instance.
         cfg: vocabulary facts and span options.
         rand: random numbers, one row per instance.
+        units: [n, L] unit codes for knowledge masking (whole words / entities), or None.
 
     Returns:
         MaskedBatch with the masked copy of ``src`` as int64 and the masked (row, col, original id) triples.
@@ -260,7 +271,12 @@ def mask_batch(src: np.ndarray, lengths: np.ndarray, cfg: MaskingConfig, rand: R
     n_maskable = np.count_nonzero(maskable, axis=1)
     budget = np.where(n_maskable > 0, np.maximum(1, np.floor(cfg.mask_prob * n_maskable + 0.5)), 0).astype(np.int64)
 
-    if not cfg.span_masking:
+    if units is not None:
+        selected, unit = _select_units(maskable, np.asarray(units)[:, :width], budget, rand)
+        flat = np.flatnonzero(selected)
+        rows, cols = flat // width, flat % width
+        unit_cols = unit.reshape(-1)[flat]
+    elif not cfg.span_masking:
         # Non-maskable positions get the largest key; the budget-th smallest key is the threshold.
         keys = _unique_keys(rand, _STREAM_SELECT, width)
         keys[~maskable] |= _HIGH
@@ -316,3 +332,40 @@ def _select_spans(maskable: np.ndarray, n_maskable: np.ndarray, budget: np.ndarr
     offset = c_safe - np.take_along_axis(starts, tile, axis=1)
     selected = maskable & (offset < np.take_along_axis(take, tile, axis=1))
     return selected, tile
+
+
+def _select_units(maskable: np.ndarray, units: np.ndarray, budget: np.ndarray,
+                  rand: RandomSource) -> tuple[np.ndarray, np.ndarray]:
+    """Knowledge-masking selection (see module doc). Returns (selected bool [n, L], unit index per position)."""
+    n, width = maskable.shape
+    after_special = np.ones_like(maskable)
+    after_special[:, 1:] = ~maskable[:, :-1]
+    start = maskable & ((units > 0) | after_special)
+    unit = np.cumsum(start, axis=1) - 1  # index of each position's unit within its row
+    unit = np.where(maskable, unit, 0).clip(0)
+    rows = np.nonzero(maskable)[0]
+    lens = np.bincount(rows * width + unit[maskable], minlength=n * width).reshape(n, width)
+    entity = np.zeros((n, width), dtype=bool)
+    er, ec = np.nonzero(start & (units == _ENTITY_START))
+    entity[er, unit[er, ec]] = True
+    # Sort keys: entities before words (top bit clear), random order within each group, empty slots last.
+    keys = _unique_keys(rand, _STREAM_UNIT_KEY, width)
+    random_part = ((keys & ~_LOW) >> np.uint64(1)) & ~_LOW
+    keys = random_part | (keys & _LOW) | np.where(entity, np.uint64(0), np.uint64(1 << 63))
+    keys[lens == 0] |= _HIGH
+    order = (np.sort(keys, axis=1) & _LOW).astype(np.intp)
+    sorted_len = np.take_along_axis(lens, order, axis=1)
+    take_sorted = np.zeros((n, width), dtype=bool)
+    total = np.zeros(n, dtype=np.int64)
+    for k in range(int((lens > 0).sum(axis=1).max(initial=0))):
+        fits = (sorted_len[:, k] > 0) & (total + sorted_len[:, k] <= budget)
+        take_sorted[:, k] = fits
+        total += np.where(fits, sorted_len[:, k], 0)
+        if np.all(total >= budget):
+            break
+    nothing = (total == 0) & (budget > 0) & (sorted_len[:, 0] > 0)
+    take_sorted[nothing, 0] = True
+    take = np.zeros_like(take_sorted)
+    np.put_along_axis(take, order, take_sorted, axis=1)
+    selected = maskable & np.take_along_axis(take, unit, axis=1)
+    return selected, unit

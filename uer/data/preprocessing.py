@@ -23,11 +23,13 @@ from typing import Any, Callable, Iterator
 from uer.data.dataset import DatasetWriter, merge_shards
 from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
 from uer.data.masking import MaskingConfig
+from uer.errors import UserError
+from uer.utils.io import UTF8_BOM, decode_utf8, line_number_at
 
 PROGRESS_SECONDS = 2.0
 
 
-class PreprocessError(RuntimeError):
+class PreprocessError(UserError, RuntimeError):
     """A user-facing problem (bad corpus, no instances); preprocess.py prints its message."""
 
 
@@ -53,6 +55,16 @@ class PreprocessOptions:
     span_masking: bool = False
     span_geo_prob: float = 0.2
     span_max_length: int = 10
+    whole_word_masking: bool = False
+    entity_masking: bool = False
+    segmenter: str = "jieba"
+    entity_dict_path: str | None = None
+    sr_max_segments: int = 3
+
+    @property
+    def knowledge_masking(self) -> str | None:
+        """"entity", "word" or None: the units masking takes whole (uer.text.segment)."""
+        return "entity" if self.entity_masking else "word" if self.whole_word_masking else None
 
     def __post_init__(self) -> None:
         if self.target not in str2instances:
@@ -71,6 +83,15 @@ class PreprocessOptions:
             raise ValueError(f"span_geo_prob must be in (0, 1], got {self.span_geo_prob}")
         if self.span_masking and self.span_max_length < 1:
             raise ValueError(f"span_max_length must be >= 1, got {self.span_max_length}")
+        if self.knowledge_masking and self.span_masking:
+            raise ValueError("--span_masking and --whole_word_masking/--entity_masking choose different mask units; "
+                             "give one of them")
+        if self.entity_dict_path and not self.entity_masking:
+            raise ValueError("--entity_dict_path lists phrases for --entity_masking; add --entity_masking")
+        if self.entity_dict_path and not os.path.isfile(self.entity_dict_path):
+            raise ValueError(f"--entity_dict_path: file not found: {self.entity_dict_path}")
+        if not 1 <= self.sr_max_segments <= 4:
+            raise ValueError(f"--sr_max_segments must be in [1, 4] (33 orders at 4), got {self.sr_max_segments}")
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,8 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
 
     "documents": one sentence per line, blank line between documents; "lines": one document per line;
     "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped).
-    Sentences and documents without tokens are skipped.
+    Sentences and documents without tokens are skipped. A leading UTF-8 byte-order mark is skipped; bytes that
+    are not UTF-8 are an error naming the file, line and byte offset (UER-py stopped with a traceback).
     """
     buf = DocumentBuffer()
     with open(path, "rb") as f:
@@ -127,8 +149,11 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
         for raw in f:
             if pos >= end:
                 break
+            line_start = pos
             pos += len(raw)
-            text = raw.decode("utf-8", errors="replace").strip()
+            if line_start == 0 and raw.startswith(UTF8_BOM):  # Excel/Notepad exports begin with one
+                raw, line_start = raw[len(UTF8_BOM):], len(UTF8_BOM)
+            text = decode_utf8(raw, path, offset=line_start).strip()
             if corpus_format == "lines":
                 if text:
                     buf.add_document(encode(text))
@@ -137,7 +162,7 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
                     try:
                         parsed = parse_labelled_line(text)
                     except ValueError as err:
-                        raise PreprocessError(f"{path}, line starting at byte {pos - len(raw)}: {err}") from None
+                        raise PreprocessError(str(err), path, line_number_at(path, line_start)) from None
                     if parsed is not None:
                         buf.add_document(encode(parsed[1]), label=parsed[0])
             elif text:
@@ -170,14 +195,20 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> i
     builder_cls = str2instances[o.target]
     cfg = InstanceConfig(seq_length=o.seq_length, masking=job.masking, dup_factor=o.dup_factor,
                          short_seq_prob=o.short_seq_prob, full_sentences=o.full_sentences,
-                         dynamic_masking=o.dynamic_masking)
+                         dynamic_masking=o.dynamic_masking, sr_max_segments=o.sr_max_segments)
     builder: InstanceBuilder = builder_cls(cfg, seed=o.seed, worker=job.worker)
+    encode = tokenizer.encode
+    if o.knowledge_masking and builder.uses_masking:
+        from uer.text.segment import Segmenter, segmented_encoder
+
+        encode = segmented_encoder(tokenizer.encode, Segmenter(o.segmenter, entities=o.entity_masking,
+                                                                entity_dict_path=o.entity_dict_path))
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
     with DatasetWriter(job.shard_path) as writer:
         if job.end > job.start:
-            buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, tokenizer.encode,
+            buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, encode,
                                    o.docs_buffer_size)
             pending = next(buffers)
             for nxt in buffers:  # look one ahead so the builder knows which buffer is the last
@@ -223,6 +254,15 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     if o.dynamic_masking and builder_cls.uses_masking and o.dup_factor != 1:
         log(f"--dynamic_masking: masks are drawn by the data loader at training time, so --dup_factor "
             f"{o.dup_factor} is ignored (one copy stored), as in UER-py.")
+    if o.knowledge_masking and not builder_cls.uses_masking:
+        log(f"--target {o.target} has no masks: --whole_word_masking/--entity_masking do not apply.")
+    if o.knowledge_masking and builder_cls.uses_masking and o.segmenter == "jieba":
+        from uer.text.segment import _import_jieba
+
+        try:
+            _import_jieba()  # fail here, once, rather than in every worker
+        except ImportError as err:
+            raise PreprocessError(str(err)) from None
     if o.dynamic_masking and o.span_masking and builder_cls.uses_masking:
         log("--dynamic_masking with --span_masking: the span options are recorded in the dataset, but "
             "pass --span_masking to pretrain.py, which draws the masks.")
@@ -245,6 +285,9 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "dynamic_masking": o.dynamic_masking and builder_cls.uses_masking,
             "span_masking": {"enabled": o.span_masking, "geo_prob": o.span_geo_prob,
                              "max_length": o.span_max_length},
+            "knowledge_masking": ({"units": o.knowledge_masking, "segmenter": o.segmenter,
+                                   "entity_dict_path": o.entity_dict_path}
+                                  if o.knowledge_masking and builder_cls.uses_masking else None),
             "tokenizer": {"name": o.tokenizer, "vocab_path": o.vocab_path, "spm_model_path": o.spm_model_path,
                           "do_lower_case": o.do_lower_case},
             "special_ids": {"pad": vocab.pad_id, "unk": vocab.unk_id, "cls": vocab.cls_id, "sep": vocab.sep_id,
@@ -252,6 +295,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "dup_factor": 1 if o.dynamic_masking or not builder_cls.uses_masking else o.dup_factor,
             "short_seq_prob": o.short_seq_prob,
             "full_sentences": o.full_sentences,
+            **({"sr_max_segments": o.sr_max_segments} if o.target == "sr" else {}),
             "seed": o.seed,
             "processes_num": o.processes_num,
             "docs_buffer_size": o.docs_buffer_size,

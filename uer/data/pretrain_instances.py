@@ -35,6 +35,8 @@ most ``PACK_BLOCK`` instances; peak memory is set by ``--docs_buffer_size``, not
 """
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from abc import ABC, abstractmethod
 from array import array
@@ -61,6 +63,7 @@ class InstanceConfig:
         short_seq_prob: bert/albert: probability of a shorter random target length.
         full_sentences: mlm: pack documents across document boundaries.
         dynamic_masking: store unmasked instances; the loader masks them.
+        sr_max_segments: sr: a paragraph is cut into 1 .. sr_max_segments segments before shuffling.
     """
 
     seq_length: int
@@ -69,6 +72,7 @@ class InstanceConfig:
     short_seq_prob: float = 0.1
     full_sentences: bool = False
     dynamic_masking: bool = False
+    sr_max_segments: int = 3
 
     def __post_init__(self) -> None:
         if not 5 <= self.seq_length <= 65535:
@@ -95,6 +99,9 @@ class DocumentBuffer:
         self.sent_offsets = array("q", [0])
         self.doc_offsets = array("q", [0])
         self.labels = array("q")  # one per document, for labelled corpora (cls) only
+        # Knowledge masking: a unit code per token (uer.text.segment: 0 continues, 1 word start, 2 entity start);
+        # filled when the sentences come with units (SegmentedIds), else None.
+        self.units: array | None = None
 
     def __len__(self) -> int:
         return len(self.doc_offsets) - 1
@@ -102,6 +109,11 @@ class DocumentBuffer:
     def add_sentence(self, ids: list[int]) -> None:
         """Append a sentence to the open document (empty sentences are dropped)."""
         if ids:
+            units = getattr(ids, "units", None)
+            if units is not None:
+                if self.units is None:
+                    self.units = array("b")
+                self.units.extend(units)
             self.tokens.extend(ids)
             self.sent_offsets.append(len(self.tokens))
 
@@ -122,6 +134,12 @@ class DocumentBuffer:
 
     def flat(self) -> np.ndarray:
         return np.frombuffer(self.tokens, dtype=np.int32) if len(self.tokens) else np.zeros(1, np.int32)
+
+    def flat_units(self) -> np.ndarray | None:
+        """Unit codes aligned with :meth:`flat` (None without knowledge masking)."""
+        if self.units is None:
+            return None
+        return np.frombuffer(self.units, dtype=np.int8) if len(self.units) else np.zeros(1, np.int8)
 
 
 @dataclass
@@ -192,6 +210,8 @@ class InstanceBuilder(ABC):
     has_label: ClassVar[bool] = False
     #: whether the instances get MLM masks (static, or dynamic in the loader); lm/bilm/cls do not.
     uses_masking: ClassVar[bool] = True
+    #: the batch key under which the loader hands out the ``label`` array (the target reading it).
+    label_key: ClassVar[str] = "sp_labels"
 
     def __init__(self, cfg: InstanceConfig, seed: int, worker: int = 0) -> None:
         self.cfg = cfg
@@ -205,22 +225,33 @@ class InstanceBuilder(ABC):
     def ranges(self, buf: DocumentBuffer, final: bool) -> tuple[np.ndarray, Ranges]:
         """Instances of one buffer (all copies) as (flat tokens, ranges). ``final``: no more input follows."""
 
+    def unit_stream(self, buf: DocumentBuffer) -> np.ndarray | None:
+        """Unit codes aligned with the flat tokens the last :meth:`ranges` call returned (None without
+        knowledge masking). Builders whose ``ranges`` build a new token stream override this."""
+        return buf.flat_units()
+
     def blocks(self, buf: DocumentBuffer, final: bool = False) -> Iterator[tuple[dict[str, np.ndarray], int]]:
         """Arrays for :meth:`uer.data.dataset.DatasetWriter.write`, at most PACK_BLOCK instances each."""
         flat, ranges = self.ranges(buf, final)
+        flat_units = self.unit_stream(buf) if self.uses_masking else None
         m = self.cfg.masking
         for lo in range(0, len(ranges), PACK_BLOCK):
             hi = min(lo + PACK_BLOCK, len(ranges))
             src, length, seg_a = pack_ranges(flat, ranges, lo, hi, self.cfg.seq_length, m.cls_id, m.sep_id, m.pad_id)
+            units = None
+            if flat_units is not None:  # specials start a unit, padding continues (never maskable anyway)
+                units = pack_ranges(flat_units, ranges, lo, hi, self.cfg.seq_length, 1, 1, 0)[0].astype(np.uint8)
             arrays: dict[str, np.ndarray] = {}
             if not self.cfg.dynamic_masking:
-                masked = mask_batch(src, length, m, GeneratorUniforms(self.np_rng, hi - lo))
+                masked = mask_batch(src, length, m, GeneratorUniforms(self.np_rng, hi - lo), units=units)
                 src = masked.src
             arrays["src"] = src.astype(self.dtype)
             arrays["length"] = length.astype(np.uint16)
             arrays["seg_a_len"] = seg_a.astype(np.uint16)
             if self.has_label:
                 arrays["label"] = np.frombuffer(ranges.label, dtype=np.int8)[lo:hi].copy()
+            if units is not None and self.cfg.dynamic_masking:
+                arrays["unit"] = units  # the loader masks by these units every epoch
             if not self.cfg.dynamic_masking:
                 arrays["mask_count"] = np.bincount(masked.rows, minlength=hi - lo).astype(np.uint16)
                 arrays["mask_pos"] = masked.cols.astype(np.uint16)
@@ -356,6 +387,11 @@ class MlmInstances(InstanceBuilder):
     def __init__(self, cfg: InstanceConfig, seed: int, worker: int = 0) -> None:
         super().__init__(cfg, seed, worker)
         self._carry = np.zeros(0, dtype=np.int32)  # full_sentences: packed tokens not yet emitted
+        self._carry_units = np.zeros(0, dtype=np.int8)  # their unit codes (knowledge masking)
+        self._stream_units: np.ndarray | None = None
+
+    def unit_stream(self, buf: DocumentBuffer) -> np.ndarray | None:
+        return self._stream_units if self.cfg.full_sentences else buf.flat_units()
 
     def ranges(self, buf: DocumentBuffer, final: bool) -> tuple[np.ndarray, Ranges]:
         width = self.cfg.seq_length - 2
@@ -372,12 +408,17 @@ class MlmInstances(InstanceBuilder):
         # One stream: carried tokens, then the documents separated by [SEP].
         sep = self.cfg.masking.sep_id
         doc_tokens = np.frombuffer(buf.tokens, dtype=np.int32) if len(buf.tokens) else np.zeros(0, np.int32)
-        pieces = [self._carry]
+        doc_units = np.frombuffer(buf.units, dtype=np.int8) if buf.units is not None else None
+        pieces, unit_pieces = [self._carry], [self._carry_units]
         for d, (first, end) in enumerate(bounds):
             if len(self._carry) or d > 0:
                 pieces.append(np.array([sep], dtype=np.int32))
+                unit_pieces.append(np.ones(1, dtype=np.int8))
             pieces.append(doc_tokens[first:end])
+            if doc_units is not None:
+                unit_pieces.append(doc_units[first:end])
         stream = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+        units = np.concatenate(unit_pieces) if doc_units is not None or len(self._carry_units) else None
         starts: list[tuple[int, int]] = []
         pos, n = 0, len(stream)
         while True:
@@ -391,10 +432,144 @@ class MlmInstances(InstanceBuilder):
             starts.append((pos, n - pos))
             pos = n
         self._carry = stream[pos:].copy()
+        if units is not None:
+            self._carry_units = units[pos:].copy()
+            self._stream_units = units if len(units) else np.zeros(1, np.int8)
+        else:
+            self._stream_units = None
         for _ in range(self.cfg.copies):
             for start, length in starts:
                 out.add(start, length)
         return (stream if len(stream) else np.zeros(1, np.int32)), out
+
+
+SD_ADJACENT, SD_SAME_DOCUMENT, SD_OTHER_DOCUMENT = 0, 1, 2
+
+
+class SdInstances(_SentencePairs):
+    """MLM + sentence distance (ERNIE 2.0): is B the segment right after A (0), elsewhere in A's document
+    (1, at least one sentence away, before or after A) or from another document (2)?
+
+    Chunks and A as for bert; the label is drawn uniformly among the cases the document allows (1 needs a
+    sentence that is neither in A nor right after it; 2 needs another document in the buffer).
+    """
+
+    label_key = "sd_labels"
+
+    def _document(self, sent: list[int], docs: list[int], d: int, out: Ranges) -> None:
+        rnd = self.random
+        first, last = docs[d], docs[d + 1]
+        target = self._target_length()
+        n_docs = len(docs) - 1
+        chunk_start, chunk_len = first, 0
+        s = first
+        while s < last:
+            chunk_len += sent[s + 1] - sent[s]
+            if s == last - 1 or chunk_len >= target:
+                n_sent = s + 1 - chunk_start
+                a_end = chunk_start + (rnd.randint(1, n_sent - 1) if n_sent >= 2 else 1)
+                a = (sent[chunk_start], sent[a_end])
+                b_target = max(1, target - (a[1] - a[0]))
+                # Sentences B may start at for "same document, not adjacent": after a gap, or before A
+                # with a gap (B then ends at least one sentence before A starts).
+                far = [o for o in range(first, last) if o > a_end or o < chunk_start - 1]
+                choices = ([SD_ADJACENT] if a_end < s + 1 else []) + ([SD_SAME_DOCUMENT] if far else []) \
+                    + ([SD_OTHER_DOCUMENT] if n_docs > 1 else [])
+                if not choices:
+                    chunk_start, chunk_len = s + 1, 0
+                    s += 1
+                    continue
+                label = choices[rnd.randrange(len(choices))]
+                if label == SD_ADJACENT:
+                    self._emit(out, a, (sent[a_end], sent[s + 1]), label)
+                else:
+                    if label == SD_SAME_DOCUMENT:
+                        o = far[rnd.randrange(len(far))]
+                        o_last = chunk_start - 1 if o < chunk_start else last
+                    else:
+                        other = rnd.randrange(n_docs - 1)
+                        other += other >= d
+                        o = rnd.randrange(docs[other], docs[other + 1])
+                        o_last = docs[other + 1]
+                    b_start, e = sent[o], o
+                    while e < o_last - 1 and sent[e + 1] - b_start < b_target:
+                        e += 1
+                    self._emit(out, a, (b_start, sent[e + 1]), label)
+                    s = a_end - 1  # the chunk's unused sentences start the next chunk
+                chunk_start, chunk_len = s + 1, 0
+            s += 1
+
+
+def sr_labels_num(max_segments: int) -> int:
+    """Classes of sentence reordering: every order of 1, 2, ..., max_segments segments."""
+    return sum(math.factorial(k) for k in range(1, max_segments + 1))
+
+
+def sr_label(order: tuple[int, ...]) -> int:
+    """The class of a permutation: orders of fewer segments first, then lexicographic (itertools order)."""
+    k = len(order)
+    return sr_labels_num(k - 1) + list(itertools.permutations(range(k))).index(tuple(order))
+
+
+def sr_order(label: int) -> tuple[int, ...]:
+    """Inverse of :func:`sr_label`: the order of the original segments in the shuffled instance."""
+    k = 1
+    while label >= sr_labels_num(k):
+        k += 1
+    return next(itertools.islice(itertools.permutations(range(k)), label - sr_labels_num(k - 1), None))
+
+
+class SrInstances(InstanceBuilder):
+    """MLM + sentence reordering (ERNIE 2.0): a paragraph (consecutive sentences of a document, at most
+    ``seq_length - 2`` tokens) is cut into 1 .. ``sr_max_segments`` segments, at sentence boundaries when it
+    has enough sentences and inside the text otherwise; the segments are shuffled into ``[CLS] ... [SEP]``
+    and the label is the permutation applied (:func:`sr_label`: instance = segments[order[0]], ...)."""
+
+    corpus_format = "documents"
+    has_label = True
+    label_key = "sr_labels"
+
+    def __init__(self, cfg: InstanceConfig, seed: int, worker: int = 0) -> None:
+        super().__init__(cfg, seed, worker)
+        self._stream_units: np.ndarray | None = None
+
+    def unit_stream(self, buf: DocumentBuffer) -> np.ndarray | None:
+        return self._stream_units
+
+    def ranges(self, buf: DocumentBuffer, final: bool) -> tuple[np.ndarray, Ranges]:
+        rnd, keep = self.random, self.cfg.seq_length - 2
+        sent, docs = buf.sent_offsets.tolist(), buf.doc_offsets.tolist()
+        tokens, units = buf.flat(), buf.flat_units()
+        pieces, unit_pieces, out, base = [], [], Ranges.empty(), 0
+        for _ in range(self.cfg.copies):
+            for d in range(len(buf)):
+                s, last = docs[d], docs[d + 1]
+                while s < last:
+                    # A paragraph: sentences from s while they fit (at least one, cut to fit).
+                    e = s + 1
+                    while e < last and sent[e + 1] - sent[s] <= keep:
+                        e += 1
+                    start, end = sent[s], min(sent[e], sent[s] + keep)
+                    bounds = [b for b in sent[s + 1:e] if start < b < end]
+                    k = rnd.randint(1, min(self.cfg.sr_max_segments, end - start))
+                    cuts = sorted(rnd.sample(bounds, k - 1)) if len(bounds) >= k - 1 \
+                        else sorted(rnd.sample(range(start + 1, end), k - 1))
+                    edges = [start] + cuts + [end]
+                    order = list(range(k))
+                    rnd.shuffle(order)
+                    for i in order:
+                        pieces.append(tokens[edges[i]:edges[i + 1]])
+                        if units is not None:
+                            piece_units = units[edges[i]:edges[i + 1]].copy()
+                            piece_units[0] = max(piece_units[0], 1)  # a segment never continues another's word
+                            unit_pieces.append(piece_units)
+                    out.add(base, end - start, label=sr_label(tuple(order)))
+                    base += end - start
+                    s = e
+        flat = np.concatenate(pieces) if pieces else np.zeros(1, np.int32)
+        self._stream_units = (np.concatenate(unit_pieces) if unit_pieces else np.zeros(1, np.int8)) \
+            if units is not None else None
+        return flat, out
 
 
 def parse_labelled_line(text: str) -> tuple[int, str] | None:
@@ -506,3 +681,5 @@ register_instances("mlm")(MlmInstances)
 register_instances("lm")(LmInstances)
 register_instances("bilm")(BilmInstances)
 register_instances("cls")(ClsInstances)
+register_instances("sd")(SdInstances)
+register_instances("sr")(SrInstances)

@@ -24,6 +24,7 @@ import torch
 
 from uer.data.dataset import PretrainDataset
 from uer.data.masking import HashUniforms, MaskingConfig, mask_batch
+from uer.data.pretrain_instances import str2instances
 
 _CACHE_SIZE = 4  # permutations kept: a batch spans at most a couple of chunks
 LM_KINDS = ("lm", "bilm")  # datasets of next-token windows (uer.data.pretrain_instances.LmInstances)
@@ -95,6 +96,7 @@ class PretrainBatches:
         self._seg_a_len = dataset.seg_a_len
         self._label = dataset.label
         self._mask_offsets = dataset.mask_offsets
+        self._units = dataset.arrays.get("unit")
 
     @property
     def instances_per_batch(self) -> int:
@@ -181,7 +183,11 @@ class PretrainBatches:
         src = np.empty((b, width), dtype=np.int64)
         src[order] = ds.src[idx[order], :width]
         if self.masking is not None:
-            masked = mask_batch(src, length, self.masking, HashUniforms(self.seed, positions))
+            units = None
+            if self._units is not None:  # knowledge masking: the word/entity units stored at preprocessing
+                units = np.empty((b, width), dtype=np.uint8)
+                units[order] = self._units[idx[order], :width]
+            masked = mask_batch(src, length, self.masking, HashUniforms(self.seed, positions), units=units)
             src = masked.src
             mlm_positions = masked.rows * width + masked.cols
             mlm_labels = masked.labels
@@ -195,8 +201,8 @@ class PretrainBatches:
             "mlm_positions": torch.from_numpy(np.ascontiguousarray(mlm_positions, dtype=np.int64)),
             "mlm_labels": torch.from_numpy(np.ascontiguousarray(mlm_labels, dtype=np.int64)),
         }
-        if self._label is not None:
-            out["sp_labels"] = torch.from_numpy(self._label[idx].astype(np.int64))
+        if self._label is not None:  # sentence-pair / structure label, under the key its target reads
+            out[str2instances[self.kind].label_key] = torch.from_numpy(self._label[idx].astype(np.int64))
         out["tokens_num"] = int(length.sum())
         return out
 
@@ -265,3 +271,43 @@ class PretrainBatches:
         pos = np.asarray(self.dataset.mask_pos[gather], dtype=np.int64)
         labels = np.asarray(self.dataset.mask_label[gather], dtype=np.int64)
         return rows * width + pos, labels
+
+
+class MixedBatches:
+    """Multi-task pre-training (ERNIE 2.0's continual multi-task learning): every global micro-batch comes
+    from one of several datasets, drawn with probability proportional to its weight.
+
+    The draw for micro-batch g is a pure hash of (seed, g), the same on every rank, so all ranks train the
+    same objective in a step; dataset d's k-th draw is its own micro-batch k (its own shuffle and epochs).
+    ``iter_from(g)`` counts the earlier draws of each dataset (vectorised: one pass over g numbers), so a
+    resumed run continues exactly.
+    """
+
+    def __init__(self, sources: list[PretrainBatches], weights: list[float], seed: int = 7) -> None:
+        if len(sources) != len(weights) or not sources:
+            raise ValueError(f"{len(sources)} datasets but {len(weights)} weights")
+        if any(w <= 0 for w in weights):
+            raise ValueError(f"dataset weights must be positive, got {weights}")
+        self.sources = sources
+        self.seed = seed
+        total = float(sum(weights))
+        self.cdf = np.cumsum([w / total for w in weights])
+        self.cdf[-1] = 1.0
+
+    def choices(self, first: int, count: int) -> np.ndarray:
+        """Dataset index of global micro-batches first .. first + count - 1."""
+        u = HashUniforms(self.seed * 7919 + 17, np.arange(first, first + count)).uniform(0, 1)[:, 0]
+        return np.searchsorted(self.cdf, u, side="right").clip(max=len(self.sources) - 1)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return self.iter_from(0)
+
+    def iter_from(self, micro_batch_index: int) -> Iterator[dict[str, torch.Tensor]]:
+        done = np.bincount(self.choices(0, micro_batch_index), minlength=len(self.sources)) \
+            if micro_batch_index else np.zeros(len(self.sources), dtype=np.int64)
+        g = micro_batch_index
+        while True:
+            d = int(self.choices(g, 1)[0])
+            yield self.sources[d].batch(int(done[d]))
+            done[d] += 1
+            g += 1

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from uer.data.finetune_data import check_special_tokens
+from uer.errors import UsageError
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import FinetuneConfig
 from uer.model_builder import build_model, init_weights
@@ -19,10 +20,14 @@ from uer.text.tokenizers import Tokenizer, build_tokenizer
 
 logger = logging.getLogger("uer.finetune")
 
+# Files a fine-tuning script reads; its outputs (--output_model_path, ...) must be none of them.
+FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path",
+                   "config_path", "pretrained_model_path")
+
 
 def tokenizer_from_args(args: argparse.Namespace) -> Tokenizer:
     if not args.vocab_path and not args.spm_model_path:
-        raise SystemExit("give --vocab_path (or --spm_model_path): the vocabulary the model was pre-trained with")
+        raise UsageError("give --vocab_path (or --spm_model_path): the vocabulary the model was pre-trained with")
     tokenizer = build_tokenizer(args.tokenizer, args.vocab_path, args.spm_model_path)
     check_special_tokens(tokenizer)
     return tokenizer
@@ -32,7 +37,7 @@ def encoder_from_args(args: argparse.Namespace, vocab_size: int) -> tuple[ModelC
     """Model config, embedding and encoder (initialised from ``--seed``) for the task head to sit on."""
     cfg = model_config_from_args(args, vocab_size, with_target=False)
     if "pos" in cfg.embedding and args.seq_length > cfg.max_seq_length:
-        raise SystemExit(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length} "
+        raise UsageError(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length} "
                          f"(position embeddings of {args.config_path})")
     torch.manual_seed(getattr(args, "seed", 7))  # same seed, same initial weights (inference has no --seed)
     base = build_model(cfg, with_target=False)

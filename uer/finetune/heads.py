@@ -5,8 +5,9 @@ Attribute names are checkpoint keys: ``embedding.*`` and ``encoder.*`` as in pre
 ``output_layers_2.{i}`` (run_classifier_mt.py), exactly as UER-py names them, so fine-tuned models move
 both ways between UER-py and this project.
 
-A head's ``forward(batch)`` returns ``(loss, logits)``: ``loss`` is per instance, [batch_size], or None
-when the batch carries no labels; the fine-tuning loop weights and normalises it.
+A head's ``forward(batch)`` returns a :class:`uer.finetune.contract.HeadOutput`: the per-instance loss
+([batch_size], or None when the batch carries no labels), ``outputs["logits"]`` and the statistics
+``correct``/``count`` the loop sums and reports as accuracy.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.finetune.contract import HeadOutput
 # One pooling for the pre-training cls target and the fine-tuning heads. It ignores padding (seg == 0), which
 # UER-py does not (it pools over its fixed padding; its "last" is usually a padding position): results then do
 # not depend on how a batch is padded, which dynamic padding needs. "first" is identical to UER-py's.
@@ -33,6 +35,17 @@ def classification_loss(logits: torch.Tensor, label: torch.Tensor, soft_tgt: tor
         mse = (logits - soft_tgt.float()).pow(2).mean(dim=-1)
         loss = soft_alpha * mse + (1.0 - soft_alpha) * loss
     return loss
+
+
+def classification_output(logits: torch.Tensor, batch: dict[str, torch.Tensor], soft_alpha: float) -> HeadOutput:
+    """The contract's output of a classifier: per-instance loss and accuracy statistics when the batch has
+    labels, the logits always."""
+    if "label" not in batch:
+        return HeadOutput(None, {"logits": logits})
+    label = batch["label"]
+    loss = classification_loss(logits, label, batch.get("soft_tgt"), soft_alpha)
+    correct = (logits.argmax(-1) == label).float()
+    return HeadOutput(loss, {"logits": logits}, {"correct": correct, "count": torch.ones_like(correct)})
 
 
 def encode_and_pool(embedding: nn.Module, encoder: nn.Module, src: torch.Tensor, seg: torch.Tensor,
@@ -65,11 +78,8 @@ class Classifier(nn.Module):
         pooled = encode_and_pool(self.embedding, self.encoder, batch["src"], batch["seg"], self.pooling)
         return self.output_layer_2(torch.tanh(self.output_layer_1(pooled)))
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
-        logits = self.logits(batch)
-        if "label" not in batch:
-            return None, logits
-        return classification_loss(logits, batch["label"], batch.get("soft_tgt"), self.soft_alpha), logits
+    def forward(self, batch: dict[str, torch.Tensor]) -> HeadOutput:
+        return classification_output(self.logits(batch), batch, self.soft_alpha)
 
 
 class MultitaskClassifier(nn.Module):
@@ -90,10 +100,8 @@ class MultitaskClassifier(nn.Module):
         self.output_layers_1 = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in labels_nums])
         self.output_layers_2 = nn.ModuleList([nn.Linear(hidden_size, n) for n in labels_nums])
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> HeadOutput:
         task = int(batch["task"][0])
         pooled = encode_and_pool(self.embedding, self.encoder, batch["src"], batch["seg"], self.pooling)
         logits = self.output_layers_2[task](torch.tanh(self.output_layers_1[task](pooled)))
-        if "label" not in batch:
-            return None, logits
-        return classification_loss(logits, batch["label"], None, 0.0), logits
+        return classification_output(logits, batch, 0.0)  # no soft targets: the script refuses --soft_targets

@@ -1,9 +1,10 @@
 """The fine-tuning loop every run_*.py shares: batching, AdamW with warm-up, AMP, DDP, reporting,
 evaluation on dev after each epoch, keeping the best model, and prediction.
 
-A task gives it instances (uer.data.finetune_data), a head whose ``forward(batch)`` returns
-``(per-instance loss, logits)`` (uer.finetune.heads), and metrics as :class:`EvalSet`s that turn the logits
-of a data set into scores. Nothing here knows what a label or a question is.
+A task gives it instances (uer.data.finetune_data), a head whose ``forward(batch)`` returns a
+:class:`uer.finetune.contract.HeadOutput` (per-instance loss, outputs, statistics), and metrics as
+:class:`EvalSet`s that turn the predictions of a data set into scores. Nothing here knows what a label or a
+question is: the loop sums the head's statistics and reports them, as the pre-training loop does with targets.
 
 Batch size: ``--batch_size`` is the global batch, as in UER-py (whose DataParallel splits it over GPUs);
 with W processes each takes about 1/W of every batch. The loss of a step is the mean over the real
@@ -23,7 +24,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from uer.data.finetune_data import Instances, collate, length_sorted_batches, shuffled_batches, split_for_rank
+from uer.data.finetune_data import (Instances, batches_per_epoch, collate, evaluation_batches, split_for_rank,
+                                    training_batches)
+from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.model_loader import load_model_weights
 from uer.model_saver import save_model
 from uer.trainer import autocast_dtype
@@ -65,56 +68,55 @@ class FinetuneConfig:
             raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Scores of one data set (``scores[primary]`` ranks models), a one-line summary (dev, each epoch)
-    and a full report (test)."""
-
-    scores: dict[str, float]
-    summary: str
-    text: str
-
-
-@dataclass
-class EvalSet:
-    """A data set to evaluate, and how: ``metric(logits [N x C] in file order, data) -> Evaluation``."""
-
-    name: str
-    data: Instances
-    metric: Callable[[np.ndarray, Instances], Evaluation]
-    primary: str = "acc"
-
-
 def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, device: torch.device,
             amp_dtype: torch.dtype | None = None, ctx: DistContext = DistContext(), pad_to: int | None = None,
-            ) -> np.ndarray:
-    """Logits [N x C] (float32, file order) of ``model`` on ``data``; under DDP every rank computes a
-    share of the batches and all ranks receive all logits."""
+            ) -> list[Prediction]:
+    """The outputs of ``model`` on ``data``: one dict per instance, in file order, without padding (outputs
+    the head names in ``token_outputs`` cut to the instance's length; floating outputs as float32 numpy).
+    Under DDP every rank computes a share of the batches and all ranks receive all predictions."""
     was_training = model.training
     model.eval()
-    batches = length_sorted_batches(data.lengths, batch_size)
-    indices, outputs = [], []
+    batches = evaluation_batches(data, batch_size)
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray], tuple[str, ...]]] = []
     with torch.no_grad():
         for i in range(ctx.rank, len(batches), ctx.world_size):
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, batches[i], pad_id, pad_to).items()}
-            batch.pop("label", None)  # prediction never needs labels, and inference files have none
-            batch.pop("soft_tgt", None)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                _, logits = model(batch)
-            indices.append(batches[i])
-            outputs.append(logits.float().cpu().numpy())
+                out: HeadOutput = model(batch)
+            arrays = {name: (t.float() if t.is_floating_point() else t).cpu().numpy() for name, t in out.outputs.items()}
+            parts.append((batches[i], arrays, tuple(out.token_outputs)))
     model.train(was_training)
     if ctx.distributed:
         gathered: list = [None] * ctx.world_size
-        dist.all_gather_object(gathered, (indices, outputs))
-        indices = [idx for part in gathered for idx in part[0]]
-        outputs = [out for part in gathered for out in part[1]]
-    if not outputs:
-        return np.zeros((0, 0), dtype=np.float32)
-    logits = np.zeros((len(data), outputs[0].shape[1]), dtype=np.float32)
-    for idx, out in zip(indices, outputs):
-        logits[idx] = out
-    return logits
+        dist.all_gather_object(gathered, parts)
+        parts = [part for rank_parts in gathered for part in rank_parts]
+    lengths = data.lengths
+    predictions: list[Prediction] = [{} for _ in range(len(data))]
+    for indices, arrays, token_names in parts:
+        for j, i in enumerate(indices):
+            predictions[i] = {name: values[j, :lengths[i]] if name in token_names else values[j]
+                              for name, values in arrays.items()}
+    return predictions
+
+
+def weighted_sums(out: HeadOutput, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A training batch's contribution to the reported statistics: the loss, the instances, the loss units
+    and each of the head's statistics, summed with the instance weights (0 for a rank's filler)."""
+    sums = {"loss": (out.loss.detach() * weights).sum(), "instances": weights.sum(),
+            "loss_count": weights.sum() if out.loss_count is None else (out.loss_count * weights).sum()}
+    sums.update({name: (value.float() * weights).sum() for name, value in out.stats.items()})
+    return sums
+
+
+def report_scalars(totals: dict[str, float]) -> dict[str, float]:
+    """Summed statistics (all ranks, a report window) -> reported values: ``loss`` per instance (or per loss
+    unit), then each head statistic divided by the summed ``count`` (``correct`` reported as ``acc``)."""
+    count = totals.get("count", totals["instances"])
+    scalars = {"loss": totals["loss"] / max(totals["loss_count"], 1)}
+    for name, value in totals.items():
+        if name not in ("loss", "instances", "loss_count", "count"):
+            scalars["acc" if name == "correct" else name] = value / max(count, 1)
+    return scalars
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
@@ -174,7 +176,7 @@ class FineTuner:
         """
         rng = np.random.default_rng([self.cfg.seed, epoch])
         batches = [(d, b) for d, data in enumerate(datasets)
-                   for b in shuffled_batches(data.lengths, self.cfg.batch_size, rng, self.cfg.length_bucketing)]
+                   for b in training_batches(data, self.cfg.batch_size, rng, self.cfg.length_bucketing)]
         if len(datasets) > 1:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
@@ -195,7 +197,7 @@ class FineTuner:
         """
         cfg, ctx = self.cfg, self.ctx
         datasets = [train] if isinstance(train, Instances) else list(train)
-        steps_per_epoch = sum(math.ceil(len(d) / cfg.batch_size) for d in datasets)
+        steps_per_epoch = sum(batches_per_epoch(d, cfg.batch_size) for d in datasets)
         total_steps = steps_per_epoch * cfg.epochs_num
         optimizer = build_optimizer(self.model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
         scheduler, linear = build_schedule(optimizer, total_steps, cfg)
@@ -208,23 +210,27 @@ class FineTuner:
         best: float | None = None
         for epoch in range(1, cfg.epochs_num + 1):
             self.model.train()
-            # loss sum, correct, count since the last report; kept on the device (no sync per step)
-            stats = torch.zeros(3, dtype=torch.float64, device=ctx.device)
+            # weighted sums since the last report (loss, instances, loss units, the head's statistics),
+            # kept on the device: no sync per step
+            names: list[str] = []
+            sums: torch.Tensor | None = None
             window_start = time.perf_counter()
             epoch_start = window_start
             batches = self._epoch_batches(datasets, epoch)
             for i, (d, global_batch) in enumerate(batches):
                 self._seed_step()
-                part, weights = split_for_rank(global_batch, ctx.rank, ctx.world_size)
+                data = datasets[d]
+                part, weights = split_for_rank(global_batch, ctx.rank, ctx.world_size,
+                                               None if data.groups is None else data.groups[global_batch])
                 batch = {k: v.to(ctx.device, non_blocking=True)
-                         for k, v in collate(datasets[d], part, self.pad_id, self.pad_to).items()}
+                         for k, v in collate(data, part, self.pad_id, self.pad_to).items()}
                 with torch.autocast(ctx.device.type, dtype=self.amp_dtype or torch.float32,
                                     enabled=self.amp_dtype is not None):
-                    loss_vec, logits = forward(batch)
+                    out: HeadOutput = forward(batch)
+                if out.loss is None:
+                    raise ValueError("the head returned no loss for a training batch (the training data has no labels?)")
                 w = torch.from_numpy(weights).to(ctx.device)
-                # Mean over the real instances of the global batch; DDP's gradient averaging over W ranks
-                # is undone by the factor W.
-                loss = (loss_vec * w).sum() * (ctx.world_size / len(global_batch))
+                loss = (out.loss * w).sum() * (ctx.world_size / self._loss_denominator(out, w, len(global_batch)))
                 self.scaler.scale(loss).backward()
                 self.scaler.step(optimizer)
                 self.scaler.update()
@@ -232,14 +238,20 @@ class FineTuner:
                 optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 with torch.no_grad():
-                    correct = ((logits.argmax(-1) == batch["label"]).float() * w).sum()
-                    stats += torch.stack([(loss_vec.detach() * w).sum(), correct, w.sum()]).double()
+                    step_sums = weighted_sums(out, w)
+                    if sums is None:
+                        names = list(step_sums)
+                        sums = torch.zeros(len(names), dtype=torch.float64, device=ctx.device)
+                    elif list(step_sums) != names:
+                        raise ValueError(f"the head's statistics changed between batches: {names[3:]} then "
+                                         f"{list(step_sums)[3:]}")
+                    sums += torch.stack([step_sums[n] for n in names]).double()
                 self.train_examples += int(weights.sum())
                 if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches):
                     now = time.perf_counter()
-                    self._report(epoch, i + 1, len(batches), stats, now - window_start, now - epoch_start,
+                    self._report(epoch, i + 1, len(batches), names, sums, now - window_start, now - epoch_start,
                                  cfg.learning_rate * linear(self.step - 1))
-                    stats.zero_()
+                    sums.zero_()
                     window_start = time.perf_counter()
             self.train_seconds += time.perf_counter() - epoch_start
             if dev:
@@ -262,30 +274,38 @@ class FineTuner:
             self.load(cfg.output_model_path)
         return best
 
-    def _report(self, epoch: int, done: int, total: int, stats: torch.Tensor, window: float, elapsed: float,
-                lr: float) -> None:
-        stats = all_reduce_sum(stats.clone(), self.ctx).cpu()
+    def _loss_denominator(self, out: HeadOutput, w: torch.Tensor, global_instances: int) -> float:
+        """What the loss of a step is a mean over: the instances of the global batch, or the global sum of
+        the head's ``loss_count`` (one all-reduce)."""
+        if out.loss_count is None:
+            return float(global_instances)
+        units = all_reduce_sum((out.loss_count.detach().double() * w).sum(), self.ctx)
+        return max(float(units), 1.0)
+
+    def _report(self, epoch: int, done: int, total: int, names: list[str], sums: torch.Tensor, window: float,
+                elapsed: float, lr: float) -> None:
+        totals = dict(zip(names, all_reduce_sum(sums.clone(), self.ctx).cpu().tolist()))
         if not self.ctx.is_main:
             return
-        loss_sum, correct, count = stats.tolist()
+        scalars = report_scalars(totals)
+        metrics = "".join(f" | {name} {value:.4f}" for name, value in scalars.items() if name != "loss")
         left = elapsed / done * (total - done)
-        logger.info("| epoch %d/%d | %6d/%d steps (%5.1f%%) | loss %.4f | acc %.4f | %7.1f examples/s | lr %.2e | %s left",
-                    epoch, self.cfg.epochs_num, done, total, 100.0 * done / total, loss_sum / max(count, 1),
-                    correct / max(count, 1), count / max(window, 1e-9), lr, _duration(left))
+        logger.info("| epoch %d/%d | %6d/%d steps (%5.1f%%) | loss %.4f%s | %7.1f examples/s | lr %.2e | %s left",
+                    epoch, self.cfg.epochs_num, done, total, 100.0 * done / total, scalars["loss"], metrics,
+                    totals["instances"] / max(window, 1e-9), lr, _duration(left))
 
     # ----------------------------------------------------------------------------------------------
-    def predict(self, data: Instances) -> np.ndarray:
+    def predict(self, data: Instances) -> list[Prediction]:
         return predict(self.model, data, self.cfg.batch_size, self.pad_id, self.ctx.device, self.amp_dtype,
                        self.ctx, self.pad_to)
 
     def evaluate(self, sets: Sequence[EvalSet], title: str, full: bool = True) -> dict[str, Evaluation]:
-        """Metrics of every set (computed on every rank from the gathered logits; rank 0 logs the full
+        """Metrics of every set (computed on every rank from the gathered predictions; rank 0 logs the full
         report, or the one-line summary when ``full`` is False)."""
         results = {}
         for s in sets:
             start = time.perf_counter()
-            logits = self.predict(s.data)
-            results[s.name] = s.metric(logits, s.data)
+            results[s.name] = s.metric(self.predict(s.data), s.data)
             if self.ctx.is_main:
                 name = f"{title} [{s.name}]" if len(sets) > 1 else title
                 result = results[s.name]

@@ -10,6 +10,7 @@ from uer.targets.sp_target import SpTarget
 from uer.targets.lm_target import LmTarget
 from uer.targets.bilm_target import BilmTarget
 from uer.targets.cls_target import ClsTarget
+from uer.targets.sentence_targets import SdTarget, SrTarget
 
-__all__ = ["BilmTarget", "ClsTarget", "LmTarget", "MlmTarget", "SpTarget", "Target", "TargetOutput", "Targets",
+__all__ = ["BilmTarget", "ClsTarget", "LmTarget", "MlmTarget", "SdTarget", "SpTarget", "SrTarget", "Target", "TargetOutput", "Targets",
            "register", "str2target"]

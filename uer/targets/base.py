@@ -30,7 +30,10 @@ class TargetOutput:
 
 
 class Target(nn.Module):
-    """One pre-training objective."""
+    """One pre-training objective. ``label_key`` names the batch key of its labels: a batch without it
+    (another dataset's, in multi-task pre-training) is not this objective's, and the objective is skipped."""
+
+    label_key: str = ""
 
     @classmethod
     def from_config(cls, cfg: "ModelConfig") -> "Target":  # pragma: no cover - interface
@@ -57,7 +60,12 @@ class Targets(nn.Module):
             self.add_module(name, target)
 
     def counts(self, batch: dict) -> dict[str, int]:
-        return {name: getattr(self, name).count(batch) for name in self.names}
+        return {name: getattr(self, name).count(batch) if self._fed(name, batch) else 0 for name in self.names}
+
+    def _fed(self, name: str, batch: dict) -> bool:
+        return getattr(self, name).label_key in batch
 
     def forward(self, hidden: torch.Tensor, batch: dict) -> dict[str, TargetOutput]:
-        return {name: getattr(self, name)(hidden, batch) for name in self.names}
+        zero = hidden.new_zeros((), dtype=torch.float32)
+        return {name: getattr(self, name)(hidden, batch) if self._fed(name, batch) else TargetOutput(zero, zero, 0)
+                for name in self.names}

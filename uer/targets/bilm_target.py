@@ -26,6 +26,8 @@ class BilmTarget(Target):
     ``lm_backward_labels`` (previous token), flat indices as for the lm target.
     """
 
+    label_key = "lm_labels"
+
     def __init__(self, hidden_size: int, vocab_size: int, has_bias: bool = False) -> None:
         super().__init__()
         self.half = hidden_size // 2

@@ -41,6 +41,8 @@ class ClsTarget(Target):
     Batch key ``cls_labels`` [batch_size]; the config's ``pooling`` (first, mean, max, last) picks the summary.
     """
 
+    label_key = "cls_labels"
+
     def __init__(self, hidden_size: int, labels_num: int, pooling: str = "first") -> None:
         super().__init__()
         if pooling not in POOLINGS:

@@ -40,6 +40,8 @@ class LmTarget(Target):
     flag, off by default); ``--tie_weights`` shares the word embedding (when emb_size == hidden_size).
     """
 
+    label_key = "lm_labels"
+
     def __init__(self, hidden_size: int, vocab_size: int, has_bias: bool = False) -> None:
         super().__init__()
         self.output_layer = nn.Linear(hidden_size, vocab_size, bias=has_bias)

@@ -25,6 +25,8 @@ class MlmTarget(Target):
     [vocab_size x emb_size] word embedding matrix (``--tie_weights``; the builder ties them).
     """
 
+    label_key = "mlm_labels"
+
     def __init__(self, hidden_size: int, out_size: int, vocab_size: int, act: str, layernorm: str,
                  layernorm_eps: float | None) -> None:
         super().__init__()

@@ -21,6 +21,8 @@ class SpTarget(Target):
     HuggingFace's seq_relationship convention (index 0 = is next).
     """
 
+    label_key = "sp_labels"
+
     def __init__(self, hidden_size: int, labels_num: int = 2) -> None:
         super().__init__()
         self.linear_1 = nn.Linear(hidden_size, hidden_size)

@@ -27,6 +27,7 @@ from itertools import chain
 from typing import Callable, Iterable, Mapping, Sequence
 
 from uer.text.vocab import Vocab
+from uer.utils.io import check_input_file
 
 __all__ = [
     "BasicTokenizer", "WordpieceTokenizer", "Tokenizer", "BertTokenizer", "CharTokenizer",
@@ -287,8 +288,7 @@ class Tokenizer:
 
 
 def _load_spm(path: str):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"sentencepiece model not found: {path}")
+    check_input_file(path, "sentencepiece model")
     import sentencepiece as spm
 
     sp = spm.SentencePieceProcessor()

@@ -22,9 +22,12 @@ the id of its *last* occurrence. That is what both transformers' ``load_vocab`` 
 """
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from typing import Iterable, Iterator, Sequence
+
+from uer.errors import UserError
+from uer.utils.io import UTF8_BOM, atomic_open, check_input_file
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -34,7 +37,7 @@ MASK_TOKEN = "[MASK]"
 SPM_UNK_TOKEN = "<unk>"
 
 
-class VocabError(ValueError):
+class VocabError(UserError, ValueError):
     """A vocabulary file breaks one of the rules above (the message names the file and the rule)."""
 
 
@@ -74,18 +77,25 @@ class Vocab:
         token and diverge from transformers.
         """
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"vocabulary file not found: {path}")
-        with open(path, mode="r", encoding="utf-8") as reader:  # universal newlines: \r\n -> \n
-            tokens = [line[:-1] if line.endswith("\n") else line for line in reader]
+        check_input_file(path, "vocabulary file")
+        with open(path, "rb") as reader:
+            raw = reader.read()
+        if raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM):]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise VocabError(f"invalid UTF-8 at byte offset {err.start}: a vocabulary must be UTF-8, one token per "
+                             "line", path, raw[:err.start].count(b"\n") + 1) from None
+        # Universal newlines (\r\n -> \n) as text-mode open() does; str.splitlines would also cut at U+2028.
+        tokens = [line[:-1] if line.endswith("\n") else line for line in io.StringIO(text, newline=None)]
         return cls(tokens, path=path, validate=validate)
 
     @classmethod
     def from_spm(cls, model_path: str | os.PathLike, validate: bool = True) -> "Vocab":
         """Use a sentencepiece model's pieces as the vocabulary (id = piece id)."""
         model_path = os.fspath(model_path)
-        if not os.path.isfile(model_path):
-            raise FileNotFoundError(f"sentencepiece model not found: {model_path}")
+        check_input_file(model_path, "sentencepiece model")
         import sentencepiece as spm
 
         sp = spm.SentencePieceProcessor()
@@ -183,25 +193,14 @@ class Vocab:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write one token per line, atomically (temp file in the same folder + os.replace)."""
+        """Write one token per line, atomically (:func:`uer.utils.io.atomic_open`)."""
         path = os.fspath(path)
         for index, token in enumerate(self.i2w):
             if "\n" in token or "\r" in token:
                 raise VocabError(f"vocab {path}: token {index} ({token!r}) contains a line break "
                                  "and cannot be saved one per line")
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".vocab-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, mode="w", encoding="utf-8", newline="\n") as writer:
-                writer.write("".join(token + "\n" for token in self.i2w))
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a vocab is a shareable artifact
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_open(path, "w") as writer:
+            writer.write("".join(token + "\n" for token in self.i2w))
 
     def __getstate__(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__ if name != "w2i"}

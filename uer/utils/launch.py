@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Callable
+import sys
+from typing import Any, Callable
 
 import torch
 import torch.multiprocessing as mp
 
+from uer.errors import RankError, UsageError, USER_ERROR_EXIT, debug_enabled, user_error_message
+from uer.utils import io
 from uer.utils.distributed import DistContext, destroy_process_group, init_process_group, torchrun_env
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
@@ -26,9 +29,19 @@ logger = logging.getLogger("uer.launch")
 Worker = Callable[[argparse.Namespace, DistContext], None]
 
 
+_PATH_BYTES = 4096
+
+
 def _rank_main(proc_index: int, worker: Worker, args: argparse.Namespace, node_ranks: list[int], world_size: int,
-               use_cuda: bool) -> None:
+               use_cuda: bool, errors: Any, last_written: Any) -> None:
+    """One spawned rank. A user error is handed to the parent as one line (``errors``) and the rank exits 2;
+    the last file it writes is kept in ``last_written`` for the parent's Ctrl-C line."""
     rank = node_ranks[proc_index]
+
+    def share(path: str) -> None:
+        last_written.value = os.fsencode(path)[:_PATH_BYTES - 1]
+
+    io.add_write_listener(share)
     setup_logging(rank == 0, rank)
     tune_cpu_allocator()
     if use_cuda:
@@ -37,11 +50,37 @@ def _rank_main(proc_index: int, worker: Worker, args: argparse.Namespace, node_r
     else:
         device = torch.device("cpu")
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // len(node_ranks)))
-    ctx = init_process_group(args.backend if use_cuda else "gloo", args.master_ip, rank, world_size, device)
     try:
-        worker(args, ctx)
+        ctx = init_process_group(args.backend if use_cuda else "gloo", args.master_ip, rank, world_size, device)
+        try:
+            worker(args, ctx)
+        finally:
+            destroy_process_group()
+    except Exception as err:
+        message = user_error_message(err)
+        if message is None or debug_enabled():
+            raise  # a bug: spawn hands the traceback to the parent
+        errors.put((rank, message))
+        sys.exit(USER_ERROR_EXIT)
+
+
+def _spawn(args: argparse.Namespace, worker: Worker, script: str, node_ranks: list[int], world_size: int,
+           use_cuda: bool) -> None:
+    context = mp.get_context("spawn")
+    errors, last_written = context.SimpleQueue(), context.Array("c", _PATH_BYTES)
+    try:
+        mp.spawn(_rank_main, args=(worker, args, node_ranks, world_size, use_cuda, errors, last_written),
+                 nprocs=len(node_ranks), join=True)
+    except mp.ProcessRaisedException as err:
+        raise RuntimeError(f"{script}: a rank failed and the others on this node were stopped:\n{err}") from None
+    except mp.ProcessExitedException as err:
+        if not errors.empty():
+            rank, message = errors.get()
+            raise RankError(f"{message} (rank {rank}; the other ranks on this node were stopped)") from None
+        raise SystemExit(f"{script}: a rank died ({err}); the others on this node were stopped") from None
     finally:
-        destroy_process_group()
+        if last_written.value:
+            io.note_written(os.fsdecode(last_written.value))
 
 
 def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gpus: bool = True) -> None:
@@ -72,7 +111,7 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
     use_cuda = torch.cuda.is_available()
     if not node_ranks:
         if world_size != 1:
-            raise SystemExit(f"{script}: --world_size > 1 needs --gpu_ranks: the global ranks this node runs")
+            raise UsageError("--world_size > 1 needs --gpu_ranks: the global ranks this node runs")
         if not use_visible_gpus:
             worker(args, DistContext())
             return
@@ -83,10 +122,10 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
             worker(args, DistContext(device=torch.device("cuda", 0) if use_cuda else torch.device("cpu")))
             return
     if len(set(node_ranks)) != len(node_ranks) or any(not 0 <= r < world_size for r in node_ranks):
-        raise SystemExit(f"{script}: --gpu_ranks {node_ranks} must be distinct ranks in [0, --world_size {world_size})")
+        raise UsageError(f"--gpu_ranks {node_ranks} must be distinct ranks in [0, --world_size {world_size})")
     if not use_cuda:
         if args.backend == "nccl":
-            raise SystemExit(f"{script}: --gpu_ranks asks for GPUs but CUDA is not available; add --backend gloo "
+            raise UsageError("--gpu_ranks asks for GPUs but CUDA is not available; add --backend gloo "
                              "to run these ranks as CPU processes, or drop --gpu_ranks for a single CPU process")
         logger.info("no CUDA: ranks %s run as CPU processes with gloo", node_ranks)
     if world_size == 1:
@@ -95,9 +134,4 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
             torch.cuda.set_device(device)
         worker(args, DistContext(device=device))
         return
-    try:
-        mp.spawn(_rank_main, args=(worker, args, node_ranks, world_size, use_cuda), nprocs=len(node_ranks), join=True)
-    except mp.ProcessRaisedException as err:
-        raise SystemExit(f"{script}: a rank failed and the others on this node were stopped:\n{err}") from None
-    except mp.ProcessExitedException as err:
-        raise SystemExit(f"{script}: a rank died ({err}); the others on this node were stopped") from None
+    _spawn(args, worker, script, node_ranks, world_size, use_cuda)

@@ -1,0 +1,196 @@
+"""Every entry script, given a bad config, a TSV without text_a, a non-UTF-8 file or a missing path, ends
+with one line ``SCRIPT: error: FILE[:LINE]: ...`` on stderr, exit status 2, no traceback and no output file
+(issue 9 item 6). The scripts run in this process (runpy, as ``__main__``): no interpreter start per case.
+
+A new entry script must be added to MATRIX (test_every_entry_script_is_in_the_matrix fails otherwise).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from errors_workspace import ROOT, assert_one_line_error, classifier_args, error_ws, leftovers, run_entry  # noqa: F401
+
+Args = Callable[[dict, Path], list]
+# case -> (extra options appended to the base command (the last occurrence wins), what the line must name)
+Cases = dict[str, tuple[Callable[[dict], list], Callable[[dict], list]]]
+
+
+def _s(path: Path) -> str:
+    return str(path)
+
+
+BAD_CONFIG = (lambda ws: ["--config_path", ws["bad_config.json"]], lambda ws: [f"{ws['bad_config.json']}:2", "JSON"])
+
+
+def tsv_cases(option: str) -> Cases:
+    return {
+        "bad_config": BAD_CONFIG,
+        "no_text_a": (lambda ws: [f"--{option}", ws["notext.tsv"]], lambda ws: [f"{ws['notext.tsv']}:1", "text_a"]),
+        "non_utf8": (lambda ws: [f"--{option}", ws["nonutf8.tsv"]],
+                     lambda ws: [f"{ws['nonutf8.tsv']}:6", "invalid UTF-8 at byte offset"]),
+        "missing": (lambda ws: [f"--{option}", ws["root"] / "missing.tsv"], lambda ws: [f"{ws['root'] / 'missing.tsv'}"]),
+    }
+
+
+def finetune_base(ws: dict, out: Path) -> list:
+    return classifier_args(ws, out / "model.bin")
+
+
+def cv_base(ws: dict, out: Path) -> list:
+    return [a for a in classifier_args(ws, out / "model.bin") if not a.startswith(("--dev_path", "--test_path"))] + [
+        "--train_features_path", out / "features.npy", "--folds_num", "2"]
+
+
+def mt_base(ws: dict, out: Path) -> list:
+    return ["--dataset_path_list", ws["root"] / "task", "--vocab_path", ws["vocab.txt"], "--config_path",
+            ws["config.json"], "--output_model_path", out / "model.bin", "--epochs_num", "1", "--batch_size", "4",
+            "--seq_length", "16"]
+
+
+MT_CASES: Cases = {
+    "bad_config": BAD_CONFIG,
+    "no_text_a": (lambda ws: ["--dataset_path_list", ws["root"] / "task_notext"],
+                  lambda ws: [f"{ws['root'] / 'task_notext' / 'train.tsv'}:1", "text_a"]),
+    "non_utf8": (lambda ws: ["--dataset_path_list", ws["root"] / "task_nonutf8"],
+                 lambda ws: [f"{ws['root'] / 'task_nonutf8' / 'dev.tsv'}:6", "invalid UTF-8"]),
+    "missing": (lambda ws: ["--dataset_path_list", ws["root"] / "no_task"], lambda ws: [_s(ws["root"] / "no_task")]),
+}
+
+
+def infer_base(ws: dict, out: Path) -> list:
+    return ["--load_model_path", ws["classifier.bin"], "--vocab_path", ws["vocab.txt"], "--test_path", ws["test.tsv"],
+            "--prediction_path", out / "prediction.tsv", "--labels_num", "2", "--config_path", ws["config.json"],
+            "--seq_length", "16"]
+
+
+INFER_CASES: Cases = {**tsv_cases("test_path"), "missing": (
+    lambda ws: ["--load_model_path", ws["root"] / "missing.bin"], lambda ws: [_s(ws["root"] / "missing.bin"), "not found"])}
+
+
+def pretrain_base(ws: dict, out: Path) -> list:
+    return ["--dataset_path", ws["dataset.pt"], "--vocab_path", ws["vocab.txt"], "--config_path", ws["config.json"],
+            "--output_model_path", out / "model.bin", "--total_steps", "1", "--batch_size", "2"]
+
+
+PRETRAIN_CASES: Cases = {
+    "bad_config": BAD_CONFIG,
+    "non_utf8": (lambda ws: ["--vocab_path", ws["bad_vocab.txt"]], lambda ws: [f"{ws['bad_vocab.txt']}:7", "UTF-8"]),
+    "missing": (lambda ws: ["--dataset_path", ws["root"] / "missing.pt"], lambda ws: [_s(ws["root"] / "missing.pt")]),
+}
+
+
+def preprocess_base(ws: dict, out: Path) -> list:
+    return ["--corpus_path", ws["corpus.txt"], "--vocab_path", ws["vocab.txt"], "--dataset_path", out / "dataset.pt",
+            "--target", "bert", "--seq_length", "16"]
+
+
+CORPUS_CASES: Cases = {
+    "non_utf8": (lambda ws: ["--corpus_path", ws["nonutf8_corpus.txt"]],
+                 lambda ws: [f"{ws['nonutf8_corpus.txt']}:13", "invalid UTF-8 at byte offset"]),
+    "missing": (lambda ws: ["--corpus_path", ws["root"] / "missing.txt"], lambda ws: [_s(ws["root"] / "missing.txt")]),
+}
+
+
+def generate_base(ws: dict, out: Path) -> list:
+    return ["--load_model_path", ws["lm.bin"], "--vocab_path", ws["vocab.txt"], "--input_path", ws["prompts.txt"],
+            "--output_path", out / "generated.txt", "--config_path", ws["config.json"], "--encoder", "gpt",
+            "--seq_length", "12"]
+
+
+GENERATE_CASES: Cases = {
+    "bad_config": BAD_CONFIG,
+    "non_utf8": (lambda ws: ["--input_path", ws["nonutf8_prompts.txt"]],
+                 lambda ws: [f"{ws['nonutf8_prompts.txt']}:2", "invalid UTF-8"]),
+    "missing": (lambda ws: ["--input_path", ws["root"] / "missing.txt"], lambda ws: [_s(ws["root"] / "missing.txt")]),
+}
+
+
+def build_vocab_base(ws: dict, out: Path) -> list:
+    return ["--corpus_path", ws["corpus.txt"], "--vocab_path", out / "vocab.txt"]
+
+
+def demo_base(ws: dict, out: Path) -> list:
+    return ["--output_dir", out / "demo"]
+
+
+DEMO_CASES: Cases = {"missing": (lambda ws: ["--output_dir", ws["corpus.txt"]], lambda ws: [_s(ws["corpus.txt"]), "a file"])}
+
+
+def converter_base(ws: dict, out: Path) -> list:
+    return ["--input_model_path", ws["classifier.bin"], "--output_model_path", out / "model.bin"]
+
+
+CONVERTER_CASES: Cases = {
+    "missing": (lambda ws: ["--input_model_path", ws["root"] / "missing.bin"], lambda ws: [_s(ws["root"] / "missing.bin")]),
+    "not_a_model": (lambda ws: ["--input_model_path", ws["random.bin"]], lambda ws: [_s(ws["random.bin"]), "not a model file"]),
+}
+TO_OTHER_CASES: Cases = {
+    **CONVERTER_CASES,
+    "bad_config": BAD_CONFIG,
+    "non_utf8": (lambda ws: ["--config_path", ws["nonutf8_config.json"]],
+                 lambda ws: [f"{ws['nonutf8_config.json']}:2", "invalid UTF-8"]),
+}
+GOOGLE_IN_CASES: Cases = {
+    "missing": (lambda ws: ["--input_model_path", ws["root"] / "missing.ckpt"], lambda ws: [_s(ws["root"] / "missing.ckpt")]),
+}
+
+FINETUNE = [(script, finetune_base, tsv_cases("train_path") | {"non_utf8": tsv_cases("dev_path")["non_utf8"]})
+            for script in ("run_classifier.py", "run_dbqa.py")]
+MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + [
+    ("run_classifier_cv.py", cv_base, tsv_cases("train_path")),
+    ("run_classifier_mt.py", mt_base, MT_CASES),
+    ("run_mt_classifier.py", mt_base, MT_CASES),
+    ("inference/run_classifier_infer.py", infer_base, INFER_CASES),
+    ("pretrain.py", pretrain_base, PRETRAIN_CASES),
+    ("preprocess.py", preprocess_base, CORPUS_CASES),
+    ("scripts/generate.py", generate_base, GENERATE_CASES),
+    ("scripts/generate_lm.py", generate_base, GENERATE_CASES),
+    ("scripts/build_vocab.py", build_vocab_base, CORPUS_CASES),
+    ("scripts/build_demo_data.py", demo_base, DEMO_CASES),
+    ("scripts/convert_bert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_bert_text_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_bert_token_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_gpt2_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_uer_legacy_to_current.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_bert_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_bert_text_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_bert_token_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_gpt2_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_bert_from_uer_to_google.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_bert_from_uer_to_original_tf.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_bert_from_google_to_uer.py", converter_base, GOOGLE_IN_CASES),
+    ("scripts/convert_bert_from_original_tf_to_uer.py", converter_base, GOOGLE_IN_CASES),
+]
+
+
+def entry_scripts() -> set[str]:
+    """Every runnable script of the repository: top level, inference/ and scripts/."""
+    found = {p.name for p in ROOT.glob("*.py")}
+    for folder in ("inference", "scripts"):
+        found |= {f"{folder}/{p.name}" for p in (ROOT / folder).glob("*.py")}
+    return found
+
+
+def test_every_entry_script_is_in_the_matrix() -> None:
+    assert entry_scripts() == {script for script, _, _ in MATRIX}
+
+
+CASES = [pytest.param(script, base, case, id=f"{Path(script).stem}-{case}")
+         for script, base, cases in MATRIX for case in cases]
+
+
+@pytest.mark.parametrize("script,base,case", CASES)
+def test_user_mistake_ends_in_one_line(error_ws, tmp_path, capsys, script: str, base: Args, case: str) -> None:
+    cases = dict(next(c for s, _, c in MATRIX if s == script))
+    extra, needles = cases[case]
+    out = tmp_path / "out"
+    out.mkdir()
+    capsys.readouterr()
+    code = run_entry(script, *base(error_ws, out), *extra(error_ws))
+    err = capsys.readouterr().err
+    assert_one_line_error(code, err, script, *needles(error_ws))
+    assert sorted(p.name for p in out.iterdir()) == [], "an output was written"
+    assert leftovers(error_ws["root"]) == []
