@@ -240,7 +240,6 @@ def main() -> None:
     parser.add_argument("--no_unbatched_reference", action="store_true",
                         help="Skip the run of the same server with --max_batch_size 1 at the highest concurrency.")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
 
     texts = sentences(2000)
     with tempfile.TemporaryDirectory() as tmp:

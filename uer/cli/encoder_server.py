@@ -24,10 +24,10 @@ from typing import Sequence
 from uer import opts
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
+from uer.errors import UsageError, entry_point
 from uer.finetune.builders import tokenizer_from_args
 from uer.serving.app import create_app
 from uer.serving.backends import EncoderService, OnnxRunner, TorchRunner
-from uer.serving.cli_common import fail, check_onnx_metadata
 from uer.serving.modules import ENCODE_LAYERS, encoder_vectors_from_args
 from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options,
                                 limits_from_args, serve, set_threads, url_of)
@@ -65,7 +65,7 @@ def build_service(args: argparse.Namespace) -> EncoderService:
     device = resolve_device(args.device)
     if args.backend == "torch":
         if not args.load_model_path:
-            raise ValueError("give --load_model_path: the pre-trained model to serve")
+            raise UsageError("give --load_model_path: the pre-trained model to serve")
         args.encode_layer = args.encode_layer or "first"
         module, tokenizer, cfg = encoder_vectors_from_args(args, args.load_model_path)
         runner = TorchRunner(module, device)
@@ -73,11 +73,11 @@ def build_service(args: argparse.Namespace) -> EncoderService:
     else:
         tokenizer = tokenizer_from_args(args)
         runner = OnnxRunner(args.onnx_path, args.threads, device)
-        meta = check_onnx_metadata(runner.metadata, args.onnx_path, "encoder", len(tokenizer.vocab), args.seq_length)
+        meta = runner.check("encoder", len(tokenizer.vocab), args.seq_length)
         for flag, key, given in (("--encode_layer", "encode_layer", args.encode_layer),
                                  ("--normalize", "normalize", "true" if args.normalize else None)):
             if given is not None and given != meta[key]:
-                raise ValueError(f"{args.onnx_path} was exported with {key}={meta[key]}; {flag} {given} differs "
+                raise UsageError(f"{args.onnx_path} was exported with {key}={meta[key]}; {flag} {given} differs "
                                  "(export again with the flags to serve)")
         args.encode_layer, args.normalize = meta["encode_layer"], meta["normalize"] == "true"
         dim, model = int(meta["dim"]), args.onnx_path
@@ -86,18 +86,18 @@ def build_service(args: argparse.Namespace) -> EncoderService:
     return EncoderService(tokenizer, args.seq_length, runner, args.max_batch_size, dim, info)
 
 
+@entry_point("encoder_server.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_server_options(args)
     setup_logging(True)
     tune_cpu_allocator()
-    with fail("encoder_server.py"):
-        check_server_options(args)
-        set_threads(args.threads)
-        sock = bind(args.host, args.port)
-        service = build_service(args)
-        app = create_app(service, batcher_from_args(service.run, args), limits_from_args(args),
-                         on_startup=lambda: announce(url_of(sock), "encoder"))
-        logger.info("encoder %s (%s, dim %d, %s backend, max length %d)", service.info["model"],
-                    args.encode_layer + (" normalised" if args.normalize else ""), service.dim, args.backend,
-                    args.seq_length)
+    set_threads(args.threads)
+    service = build_service(args)
+    sock = bind(args.host, args.port)
+    app = create_app(service, batcher_from_args(service.run, args), limits_from_args(args),
+                     on_startup=lambda: announce(url_of(sock), "encoder"))
+    logger.info("encoder %s (%s, dim %d, %s backend, max length %d)", service.info["model"],
+                args.encode_layer + (" normalised" if args.normalize else ""), service.dim, args.backend,
+                args.seq_length)
     serve(app, sock, args.log_requests)

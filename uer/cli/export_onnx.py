@@ -29,9 +29,10 @@ from typing import Sequence
 from uer import opts
 from uer.cli.encoder_server import add_encoder_output_options
 from uer.config import parse_args_with_config
-from uer.serving.cli_common import fail
+from uer.errors import UsageError, entry_point
 from uer.serving.modules import classifier_logits_from_args, encoder_vectors_from_args
 from uer.serving.onnx_export import export_onnx
+from uer.utils.io import check_outputs
 from uer.utils.logging import setup_logging
 
 logger = logging.getLogger("export_onnx")
@@ -55,33 +56,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("export_onnx.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_outputs(args, outputs=("output_path",),
+                  inputs=("load_model_path", "vocab_path", "spm_model_path", "config_path"))
     setup_logging(True)
-    with fail("export_onnx.py"):
-        if os.path.abspath(args.output_path) == os.path.abspath(args.load_model_path):
-            raise ValueError("--output_path is the model file itself; choose another path")
-        if args.kind == "encoder":
-            if args.labels_num is not None:
-                raise ValueError("--labels_num is for --kind classifier")
-            args.encode_layer = args.encode_layer or "first"
-            module, tokenizer, cfg = encoder_vectors_from_args(args, args.load_model_path)
-            metadata = {"uer_kind": "encoder", "encode_layer": args.encode_layer,
-                        "normalize": "true" if args.normalize else "false", "dim": str(cfg.hidden_size)}
-            output = "vectors"
-        else:
-            if args.encode_layer is not None or args.normalize:
-                raise ValueError("--encode_layer and --normalize are for --kind encoder")
-            if args.labels_num is None or args.labels_num < 1:
-                raise ValueError("--kind classifier needs --labels_num (as the model was trained with)")
-            module, tokenizer, cfg = classifier_logits_from_args(args, args.load_model_path)
-            metadata = {"uer_kind": "classifier", "labels_num": str(args.labels_num), "pooling": args.pooling}
-            output = "logits"
-        metadata["source_model"] = os.path.basename(args.load_model_path)
-        bounded = "pos" in cfg.embedding or cfg.encoder == "synt"
-        start = time.perf_counter()
-        worst = export_onnx(module, args.output_path, metadata, output, cfg.max_seq_length if bounded else None,
-                            len(tokenizer.vocab), tokenizer.vocab.cls_id, args.seq_length, args.opset_version,
-                            args.tolerance)
+    if args.kind == "encoder":
+        if args.labels_num is not None:
+            raise UsageError("--labels_num is for --kind classifier")
+        args.encode_layer = args.encode_layer or "first"
+        module, tokenizer, cfg = encoder_vectors_from_args(args, args.load_model_path)
+        metadata = {"uer_kind": "encoder", "encode_layer": args.encode_layer,
+                    "normalize": "true" if args.normalize else "false", "dim": str(cfg.hidden_size)}
+        output = "vectors"
+    else:
+        if args.encode_layer is not None or args.normalize:
+            raise UsageError("--encode_layer and --normalize are for --kind encoder")
+        if args.labels_num is None or args.labels_num < 1:
+            raise UsageError("--kind classifier needs --labels_num (as the model was trained with)")
+        module, tokenizer, cfg = classifier_logits_from_args(args, args.load_model_path)
+        metadata = {"uer_kind": "classifier", "labels_num": str(args.labels_num), "pooling": args.pooling}
+        output = "logits"
+    metadata["source_model"] = os.path.basename(args.load_model_path)
+    bounded = "pos" in cfg.embedding or cfg.encoder == "synt"
+    start = time.perf_counter()
+    worst = export_onnx(module, args.output_path, metadata, output, cfg.max_seq_length if bounded else None,
+                        len(tokenizer.vocab), tokenizer.vocab.cls_id, args.seq_length, args.opset_version,
+                        args.tolerance)
     logger.info("wrote %s (%s, %.1f MB) in %.1f s; onnxruntime equals PyTorch to %.2g", args.output_path, args.kind,
                 os.path.getsize(args.output_path) / 1e6, time.perf_counter() - start, worst)

@@ -22,10 +22,10 @@ from typing import Sequence
 from uer import opts
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
+from uer.errors import UsageError, entry_point
 from uer.finetune.builders import tokenizer_from_args
 from uer.serving.app import create_app
 from uer.serving.backends import ClassifierService, OnnxRunner, TorchRunner
-from uer.serving.cli_common import check_onnx_metadata, fail
 from uer.serving.modules import classifier_logits_from_args
 from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options,
                                 limits_from_args, serve, set_threads, url_of)
@@ -59,33 +59,33 @@ def build_service(args: argparse.Namespace) -> ClassifierService:
     device = resolve_device(args.device)
     if args.backend == "torch":
         if not args.load_model_path:
-            raise ValueError("give --load_model_path: the fine-tuned model to serve")
+            raise UsageError("give --load_model_path: the fine-tuned model to serve")
         if args.labels_num is None or args.labels_num < 1:
-            raise ValueError("give --labels_num: the number of labels the classifier was trained with")
+            raise UsageError("give --labels_num: the number of labels the classifier was trained with")
         module, tokenizer, _ = classifier_logits_from_args(args, args.load_model_path)
         runner, model = TorchRunner(module, device), args.load_model_path
     else:
         tokenizer = tokenizer_from_args(args)
         runner = OnnxRunner(args.onnx_path, args.threads, device)
-        meta = check_onnx_metadata(runner.metadata, args.onnx_path, "classifier", len(tokenizer.vocab), args.seq_length)
+        meta = runner.check("classifier", len(tokenizer.vocab), args.seq_length)
         if args.labels_num is not None and args.labels_num != int(meta["labels_num"]):
-            raise ValueError(f"{args.onnx_path} has {meta['labels_num']} labels; --labels_num {args.labels_num} differs")
+            raise UsageError(f"{args.onnx_path} has {meta['labels_num']} labels; --labels_num {args.labels_num} differs")
         args.labels_num, model = int(meta["labels_num"]), args.onnx_path
     info = {"model": model, "task": args.task, "device": str(device), "threads": args.threads}
     return ClassifierService(tokenizer, args.seq_length, runner, args.max_batch_size, args.labels_num, info)
 
 
+@entry_point("prediction_server.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    check_server_options(args)
     setup_logging(True)
     tune_cpu_allocator()
-    with fail("prediction_server.py"):
-        check_server_options(args)
-        set_threads(args.threads)
-        sock = bind(args.host, args.port)
-        service = build_service(args)
-        app = create_app(service, batcher_from_args(service.run, args), limits_from_args(args),
-                         on_startup=lambda: announce(url_of(sock), "prediction"))
-        logger.info("%s %s (%d labels, %s backend, max length %d)", args.task, service.info["model"],
-                    args.labels_num, args.backend, args.seq_length)
+    set_threads(args.threads)
+    service = build_service(args)
+    sock = bind(args.host, args.port)
+    app = create_app(service, batcher_from_args(service.run, args), limits_from_args(args),
+                     on_startup=lambda: announce(url_of(sock), "prediction"))
+    logger.info("%s %s (%d labels, %s backend, max length %d)", args.task, service.info["model"],
+                args.labels_num, args.backend, args.seq_length)
     serve(app, sock, args.log_requests)

@@ -19,10 +19,12 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from uer.errors import UserError
+
 SERVE_REQUIREMENTS = "requirements-serve.txt"
 
 
-class MissingDependency(ImportError):
+class MissingDependency(UserError, ImportError):
     """An optional package that serving or export needs is not installed; the message says what to install."""
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from uer.data.finetune_data import Instances, collate, encode_pair
+from uer.errors import MissingFileError, UsageError
 from uer.finetune.classification import softmax
 from uer.serving import require
 from uer.text.tokenizers import Tokenizer
@@ -89,24 +90,40 @@ class OnnxRunner:
     def __init__(self, path: str | os.PathLike, threads: int = 0, device: torch.device | None = None) -> None:
         ort = require("onnxruntime", purpose="--backend onnxruntime")
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"ONNX model not found: {path} (write it with scripts/export_onnx.py)")
+            raise MissingFileError(f"ONNX model not found: {path} (write it with scripts/export_onnx.py)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0 = onnxruntime's default (one per core)
         options.inter_op_num_threads = 1
         providers = ["CPUExecutionProvider"]
         if device is not None and device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ValueError("--backend onnxruntime on a GPU needs the onnxruntime-gpu package "
+                raise UsageError("--backend onnxruntime on a GPU needs the onnxruntime-gpu package "
                                    "(this onnxruntime has only the CPU)")
             providers = [("CUDAExecutionProvider", {"device_id": device.index or 0})] + providers
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
-            raise ValueError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0]})") from None
+            raise UsageError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0]})") from None
         names = tuple(i.name for i in self.session.get_inputs())
         if names != ONNX_INPUTS:
-            raise ValueError(f"{path}: inputs {names}, expected {ONNX_INPUTS} (export with scripts/export_onnx.py)")
+            raise UsageError(f"{path}: inputs {names}, expected {ONNX_INPUTS} (export with scripts/export_onnx.py)")
+        self.path = str(path)
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def check(self, kind: str, vocab_size: int, seq_length: int) -> dict[str, str]:
+        """The metadata export_onnx.py wrote, checked against what the server was given."""
+        meta, path = self.metadata, self.path
+        if meta.get("uer_kind") != kind:
+            found = meta.get("uer_kind")
+            raise UsageError(f"{path}: {'an export of kind ' + repr(found) if found else 'not written by export_onnx.py'}"
+                             f"; this server needs --kind {kind}")
+        if int(meta["vocab_size"]) != vocab_size:
+            raise UsageError(f"{path}: exported with a vocabulary of {meta['vocab_size']} tokens; the given "
+                             f"vocabulary has {vocab_size}")
+        if int(meta["max_seq_length"]) and seq_length > int(meta["max_seq_length"]):
+            raise UsageError(f"--seq_length {seq_length} exceeds the exported model's max_seq_length "
+                             f"{meta['max_seq_length']}")
+        return meta
 
     def __call__(self, src: np.ndarray, seg: np.ndarray) -> list[np.ndarray]:
         return self.session.run(None, {"src": src, "seg": seg})

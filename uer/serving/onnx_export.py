@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from uer.model_saver import atomic_write
+from uer.errors import UserError
+from uer.utils.io import atomic_write
 from uer.serving import require
 from uer.serving.backends import ONNX_INPUTS, OnnxRunner
 
 logger = logging.getLogger("uer.serving")
 
 
-class ExportMismatch(ValueError):
+class ExportMismatch(UserError):
     """onnxruntime's outputs differ from torch's by more than the tolerance (nothing is written)."""
 
 

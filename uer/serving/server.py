@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 
+from uer.errors import UsageError
 from uer.serving import require
 from uer.serving.app import Limits
 from uer.serving.backends import BACKENDS
@@ -42,20 +43,20 @@ def add_server_options(parser: argparse.ArgumentParser, default_port: int) -> No
 
 
 def check_server_options(args: argparse.Namespace) -> None:
-    """One-line errors for options that cannot work (ValueError, reported by the entry script)."""
+    """Options that cannot work: a UsageError (one line from the entry script)."""
     for name in ("max_batch_size", "max_queue", "max_texts", "max_text_chars"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.max_wait_ms < 0:
-        raise ValueError(f"--max_wait_ms must not be negative, got {args.max_wait_ms}")
+        raise UsageError(f"--max_wait_ms must not be negative, got {args.max_wait_ms}")
     if args.threads < 0:
-        raise ValueError(f"--threads must not be negative, got {args.threads}")
+        raise UsageError(f"--threads must not be negative, got {args.threads}")
     if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+        raise UsageError(f"--port must be in 0..65535, got {args.port}")
     if args.backend == "onnxruntime" and not args.onnx_path:
-        raise ValueError("--backend onnxruntime needs --onnx_path (write the file with scripts/export_onnx.py)")
+        raise UsageError("--backend onnxruntime needs --onnx_path (write the file with scripts/export_onnx.py)")
     if args.backend == "torch" and args.onnx_path:
-        raise ValueError("--onnx_path is only used with --backend onnxruntime")
+        raise UsageError("--onnx_path is only used with --backend onnxruntime")
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
