@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -235,24 +236,43 @@ def test_pooler_is_the_sp_heads_first_layer(files, text_encoder):
         encoder_service({**files, "model": files["mlm_only"]}, "--encode_layer", "pooler")
 
 
+def readme_serving_example(files) -> tuple[list[str], str]:
+    """The README's serving example: the encoder server's flags (model, vocabulary and port replaced by the
+    test's) and the three lines of Python."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Serving"):]
+    bash = section[section.index("```bash\n") + 8:section.index("```\n", section.index("```bash"))]
+    python = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python"))]
+    argv = shlex.split(bash.replace("\\\n", " "))
+    assert argv[:2] == ["python3", "scripts/encoder_server.py"], argv
+    flags = argv[2:]
+    for flag, value in (("--load_model_path", files["model"]), ("--vocab_path", files["vocab"]), ("--port", "0")):
+        flags[flags.index(flag) + 1] = value
+    return flags, python
+
+
 def test_encoder_server_script_end_to_end(files, text_encoder):
-    """The entry script: health, info, the client and plain HTTP, limits, concurrency, clean shutdown."""
-    with script_server("scripts/encoder_server.py", "--load_model_path", files["model"], "--vocab_path",
-                       files["vocab"], "--config_path", TINY, "--encode_layer", "mean", "--normalize",
-                       "--max_texts", "8", "--max_text_chars", "40", "--threads", "1") as (port, _):
+    """The entry script as the README starts it, queried with the README's Python: health, info, the client
+    and plain HTTP, limits, malformed requests, concurrency, clean shutdown."""
+    flags, python = readme_serving_example(files)
+    with script_server("scripts/encoder_server.py", *flags, "--max_texts", "8", "--max_text_chars", "40",
+                       "--threads", "1") as (port, _):
+        namespace: dict = {}
+        exec(compile(python.replace("8866", str(port)), "README.md", "exec"), namespace)
+        np.testing.assert_allclose(namespace["vectors"], text_encoder.embed(["这本书很好看", "酒店的服务太差了"],
+                                                                            pooling="mean"), atol=1e-5)
         url = f"http://127.0.0.1:{port}"
         assert http("GET", url + "/health") == (200, {"status": "ok", "queued": 0})
         status, info = http("GET", url + "/info")
         assert status == 200 and (info["kind"], info["dim"], info["max_length"], info["encode_layer"]) == \
             ("encoder", 128, 128, "mean")
         client = EncoderClient("127.0.0.1", port)
-        expected = text_encoder.embed(TEXTS, pooling="mean", normalize=True)
+        expected = text_encoder.embed(TEXTS, pooling="mean")
         vectors = client(TEXTS)
         assert isinstance(vectors, np.ndarray) and vectors.dtype == np.float32 and vectors.shape == (8, 128)
         np.testing.assert_allclose(vectors, expected, atol=1e-5)
         np.testing.assert_allclose(client(TEXTS[:3], ["好书", "天气", "我们"]),
-                                   text_encoder.embed(TEXTS[:3], ["好书", "天气", "我们"], pooling="mean",
-                                                      normalize=True), atol=1e-5)
+                                   text_encoder.embed(TEXTS[:3], ["好书", "天气", "我们"], pooling="mean"), atol=1e-5)
         status, answer = http("POST", url + "/encode", json.dumps({"texts": TEXTS[:2]}).encode())
         assert status == 200
         np.testing.assert_allclose(np.array(answer["vectors"]), expected[:2], atol=1e-5)
