@@ -278,6 +278,8 @@ def test_encoder_server_script_end_to_end(files, text_encoder):
         np.testing.assert_allclose(np.array(answer["vectors"]), expected[:2], atol=1e-5)
         # limits and malformed requests
         assert http("POST", url + "/encode", json.dumps({"texts": ["好"] * 9}).encode())[0] == 413
+        status, answer = http("POST", url + "/encode", b" " * (Limits(8, 40).max_body_bytes + 1))
+        assert status == 413 and "exceeds the limit" in answer["detail"]
         status, answer = http("POST", url + "/encode", json.dumps({"texts": ["好" * 41]}).encode())
         assert status == 413 and "41 characters" in answer["detail"]
         assert http("POST", url + "/encode", b"{not json")[0] == 422

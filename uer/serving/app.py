@@ -130,9 +130,22 @@ def create_app(service: TextService, batcher: MicroBatcher, limits: Limits = Lim
     async def get_info() -> Response:
         return JSONResponse(details)
 
+    async def read_body(request: fastapi.Request) -> bytes:
+        """The body, refused (413) as soon as it is known to exceed the limit: never read whole into memory."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
+            raise _HTTPError(413, f"request body of {declared} bytes exceeds the limit of {limits.max_body_bytes}")
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise _HTTPError(413, f"request body exceeds the limit of {limits.max_body_bytes} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
     async def handle(request: fastapi.Request) -> Response:
         try:
-            pairs, fmt = parse_request(await request.body(), limits, allow_format=is_encoder)
+            pairs, fmt = parse_request(await read_body(request), limits, allow_format=is_encoder)
             future = batcher.submit(pairs, len(pairs))
         except _HTTPError as err:
             return error(err.status, err.detail)
