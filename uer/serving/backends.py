@@ -31,6 +31,10 @@ ONNX_INPUTS = ("src", "seg")
 # 9-64 tokens padded to 64 took as long as the 32 sentences one by one (BERT-tiny and -base, 1 thread), while
 # length-sorted chunks took half as long.
 PADDING_SLACK = 0.25
+# Chunks are padded to a multiple of this (at most 7 padding positions a row): with fewer distinct shapes the
+# kernels' per-shape caches stop growing. 360 batches of random sizes, tiny: RSS 284 -> 321 MB and still growing
+# with exact widths, 282 -> 302 with multiples of 4, 281 -> 291 (flat after 240 batches) with multiples of 8.
+PAD_MULTIPLE = 8
 
 
 def length_chunks(lengths: np.ndarray, max_batch_size: int, slack: float = PADDING_SLACK) -> list[np.ndarray]:
@@ -160,7 +164,9 @@ class TextService:
         result: np.ndarray | None = None
         pad_id = self.tokenizer.vocab.pad_id
         for indices in length_chunks(data.lengths, self.max_batch_size):
-            batch = collate(data, indices, pad_id)
+            longest = int(data.lengths[indices].max())
+            width = min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, max(longest, self.seq_length))
+            batch = collate(data, indices, pad_id, pad_to=width)
             out = self.runner(batch["src"].numpy(), batch["seg"].numpy())[0]
             if result is None:
                 result = np.zeros((len(data),) + out.shape[1:], dtype=np.float32)
