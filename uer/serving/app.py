@@ -146,9 +146,12 @@ def create_app(service: TextService, batcher: MicroBatcher, limits: Limits = Lim
     async def handle(request: fastapi.Request) -> Response:
         try:
             pairs, fmt = parse_request(await read_body(request), limits, allow_format=is_encoder)
+            service.validate(pairs)
             future = batcher.submit(pairs, len(pairs))
         except _HTTPError as err:
             return error(err.status, err.detail)
+        except InputError as err:
+            return error(422, str(err))
         except Overloaded as err:
             return error(503, str(err))
         try:
@@ -159,10 +162,17 @@ def create_app(service: TextService, batcher: MicroBatcher, limits: Limits = Lim
             return error(500, f"the model failed on this request ({type(err).__name__}: {err})")
         if is_encoder:
             return Response(_vectors_body(result, fmt), media_type="application/json")
-        return Response(json.dumps({"predictions": result}), media_type="application/json")
+        return Response(json.dumps({"predictions": result}, default=_builtin), media_type="application/json")
 
     app.add_api_route(service.route, handle, methods=["POST"])
     return app
+
+
+def _builtin(value: Any) -> Any:
+    """numpy scalars and arrays in an answer, as JSON numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _vectors_body(vectors: np.ndarray, fmt: str) -> bytes:

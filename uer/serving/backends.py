@@ -150,6 +150,9 @@ class TextService:
         self.max_batch_size = max_batch_size
         self.info = {"kind": self.kind, "backend": runner.backend, "max_length": seq_length, **info}
 
+    def validate(self, request: TextPairs) -> None:
+        """Raise :class:`InputError` for a request this service cannot answer (checked before it is queued)."""
+
     def encode(self, requests: Sequence[TextPairs]) -> Instances:
         """Every text of ``requests`` as the fine-tuning scripts (and TextEncoder.encode) encode it."""
         sequences = []
