@@ -157,6 +157,7 @@ def test_google_names_map_both_ways():
 
 def test_missing_tensorflow_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # makes `import tensorflow` fail like an absent package
+    (tmp_path / "bert_model.ckpt.index").write_bytes(b"")  # a checkpoint is there; only TensorFlow is missing
     with pytest.raises(ConversionError, match="pip install tensorflow-cpu"):
         google.read_tf_checkpoint(tmp_path / "bert_model.ckpt")
     # and nothing else in the converters imports it

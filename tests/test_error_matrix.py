@@ -11,6 +11,7 @@ from typing import Callable
 
 import pytest
 
+from tools_error_cases import tool_matrix
 from errors_workspace import ROOT, assert_one_line_error, classifier_args, error_ws, leftovers, run_entry  # noqa: F401
 
 Args = Callable[[dict, Path], list]
@@ -188,7 +189,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + [
     ("scripts/encoder_server.py", encoder_server_base, SERVING_CASES),
     ("scripts/prediction_server.py", prediction_server_base, SERVING_CASES),
     ("scripts/export_onnx.py", export_onnx_base, SERVING_CASES),
-]
+] + tool_matrix(tsv_cases)  # the tool scripts (tests/tools_error_cases.py)
 
 
 def entry_scripts() -> set[str]:

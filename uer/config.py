@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
+import difflib
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +20,7 @@ from typing import Any, Sequence
 from uer.model_config import ConfigError, ModelConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger(__name__)
 
 EMBEDDING_ALIASES = {
     "bert": ("word", "pos", "seg"),
@@ -49,6 +53,102 @@ UNSUPPORTED_VALUES = {
     "relative_position_embedding": (False,),
     "has_residual_attention": (False,),
 }
+
+
+# Keys of UER-py configs for models this project does not build (dual encoders, encoder-decoders, ...):
+# known, so no "did you mean", but reported as not used.
+UERPY_UNUSED_KEYS = {"stream_0", "stream_1", "decoder", "decoder_layers_num", "tgt_embedding", "share_embedding",
+                     "remove_attention_scale", "relative_attention_buckets_num", "tgt_vocab_path",
+                     "tgt_spm_model_path", "tgt_seq_length", "tgt_tokenizer", "attention", "encoder_layers_num"}
+# JSON spellings that map onto ModelConfig fields under another name.
+JSON_FIELD_TYPES = {"remove_transformer_bias": bool, "seq_length": int, "data_processor": str, "vocab_path": str,
+                    "spm_model_path": str, "tokenizer": str, "layernorm": str, "feed_forward": str,
+                    "relative_position_embedding": bool, "has_residual_attention": bool}
+_ANNOTATION_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "tuple[str, ...]": "names",
+                     "float | None": "optional float"}
+_JSON_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               "names": "a string or a list of strings", "optional float": "a number or null"}
+
+
+def _json_type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _matches(value: Any, expected: Any) -> bool:
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "optional float":
+        return value is None or _matches(value, float)
+    if expected == "names":
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    if expected is str:
+        return isinstance(value, str)
+    return True
+
+
+def _option_types(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """dest -> the JSON type a config value for that option must have."""
+    out: dict[str, Any] = {}
+    for action in parser._actions:
+        if action.dest in ("help", argparse.SUPPRESS):
+            continue
+        if action.nargs == 0 and isinstance(action.const, bool):
+            out[action.dest] = bool
+        elif action.nargs in ("+", "*"):
+            out[action.dest] = "names" if action.type in (None, str) else None
+        elif action.type in (int, float, str) or action.type is None:
+            out[action.dest] = action.type or str
+        else:
+            out[action.dest] = None  # a custom type: argparse-only
+    return out
+
+
+def known_config_keys(parser: argparse.ArgumentParser | None) -> dict[str, Any]:
+    """Every key a JSON config may hold, with the type its value must have (None: any)."""
+    known: dict[str, Any] = {f.name: _ANNOTATION_TYPES.get(str(f.type)) for f in dataclasses.fields(ModelConfig)}
+    known.update(JSON_FIELD_TYPES)
+    known.update({key: None for key in UNSUPPORTED_VALUES if key not in known})
+    known.update({key: None for key in UERPY_UNUSED_KEYS})
+    for dest, expected in (_option_types(parser) if parser is not None else {}).items():
+        known.setdefault(dest, expected)
+        if known[dest] is None:
+            known[dest] = expected
+    return known
+
+
+def _key_line(text: str, key: str) -> int | None:
+    match = re.search(r'"%s"\s*:' % re.escape(key), text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def check_config_keys(path: str, data: dict[str, Any], parser: argparse.ArgumentParser | None) -> None:
+    """Warn for every key nobody reads (with the closest known key); a value of the wrong type is an error."""
+    known = known_config_keys(parser)
+    try:
+        text = resolve_config_path(path).read_text(encoding="utf-8")
+    except (OSError, ConfigError):
+        text = ""
+
+    def where(key: str) -> str:
+        line = _key_line(text, key)
+        return f"{path}:{line}" if line else path
+
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, [k for k in known if k not in UERPY_UNUSED_KEYS], n=1, cutoff=0.6)
+            hint = f" (did you mean \"{close[0]}\"?)" if close else ""
+            logger.warning("%s: warning: unknown key \"%s\"%s is ignored", where(key), key, hint)
+        elif key in UERPY_UNUSED_KEYS:
+            logger.warning("%s: warning: \"%s\" describes a UER-py model this project does not build; it is ignored",
+                           where(key), key)
+        elif known[key] is not None and not _matches(value, known[key]):
+            raise ConfigError(f"{where(key)}: \"{key}\" must be {_JSON_NAMES[known[key]]}, "
+                              f"got {_json_type_name(value)} ({json.dumps(value)})")
 
 
 def resolve_config_path(path: str) -> Path:
@@ -103,16 +203,20 @@ def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line and merge the JSON config under it (defaults < JSON < explicit flags)."""
     args = parser.parse_args(argv)
-    return apply_json_config(args, explicit_options(parser, argv))
+    return apply_json_config(args, explicit_options(parser, argv), parser)
 
 
-def apply_json_config(args: argparse.Namespace, explicit: set[str]) -> argparse.Namespace:
+def apply_json_config(args: argparse.Namespace, explicit: set[str],
+                      parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
     """Merge the JSON config named by ``args.config_path`` under the options in ``explicit`` (which win);
-    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`."""
+    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`. Keys are checked
+    (:func:`check_config_keys`) against ``parser``'s options and the model's fields."""
     args.explicit = set(explicit)
     config_path = getattr(args, "config_path", None)
     if config_path:
-        for key, value in load_json_config(config_path).items():
+        data = load_json_config(config_path)
+        check_config_keys(config_path, data, parser)
+        for key, value in data.items():
             if key in UNSUPPORTED_VALUES and value not in UNSUPPORTED_VALUES[key]:
                 raise ConfigError(f"{config_path}: {key}={value!r} is not supported yet "
                                   f"(supported: {', '.join(map(repr, UNSUPPORTED_VALUES[key]))})")

@@ -129,6 +129,17 @@ class LmGenerator:
         return self.model.encoder(emb, seg[:, -new:], cache=cache)
 
 
+def fit_prompt(ids: Sequence[int], total_length: int) -> list[int]:
+    """The prompt the model sees: ``ids`` unchanged when it leaves room for at least one new token, else
+    its first id ([CLS]) and its last tokens, so that half of ``total_length`` is left for the continuation
+    (UER-py generated nothing for a prompt of --seq_length tokens or more)."""
+    ids = list(ids)
+    if len(ids) < total_length:
+        return ids
+    keep = max(1, total_length // 2)
+    return ids[:1] + ids[len(ids) - (keep - 1):] if keep > 1 else ids[:1]
+
+
 def detokenize(tokens: Sequence[str]) -> str:
     """Tokens back to text: wordpiece continuations (``##x``) join their word, CJK and punctuation join
     without spaces (UER-py joins everything), and a space separates two ASCII words."""
@@ -234,8 +245,14 @@ def _main(argv: Sequence[str] | None, prog: str) -> None:
     vocab = tokenizer.vocab
     specials = {vocab.cls_id, vocab.sep_id, vocab.pad_id}
     outputs = []
-    for line in prompts:
-        prompt = [vocab.cls_id] + tokenizer.encode(line)
+    for number, line in enumerate(prompts, start=1):
+        tokens = tokenizer.encode(line)
+        prompt = fit_prompt([vocab.cls_id] + tokens, args.seq_length)
+        if len(prompt) < len(tokens) + 1:
+            logger.warning("%s:%d: the beginning has %d tokens, which leaves no room in --seq_length %d: the "
+                           "model sees its last %d tokens and adds up to %d (the whole line is kept in the output)",
+                           args.input_path, number, len(tokens), args.seq_length, len(prompt) - 1,
+                           args.seq_length - len(prompt))
         ids = generator_model.generate(prompt, args.seq_length, sampling, random, stop_id=vocab.sep_id)
         continuation = [i for i in ids[len(prompt):] if i not in specials]
         outputs.append(line + detokenize(tokenizer.convert_ids_to_tokens(continuation)) + "\n")

@@ -134,6 +134,7 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike, strict_prefixe
             raise ModelLoadError(
                 f"shape mismatch at {key}: file has {tuple(value.shape)}, model expects {tuple(own[key].shape)}. "
                 + _likely_cause(key, tuple(value.shape), tuple(own[key].shape)), path)
+    _check_dtypes(path, state, own)
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
     strict_missing = [key for key in missing if key.startswith(strict_prefixes)]
@@ -150,6 +151,25 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike, strict_prefixe
         logger.warning("%s: %d keys in the file are not used by this model: %s", path, len(unexpected), unexpected[:10])
     del result
     return {"missing": missing, "unexpected": unexpected}
+
+
+def _check_dtypes(path: str | os.PathLike, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
+    """Floating-point parameters must be stored as floating point: integers (a broken export, a quantised
+    file) would be cast to float without a word and trained. Half precision loads, with a notice."""
+    converted: dict[tuple[str, str], int] = {}
+    for key, value in state.items():
+        if key not in own or not own[key].is_floating_point():
+            continue
+        if not value.is_floating_point():
+            raise ModelLoadError(
+                f"{path}: {key} is stored as {str(value.dtype).replace('torch.', '')}, but it is a floating-point "
+                f"parameter ({str(own[key].dtype).replace('torch.', '')} in the model): refusing to cast integers "
+                "into weights; export the model with floating-point tensors")
+        if value.dtype != own[key].dtype:
+            pair = (str(value.dtype).replace("torch.", ""), str(own[key].dtype).replace("torch.", ""))
+            converted[pair] = converted.get(pair, 0) + 1
+    for (stored, loaded), count in converted.items():
+        logger.info("%s: %d tensors are stored as %s; loaded as %s", path, count, stored, loaded)
 
 
 # Task-head output layers: their first dimension is the number of labels.

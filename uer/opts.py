@@ -100,6 +100,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--instances_buffer_size", type=int, default=25600,
                        help="Instances shuffled together (consecutive chunk of the dataset).")
     group.add_argument("--seed", type=int, default=7, help="Random seed.")
+    group.add_argument("--no_verify_dataset", action="store_true",
+                       help="Skip the check of the dataset's array checksums at start-up (it reads the whole file "
+                            "once, about a second per GB; the header is always checked).")
 
 
 def add_distributed_options(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +113,10 @@ def add_distributed_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--master_ip", default="tcp://localhost:12345", help="tcp://host:port of rank 0.")
     group.add_argument("--backend", default="nccl", choices=["nccl", "gloo"],
                        help="torch.distributed backend (gloo for CPU processes).")
+    group.add_argument("--dist_timeout", type=float, default=300.0,
+                       help="Seconds to wait for every rank to join, and for any collective to complete, before "
+                            "stopping with an error that names the rank that did not answer (torch's own "
+                            "default is 30 minutes).")
 
 
 def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from uer.model_saver import atomic_write, save_model, unwrap
 from uer.utils.distributed import DistContext, all_reduce_sum
 from uer.utils.optimizers import build_linear_schedule, build_optimizer
+from uer.utils.resume import check_resume
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +71,11 @@ class Trainer:
     """Runs ``total_steps`` optimiser steps over ``batches`` and writes checkpoints."""
 
     def __init__(self, model: nn.Module, batches, cfg: TrainConfig, ctx: DistContext,
-                 find_unused_parameters: bool = False) -> None:
+                 find_unused_parameters: bool = False, run_identity: Mapping[str, Any] | None = None) -> None:
         self.cfg = cfg
+        # What else defines the run (model config, dataset, loader options): saved in checkpoints, compared
+        # on resume (uer.utils.resume).
+        self.run_identity = dict(run_identity or {})
         self.ctx = ctx
         self.batches = batches
         self.model = model.to(ctx.device)
@@ -111,6 +115,7 @@ class Trainer:
             "micro_batch_index": self.step * self.cfg.accumulation_steps,
             "train_config": asdict(self.cfg),
             "world_size": self.ctx.world_size,
+            "run": self.run_identity,
         }
         atomic_write(path + TRAINER_STATE_SUFFIX, lambda tmp: torch.save(state, tmp))
         return path
@@ -122,16 +127,21 @@ class Trainer:
             raise FileNotFoundError(f"--resume_from {checkpoint_path}: no trainer state {sidecar} next to it "
                                     "(only checkpoints written by this pretrain.py can be resumed)")
         state = torch.load(sidecar, map_location="cpu", weights_only=True)
-        saved = state["train_config"]
-        for name in ("batch_size", "accumulation_steps", "seed"):
-            if saved[name] != getattr(self.cfg, name):
-                raise ValueError(f"--resume_from {checkpoint_path}: the run used --{name} {saved[name]}, "
-                                 f"this one {getattr(self.cfg, name)}; they must match to continue the same run")
-        if state["world_size"] != self.ctx.world_size:
-            raise ValueError(f"--resume_from {checkpoint_path}: the run used --world_size {state['world_size']}, "
-                             f"this one {self.ctx.world_size}")
+        notices = check_resume(state, asdict(self.cfg), self.run_identity, self.ctx.world_size, checkpoint_path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.cfg.total_steps != state["train_config"]["total_steps"]:
+            # The restored learning rate is the old schedule's: use the new schedule from this step on.
+            old_lr = self.optimizer.param_groups[0]["lr"]
+            for group, base, factor in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
+                                           self.scheduler.lr_lambdas):
+                group["lr"] = base * factor(self.scheduler.last_epoch)
+            self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            notices.append(f"learning rate at step {state['step']}: {self.optimizer.param_groups[0]['lr']:.3e} "
+                           f"(the old schedule's: {old_lr:.3e})")
+        if self.ctx.is_main:
+            for notice in notices:
+                logger.info("resume: %s", notice)
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng_state"])
         self.step = int(state["step"])

@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     from uer.opts import add_preprocess_options
     from uer.data.preprocessing import build_dataset, options_from_args
     from uer.utils.io import check_outputs
+    from uer.utils.cleanup import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM: stop the workers, remove the shards and temp files
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)

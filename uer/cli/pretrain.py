@@ -21,7 +21,7 @@ from uer import opts
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
 from uer.trainer import TrainConfig, Trainer
-from uer.config import data_processor_from_args, model_config_from_args, parse_args_with_config
+from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
 from uer.data.dataset import PretrainDataset
 from uer.utils.distributed import DistContext
@@ -89,14 +89,50 @@ def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vo
                                     span_max_length=args.span_max_length)
 
 
+def check_vocab_fingerprint(path: str, args: argparse.Namespace, header: dict, vocab: Vocab) -> None:
+    """The dataset's token ids mean the tokens of the vocabulary it was built with, not just one of its size."""
+    recorded = header.get("vocab_sha256")
+    given = args.spm_model_path or args.vocab_path
+    if recorded is None:
+        logger.warning("%s was built before datasets recorded their vocabulary: make sure %s is the vocabulary "
+                       "it was built with (%s)", path, given, header.get("tokenizer", {}).get("vocab_path"))
+    elif recorded != vocab.fingerprint():
+        built = header.get("tokenizer", {})
+        raise ConfigError(f"{given}: not the vocabulary {path} was built with (same size, "
+                          f"{len(vocab)} tokens, but other tokens or another order; it was built with "
+                          f"{built.get('spm_model_path') or built.get('vocab_path')}): pass that vocabulary, "
+                          "or re-run preprocess.py with this one")
+
+
+def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
+    """What defines this run besides TrainConfig; a resumed run must match it (uer.utils.resume)."""
+    sources = batches.sources if isinstance(batches, MixedBatches) else [batches]
+    described = []
+    for source in sources:
+        header = source.dataset.header
+        checksums = [m.get("crc32") for m in header["arrays"].values()]
+        described.append({"instances": len(source.dataset), "target": header["target"],
+                          "seq_length": header["seq_length"],
+                          "vocabulary": (header.get("vocab_sha256") or "")[:16] or None,
+                          "checksums": "/".join(checksums) if all(checksums) else None})
+    return {
+        "model config": model_cfg.to_json_dict(),
+        "dataset": described[0] if len(described) == 1 else {f"{i}": d for i, d in enumerate(described)},
+        "dataset_weights": list(args.dataset_weights or []),
+        "instances_buffer_size": args.instances_buffer_size,
+        "span_masking": [args.span_masking, args.span_geo_prob, args.span_max_length],
+    }
+
+
 def open_dataset(path: str, args: argparse.Namespace, vocab: Vocab, model_cfg, data_kind: str | None) -> PretrainDataset:
     """Open one dataset and check that the model can train on it (``data_kind`` None: multi-task, checked
     by the objectives its batches feed)."""
-    dataset = PretrainDataset.open(path)
+    dataset = PretrainDataset.open(path, verify=not args.no_verify_dataset)
     header = dataset.header
     if header["vocab_size"] != len(vocab):
         raise DataError(f"built with a vocabulary of {header['vocab_size']} tokens, but the given vocabulary has "
                         f"{len(vocab)}: use the same --vocab_path/--spm_model_path", path)
+    check_vocab_fingerprint(path, args, header, vocab)
     if data_kind is not None:
         allowed = COMPATIBLE_DATA.get(data_kind, {data_kind})
         if header["target"] not in allowed:
@@ -165,7 +201,8 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
                     model_cfg.hidden_size, "+".join(model_cfg.target), params / 1e6, dataset.path,
                     len(dataset), dataset.target)
     trainer = Trainer(model, batches, train_config_from_args(args), ctx,
-                      find_unused_parameters=isinstance(batches, MixedBatches))
+                      find_unused_parameters=isinstance(batches, MixedBatches),
+                      run_identity=run_identity(args, model_cfg, batches))
     if args.resume_from:
         trainer.load_trainer_state(args.resume_from)
         if ctx.is_main:

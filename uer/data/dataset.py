@@ -8,14 +8,24 @@ File layout (``--dataset_path``; users call it dataset.pt out of habit)::
     offset 0   8 bytes   magic b"UERDSET1"
     offset 8   8 bytes   header length H, little-endian uint64
     offset 16  H bytes   UTF-8 JSON header
+   16+H     8 bytes   b"CRC1" + CRC32 of bytes [0, 16+H) (little-endian uint32): the header checksum
                zeros     up to a 64-byte boundary
                arrays    raw little-endian, C order, each at a 64-byte-aligned offset given in the header
+
+Checksums (``"checksums": "crc32"`` in the header): the header's CRC32 follows it, and each array's entry
+holds ``"crc32"`` (8 hex digits) of its bytes. Opening a dataset checks the header; ``verify=True`` (pretrain.py
+does it once per run unless ``--no_verify_dataset``) reads every array and checks its CRC32, so a flipped
+byte is an error naming the array instead of a silently wrong token. Files written before checksums (no
+``checksums`` field, zeros after the header) load with a notice: old readers ignore both additions.
+The header also records ``vocab_sha256``, the fingerprint of the vocabulary (:meth:`Vocab.fingerprint`),
+so that pretrain.py refuses a vocabulary of the same size in another order.
 
 Header fields (format_version 1)::
 
     format_version, target, seq_length, vocab_size, instances_num, dynamic_masking,
     span_masking {enabled, geo_prob, max_length}, tokenizer {...}, special_ids {pad, unk, cls, sep, mask},
-    arrays {name: {dtype, shape, offset}}, plus any extra fields (readers ignore what they don't know).
+    arrays {name: {dtype, shape, offset, crc32}}, checksums, vocab_sha256, plus any extra fields (readers
+    ignore what they don't know).
 
 Arrays of the mlm/bert/albert targets (N instances, S = seq_length):
 
@@ -48,17 +58,22 @@ into CSR ``*_offsets``, and renames it into place atomically.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
 from uer.errors import UserError
 from uer.utils.io import atomic_open, check_input_file
 
 MAGIC = b"UERDSET1"
+HEADER_CRC_TAG = b"CRC1"
+_NO_CRC = "00000000"  # placeholder of the fixed-width crc32 fields while the arrays are written
 SHARD_MAGIC = b"UERSHRD1"
 FORMAT_VERSION = 1
 ALIGN = 64
@@ -225,36 +240,54 @@ def merge_shards(shard_paths: Iterable[str | os.PathLike], out_path: str | os.Pa
                 final[name] = (dtype, shape)
 
         header = dict(header_fields)
-        header.update(format_version=FORMAT_VERSION, instances_num=total_n)
+        header.update(format_version=FORMAT_VERSION, instances_num=total_n, checksums="crc32")
         data_start = 0
         while True:  # the header holds offsets that depend on its own length: iterate to a fixed point
             offsets, pos = {}, data_start
             for name, (dtype, shape) in final.items():
                 offsets[name] = pos
                 pos = _align(pos + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
-            header["arrays"] = {name: {"dtype": _dtype_name(dtype), "shape": shape, "offset": offsets[name]}
-                                for name, (dtype, shape) in final.items()}
+            header["arrays"] = {name: {"dtype": _dtype_name(dtype), "shape": shape, "offset": offsets[name],
+                                       "crc32": _NO_CRC} for name, (dtype, shape) in final.items()}
             blob = json.dumps(header, ensure_ascii=False).encode("utf-8")
-            needed = _align(16 + len(blob))
+            needed = _align(16 + len(blob) + 8)
             if needed <= data_start:
                 break
             data_start = needed
 
         with atomic_open(out_path, "wb") as out:
-            out.write(MAGIC + struct.pack("<Q", len(blob)) + blob)
+            out.write(b"\0" * data_start)  # the header goes here once the arrays' checksums are known
             for name, (dtype, shape) in final.items():
                 out.write(b"\0" * (offsets[name] - out.tell()))
                 count_name = next((c for c, o in CSR_COUNTS.items() if o == name), None)
+                crc = _CrcWriter(out)
                 if count_name is not None:
-                    _write_offsets(out, blocks, count_name)
+                    _write_offsets(crc, blocks, count_name)
                 else:
-                    _copy_array(out, blocks, name)
+                    _copy_array(crc, blocks, name)
+                header["arrays"][name]["crc32"] = f"{crc.crc:08x}"
             out.write(b"\0" * (pos - out.tell()))
+            final_blob = json.dumps(header, ensure_ascii=False).encode("utf-8")
+            assert len(final_blob) == len(blob)  # fixed-width checksums: the offsets still hold
+            head = MAGIC + struct.pack("<Q", len(final_blob)) + final_blob
+            out.seek(0)
+            out.write(head + HEADER_CRC_TAG + struct.pack("<I", zlib.crc32(head)))
         return header
     finally:
         for p in shard_paths:
             if p.exists():
                 p.unlink()
+
+
+class _CrcWriter:
+    """A file wrapper that keeps the CRC32 of what goes through it."""
+
+    def __init__(self, out: Any) -> None:
+        self.out, self.crc = out, 0
+
+    def write(self, data: bytes) -> None:
+        self.crc = zlib.crc32(data, self.crc)
+        self.out.write(data)
 
 
 def _copy_array(out: Any, blocks: list, name: str) -> None:
@@ -319,8 +352,9 @@ class PretrainDataset:
         self.arrays = arrays
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "PretrainDataset":
-        """Validate magic, version and size, then map every array. Raises DatasetFormatError."""
+    def open(cls, path: str | os.PathLike, verify: bool = False) -> "PretrainDataset":
+        """Validate magic, header checksum, version and size, then map every array; ``verify`` also checks
+        every array's checksum (reads the whole file once). Raises DatasetFormatError."""
         path = Path(path)
         check_input_file(path, "dataset file", " (build it with preprocess.py)")
         size = path.stat().st_size
@@ -331,14 +365,25 @@ class PretrainDataset:
             (hlen,) = struct.unpack("<Q", head[8:16])
             if 16 + hlen > size:
                 raise DatasetFormatError(f"{path} is truncated (header cut off); re-run preprocess.py")
-            try:
-                header = json.loads(f.read(hlen).decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise DatasetFormatError(f"{path} has a corrupt header ({e}); re-run preprocess.py") from e
+            blob = f.read(hlen)
+            trailer = f.read(8)
+        if trailer[:4] == HEADER_CRC_TAG:
+            (stored,) = struct.unpack("<I", trailer[4:8])
+            if zlib.crc32(head + blob) != stored:
+                raise DatasetFormatError(f"{path}: the header is corrupt (its CRC32 does not match: a changed byte "
+                                         "in the first bytes of the file); re-run preprocess.py or restore a copy")
+        try:
+            header = json.loads(blob.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DatasetFormatError(f"{path} has a corrupt header ({e}); re-run preprocess.py") from e
+        if not isinstance(header, dict):
+            raise DatasetFormatError(f"{path} has a corrupt header (not a JSON object); re-run preprocess.py")
         version = header.get("format_version")
         if version != FORMAT_VERSION:
             raise DatasetFormatError(f"{path} has dataset format version {version}; this code reads version "
                                      f"{FORMAT_VERSION}. Re-run preprocess.py with this version.")
+        if header.get("checksums") and trailer[:4] != HEADER_CRC_TAG:
+            raise DatasetFormatError(f"{path}: the header checksum is missing or damaged; re-run preprocess.py")
         arrays: dict[str, np.ndarray] = {}
         for name, m in header["arrays"].items():
             dtype, shape, offset = _le(m["dtype"]), tuple(m["shape"]), int(m["offset"])
@@ -353,7 +398,37 @@ class PretrainDataset:
         ds = cls(path, header, arrays)
         if "src" not in arrays or len(arrays["src"]) != ds.instances_num:
             raise DatasetFormatError(f"{path}: header and arrays disagree on the number of instances")
+        if not header.get("checksums"):
+            logger.warning("%s was written before datasets carried checksums: damage to it cannot be detected "
+                           "(re-run preprocess.py to add them)", path)
+        elif verify:
+            ds.verify()
         return ds
+
+    def verify(self) -> None:
+        """Read every array and compare its CRC32 with the header's; raises DatasetFormatError naming the
+        first damaged array (about one second per GB: see benchmarks/bench_dataset_checksum.py)."""
+        with open(self.path, "rb") as f:
+            for name, m in self.header["arrays"].items():
+                expected = m.get("crc32")
+                if expected is None:
+                    continue
+                start = int(m["offset"])
+                nbytes = int(np.prod(m["shape"], dtype=np.int64)) * np.dtype(m["dtype"]).itemsize
+                end = start + nbytes
+                f.seek(start)
+                crc = 0
+                while nbytes > 0:
+                    chunk = f.read(min(nbytes, _COPY_CHUNK))
+                    if not chunk:
+                        break
+                    crc = zlib.crc32(chunk, crc)
+                    nbytes -= len(chunk)
+                if f"{crc:08x}" != expected:
+                    raise DatasetFormatError(
+                        f"{self.path}: array {name!r} is damaged: its bytes {start}-{end} have CRC32 {crc:08x}, the "
+                        f"header says {expected} (changed since preprocess.py wrote them); re-run preprocess.py or "
+                        "restore a copy (--no_verify_dataset skips this check)")
 
     # Header facts.
     @property

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Callable, Iterator
 from uer.data.dataset import DatasetWriter, merge_shards
 from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
 from uer.data.masking import MaskingConfig
+from uer.utils.cleanup import remove_stale_temp_files
 from uer.errors import UserError
 from uer.utils.io import UTF8_BOM, decode_utf8, line_number_at
 
@@ -177,7 +177,7 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
     yield buf  # possibly empty: the builder may still hold carried-over tokens
 
 
-_progress: Any = None  # shared per-worker instance counters (set in each worker process)
+_progress: Any = None  # shared per-piece instance counters (set in each worker process)
 
 
 def _init_worker(progress: Any) -> None:
@@ -267,6 +267,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
         log("--dynamic_masking with --span_masking: the span options are recorded in the dataset, but "
             "pass --span_masking to pretrain.py, which draws the masks.")
 
+    remove_stale_temp_files(out_path, log)
     ranges = split_corpus(corpus, o.processes_num, documents=builder_cls.corpus_format == "documents")
     shard_paths = [str(out_path.with_name(f".{out_path.name}.shard-{i}-{os.getpid()}")) for i in range(len(ranges))]
     jobs = [WorkerJob(o, masking, i, s, e, shard_paths[i]) for i, (s, e) in enumerate(ranges)]
@@ -275,6 +276,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     try:
         counts = _run_jobs(jobs, log, t0)
         total = sum(counts)
+        built = [path for path, job in zip(shard_paths, jobs) if job.end > job.start]  # empty parts: no shard
         if total == 0:
             raise PreprocessError(f"no instances could be built from {corpus} (no text, or documents too short "
                                   f"for --target {o.target}); check the corpus format")
@@ -282,6 +284,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "target": o.target,
             "seq_length": o.seq_length,
             "vocab_size": len(vocab),
+            "vocab_sha256": vocab.fingerprint(),
             "dynamic_masking": o.dynamic_masking and builder_cls.uses_masking,
             "span_masking": {"enabled": o.span_masking, "geo_prob": o.span_geo_prob,
                              "max_length": o.span_max_length},
@@ -302,7 +305,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "corpus_path": str(corpus),
             "created_by": "preprocess.py",
         }
-        header = merge_shards(shard_paths, out_path, header_fields)
+        header = merge_shards(built, out_path, header_fields)
     finally:
         for p in shard_paths:  # merge_shards removes them; this covers failures before the merge
             if os.path.exists(p):
@@ -313,11 +316,53 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     return header
 
 
-def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> list[int]:
-    """Run the workers with periodic progress lines.
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
-    Job 0 runs in this process while jobs 1.. run in spawned processes: the main process would otherwise
-    sit idle, and its tokenizer is already loaded while a spawned worker needs ~0.3 s to start.
+
+def plan_processes(jobs: list[WorkerJob], requested: int, cores: int) -> list[list[WorkerJob]]:
+    """The pieces each process runs: never more processes than pieces holding text, nor than cores.
+
+    The corpus is still cut into ``--processes_num`` pieces, each built with its own worker seed, so the
+    dataset is the same whatever the number of processes that run them; empty pieces are skipped (they
+    hold nothing). Pieces are dealt round-robin.
+    """
+    pieces = [job for job in jobs if job.end > job.start]
+    count = max(1, min(len(pieces), cores, requested))
+    return [pieces[i::count] for i in range(count)]
+
+
+def _process_main(jobs: list[WorkerJob], progress: Any, results: Any) -> None:
+    """A worker process: builds its pieces, reports ``(piece, count)`` or ``(piece, error)``."""
+    from uer.utils.cleanup import die_with_parent
+
+    die_with_parent()
+    _init_worker(progress)
+    for job in jobs:
+        try:
+            results.put((job.worker, run_worker(job), None))
+        except BaseException as err:  # reported to the parent, which stops the others
+            try:
+                import pickle
+
+                pickle.dumps(err)
+            except Exception:
+                err = RuntimeError(f"worker {job.worker}: {type(err).__name__}: {err}")
+            results.put((job.worker, 0, err))
+            return
+
+
+def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> list[int]:
+    """Run the pieces with periodic progress lines; returns each piece's instance count (in order).
+
+    The first process's share runs in this process while the others run in spawned processes: the main
+    process would otherwise sit idle, and its tokenizer is already loaded while a spawned worker needs
+    ~0.3 s to start. Workers die with this process (SIGKILL included) and are stopped when it is
+    interrupted or a piece fails.
     """
     last = [time.perf_counter()]
 
@@ -327,35 +372,56 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> l
             last[0] = now
             log(f"  {done:,} instances so far ({done / max(now - t0, 1e-9):,.0f} instances/s)")
 
-    if len(jobs) == 1:
-        return [run_worker(jobs[0], report=progress_line)]
+    cores = available_cores()
+    plan = plan_processes(jobs, len(jobs), cores)
+    pieces = sum(len(group) for group in plan)
+    if len(plan) < len(jobs):
+        log(f"--processes_num {len(jobs)}: running {len(plan)} process(es) ({pieces} of the {len(jobs)} parts of "
+            f"the corpus hold text, {cores} CPU core(s)); the dataset is the same as with {len(jobs)} processes.")
+    counts = [0] * len(jobs)
+    if len(plan) == 1:
+        for job in plan[0]:
+            counts[job.worker] = run_worker(job, report=lambda n: progress_line(sum(counts) + n))
+        return counts
     ctx = get_context("spawn")
     shared = ctx.Array("q", len(jobs), lock=False)
+    results = ctx.SimpleQueue()
+    processes = [ctx.Process(target=_process_main, args=(group, shared, results), daemon=True,
+                             name=f"preprocess-worker-{i}") for i, group in enumerate(plan[1:], start=1)]
+    try:
+        for process in processes:
+            process.start()
+        for job in plan[0]:
+            def report_main(n: int, piece: int = job.worker) -> None:
+                shared[piece] = n
+                progress_line(sum(shared))
 
-    def report_main(n: int) -> None:
-        shared[0] = n
-        progress_line(sum(shared))
-
-    with ProcessPoolExecutor(max_workers=len(jobs) - 1, mp_context=ctx, initializer=_init_worker,
-                             initargs=(shared,)) as pool:
-        futures = [pool.submit(run_worker, job) for job in jobs[1:]]
-        try:
-            first = run_worker(jobs[0], report=report_main)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        while True:
-            done, pending = wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                for f in pending:
-                    f.cancel()
-                raise failed[0].exception()
-            if not pending:
-                break
-            progress_line(sum(shared))
-        return [first] + [f.result() for f in futures]
+            counts[job.worker] = run_worker(job, report=report_main)
+        remaining = {job.worker for group in plan[1:] for job in group}
+        while remaining:
+            while not results.empty():
+                piece, count, err = results.get()
+                if err is not None:
+                    raise err
+                counts[piece] = count
+                remaining.discard(piece)
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead and results.empty():
+                raise PreprocessError(f"a worker process died (exit code {dead[0].exitcode}; killed, or out of "
+                                      "memory?) before finishing its part of the corpus")
+            if remaining:
+                time.sleep(0.05)
+                progress_line(sum(shared))
+        return counts
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def options_from_args(args: Any) -> PreprocessOptions:

@@ -152,6 +152,13 @@ class Vocab:
         """Id of ``token``; ``unk_id`` when it is not in the vocabulary."""
         return self.w2i.get(token, self._unk_id)
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the tokens in id order: two vocabularies with the same fingerprint give every token the
+        same id (datasets record it, so a vocabulary of the right size in another order is caught)."""
+        import hashlib
+
+        return hashlib.sha256("\n".join(self.i2w).encode("utf-8")).hexdigest()
+
     def to_ids(self, tokens: Sequence[str]) -> list[int]:
         """Ids of ``tokens`` (unknown ones map to ``unk_id``)."""
         get, unk = self.w2i.get, self._unk_id

@@ -28,9 +28,10 @@ _listeners: list[Callable[[str], None]] = []
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
-    """A fresh hidden name beside ``path`` (``.NAME.<random>.tmp``)."""
+    """A fresh hidden name beside ``path``: ``.NAME.tmp-PID-<random>.tmp``. The writer's process id tells a
+    later run a leftover of a killed run from a file being written (uer.utils.cleanup)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
 def _create(tmp: Path) -> None:

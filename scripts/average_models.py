@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""Element-wise mean of several model files of one architecture (UER-py's newer name of average_model.py).
+
+The code and the full usage are in uer/tools/average.py (``python3 scripts/average_models.py --help``).
+"""
+from uer.tools.average import main
+
+if __name__ == "__main__":
+    main(prog="average_models.py")
