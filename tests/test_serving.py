@@ -223,6 +223,20 @@ def test_served_vectors_equal_text_encoder_embed(files, text_encoder, layer):
                                atol=1e-5)
 
 
+def test_served_vectors_equal_extract_features_output(files, tmp_path):
+    """scripts/extract_features.py's sentence vectors (the tools' file output) for the same texts."""
+    from uer.serving.backends import TextPairs
+    from uer.tools import features
+
+    lines = tmp_path / "texts.txt"
+    lines.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    features.main(["--load_model_path", files["model"], "--vocab_path", files["vocab"], "--config_path", TINY,
+                   "--test_path", str(lines), "--prediction_path", str(tmp_path / "vectors.npy"), "--pooling", "max",
+                   "--normalize", "--device", "cpu"], prog="extract_features.py", default_pooling="first")
+    service, _ = encoder_service(files, "--encode_layer", "max", "--normalize")
+    np.testing.assert_allclose(service.run([TextPairs(TEXTS)])[0], np.load(tmp_path / "vectors.npy"), atol=1e-5)
+
+
 def test_pooler_is_the_sp_heads_first_layer(files, text_encoder):
     service, _ = encoder_service(files, "--encode_layer", "pooler")
     from uer.serving.backends import TextPairs
