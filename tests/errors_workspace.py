@@ -118,6 +118,13 @@ def classifier_args(ws: dict[str, Path], output: Path, **paths: Path) -> list[st
                   "--report_steps", "1000"]
 
 
+def infer_args(ws: dict[str, Path], prediction: Path, test: Path | None = None, model: Path | None = None) -> list:
+    """inference/run_classifier_infer.py options for the tiny classifier."""
+    return ["--load_model_path", model or ws["classifier.bin"], "--vocab_path", ws["vocab.txt"],
+            "--test_path", test or ws["test.tsv"], "--prediction_path", prediction, "--labels_num", "2",
+            "--config_path", ws["config.json"], "--seq_length", "16"]
+
+
 def assert_one_line_error(code: int, err: str, script: str, *needles: str) -> str:
     """Exit status 2 and exactly one stderr line, ``SCRIPT: error: ...`` containing every needle."""
     prog = Path(script).name

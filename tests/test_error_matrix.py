@@ -12,7 +12,8 @@ from typing import Callable
 import pytest
 
 from tools_error_cases import tool_matrix
-from errors_workspace import ROOT, assert_one_line_error, classifier_args, error_ws, leftovers, run_entry  # noqa: F401
+from errors_workspace import (ROOT, assert_one_line_error, classifier_args, error_ws, infer_args, leftovers,  # noqa: F401
+                              run_entry)
 
 Args = Callable[[dict, Path], list]
 # case -> (extra options appended to the base command (the last occurrence wins), what the line must name)
@@ -62,9 +63,7 @@ MT_CASES: Cases = {
 
 
 def infer_base(ws: dict, out: Path) -> list:
-    return ["--load_model_path", ws["classifier.bin"], "--vocab_path", ws["vocab.txt"], "--test_path", ws["test.tsv"],
-            "--prediction_path", out / "prediction.tsv", "--labels_num", "2", "--config_path", ws["config.json"],
-            "--seq_length", "16"]
+    return infer_args(ws, out / "prediction.tsv")
 
 
 INFER_CASES: Cases = {**tsv_cases("test_path"), "missing": (

@@ -149,8 +149,11 @@ def entry_point(prog: str, aliases: tuple[str, ...] = ()) -> Callable[[F], F]:
     def decorate(main: F) -> F:
         @functools.wraps(main)
         def run(*args: Any, **kwargs: Any) -> Any:
+            from uer.utils.io import forget_written
+
             invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
             name = invoked if invoked in aliases else prog
+            forget_written()
             try:
                 return main(*args, **kwargs)
             except KeyboardInterrupt:

@@ -63,10 +63,11 @@ def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str
         with open(path, "rb") as handle:
             head = handle.read(8)
         if not head.startswith((_ZIP_MAGIC, _PICKLE)):
-            kind = "a safetensors file (rename it to .safetensors)" if _looks_like_safetensors(path) else None
-            raise ModelLoadError(f"not a model file: neither torch.save's format nor safetensors"
-                                 + (f"; it looks like {kind}" if kind else " (truncated, or another kind of file?)"),
-                                 path)
+            if _looks_like_safetensors(path):
+                raise ModelLoadError("a safetensors file without the .safetensors suffix: rename it (the suffix "
+                                     "selects the format)", path)
+            raise ModelLoadError("not a model file: neither torch.save's format nor safetensors (another kind of "
+                                 "file, or damaged?)", path)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as err:

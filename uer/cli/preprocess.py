@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_preprocess_options(parser)
+    parser.add_argument("--replace_invalid_utf8", action="store_true",
+                        help="Read lines with bytes that are not UTF-8 with U+FFFD and report how many, instead of "
+                             "stopping at the first one with its line and byte offset.")
     args = parser.parse_args(argv)
     if not args.vocab_path and not args.spm_model_path:
         parser.error("a vocabulary is required: --vocab_path or --spm_model_path")

@@ -41,7 +41,8 @@ COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert"
 
 
 # Files pretrain.py reads; --output_model_path (and its -STEP checkpoints) must be none of them.
-INPUT_OPTIONS = ("dataset_path", "vocab_path", "spm_model_path", "config_path", "pretrained_model_path", "resume_from")
+INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "vocab_path", "spm_model_path", "config_path",
+                 "pretrained_model_path", "resume_from")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ import torch
 
 from uer.converters import bert
 from uer.converters.common import ConversionError, report_unused
-from uer.utils.io import note_written, temp_path_for
+from uer.utils.io import move_into_place, temp_path_for
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,7 @@ def write_tf_checkpoint(variables: dict[str, np.ndarray], path: str | os.PathLik
         _save_tf_variables(tf, variables, staging / target.name)
         produced = sorted(staging.iterdir(), key=lambda p: p.name.endswith(".index"))
         for file in produced:
-            os.replace(file, target.parent / file.name)
-        note_written(str(target))
+            move_into_place(file, target.parent / file.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("wrote %d variables to %s", len(variables), path)

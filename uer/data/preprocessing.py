@@ -60,6 +60,7 @@ class PreprocessOptions:
     segmenter: str = "jieba"
     entity_dict_path: str | None = None
     sr_max_segments: int = 3
+    replace_invalid_utf8: bool = False  # decode bad bytes as U+FFFD instead of stopping (the lines are counted)
 
     @property
     def knowledge_masking(self) -> str | None:
@@ -134,13 +135,14 @@ def split_corpus(path: str | os.PathLike, parts: int, documents: bool) -> list[t
 
 
 def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: str, encode: Callable[[str], list[int]],
-                 docs_buffer_size: int) -> Iterator[DocumentBuffer]:
+                 docs_buffer_size: int, on_invalid_utf8: Callable[[int], None] | None = None) -> Iterator[DocumentBuffer]:
     """Tokenized documents of bytes [start, end) of the corpus, ``docs_buffer_size`` documents at a time.
 
     "documents": one sentence per line, blank line between documents; "lines": one document per line;
     "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped).
     Sentences and documents without tokens are skipped. A leading UTF-8 byte-order mark is skipped; bytes that
-    are not UTF-8 are an error naming the file, line and byte offset (UER-py stopped with a traceback).
+    are not UTF-8 are an error naming the file, line and byte offset (UER-py stopped with a traceback), or,
+    with ``on_invalid_utf8``, decoded as U+FFFD after calling it with the line's byte offset.
     """
     buf = DocumentBuffer()
     with open(path, "rb") as f:
@@ -153,7 +155,14 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
             pos += len(raw)
             if line_start == 0 and raw.startswith(UTF8_BOM):  # Excel/Notepad exports begin with one
                 raw, line_start = raw[len(UTF8_BOM):], len(UTF8_BOM)
-            text = decode_utf8(raw, path, offset=line_start).strip()
+            if on_invalid_utf8 is None:
+                text = decode_utf8(raw, path, offset=line_start).strip()
+            else:
+                try:
+                    text = raw.decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    on_invalid_utf8(line_start)
+                    text = raw.decode("utf-8", errors="replace").strip()
             if corpus_format == "lines":
                 if text:
                     buf.add_document(encode(text))
@@ -206,15 +215,20 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> i
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
+    replaced: list[int] = []  # byte offsets of the lines decoded with U+FFFD (--replace_invalid_utf8)
     with DatasetWriter(job.shard_path) as writer:
         if job.end > job.start:
             buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, encode,
-                                   o.docs_buffer_size)
+                                   o.docs_buffer_size, replaced.append if o.replace_invalid_utf8 else None)
             pending = next(buffers)
             for nxt in buffers:  # look one ahead so the builder knows which buffer is the last
                 _write(builder, writer, pending, False, report)
                 pending = nxt
             _write(builder, writer, pending, True, report)
+        if replaced:
+            print(f"{o.corpus_path}: {len(replaced)} line(s) with bytes that are not UTF-8 were read with U+FFFD "
+                  f"(--replace_invalid_utf8), the first at line {line_number_at(o.corpus_path, replaced[0])}",
+                  flush=True)
         return writer.instances
 
 

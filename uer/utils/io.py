@@ -16,6 +16,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -71,6 +72,12 @@ def _commit(tmp: Path, path: Path) -> None:
     _record(str(path))
 
 
+def move_into_place(finished: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename a file that another library wrote completely (in the same folder) onto ``path``, with the
+    same fsync and bookkeeping as :func:`atomic_write` (TensorFlow's multi-file checkpoints)."""
+    _commit(Path(finished), Path(path))
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     """Call ``write(temp_path)`` (e.g. ``torch.save(state, temp_path)``), then fsync and rename onto ``path``.
 
@@ -83,7 +90,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     tmp = temp_path_for(path)
     try:
         _create(tmp)
+        mode = stat.S_IMODE(os.stat(tmp).st_mode)
         write(str(tmp))
+        if stat.S_IMODE(os.stat(tmp).st_mode) != mode:  # the library replaced our file (safetensors: 0600)
+            os.chmod(tmp, mode)
         _commit(tmp, path)
     except OSError as err:
         _remove(tmp)
@@ -146,6 +156,11 @@ def _record(path: str) -> None:
     _written.append(path)
     for listener in list(_listeners):
         listener(path)
+
+
+def forget_written() -> None:
+    """Start a new run's list of written files (entry scripts called twice in one process)."""
+    _written.clear()
 
 
 def written_files() -> list[str]:
@@ -270,5 +285,5 @@ def check_outputs(args: Any, outputs: Sequence[str], inputs: Iterable[str], extr
         seen[flag] = path
 
 
-__all__ = ["UTF8_BOM", "atomic_open", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_path",
+__all__ = ["UTF8_BOM", "atomic_open", "move_into_place", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_path",
            "check_input_file", "check_outputs", "decode_utf8", "option_paths", "line_number_at", "read_lines", "temp_path_for", "written_files"]

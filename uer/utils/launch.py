@@ -130,7 +130,7 @@ def _spawn(args: argparse.Namespace, worker: Worker, script: str, node_ranks: li
         if not errors.empty():
             rank, message = errors.get()
             raise RankError(f"{message} (rank {rank}; the other ranks on this node were stopped)") from None
-        raise SystemExit(f"{script}: a rank died ({err}); the others on this node were stopped") from None
+        raise RankError(f"a rank died ({err}); the others on this node were stopped") from None
     finally:
         if last_written.value:
             io.note_written(os.fsdecode(last_written.value))

@@ -1,0 +1,183 @@
+"""The programmatic API: build, load and use a model without an argparse command line.
+
+    from uer.api import TextEncoder
+
+    encoder = TextEncoder.from_pretrained("models/demo_bert_model.bin-300", vocab_path="models/google_zh_vocab.txt",
+                                          config_path="models/bert/tiny_config.json")
+    vectors = encoder.embed(["今天天气很好", "这本书很好看"], pooling="mean")   # numpy [2 x hidden_size]
+
+The pieces, for notebooks, servers and tools:
+
+- :func:`load_config`: a JSON config of either UER-py generation plus keyword overrides (they win over the
+  JSON, as flags do on the command line), legacy spellings normalised exactly as on the command line
+  (``encoder="bert"``, ``target="albert"``, ``embedding="word_pos_seg"``); returns a validated ``ModelConfig``.
+- :func:`load_model`: the one loader of inference scripts, tools and servers: ``build_model`` + the weights of
+  a ``.bin``/``.safetensors`` file of any key generation, in eval mode.
+- :class:`TextEncoder`: a loaded model with its tokenizer: ``encode`` (texts -> ``Instances``),
+  ``hidden_states`` (per-token vectors without padding) and ``embed`` (one pooled vector per text).
+- :func:`resolve_device`: the one ``--device`` convention (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from uer.config import ConfigError, apply_json_config, model_config_from_args
+from uer.data.finetune_data import Instances, collate, encode_pair, length_sorted_batches
+from uer.model_builder import build_model
+from uer.model_config import ModelConfig
+from uer.model_loader import load_model_weights, load_state_dict
+from uer.models.model import Model
+from uer.targets.cls_target import POOLINGS, pool
+from uer.text.tokenizers import Tokenizer, build_tokenizer
+
+__all__ = ["POOLINGS", "TextEncoder", "load_config", "load_model", "resolve_device"]
+
+
+def _model_option_parser() -> argparse.ArgumentParser:
+    from uer import opts
+
+    parser = argparse.ArgumentParser(add_help=False)
+    opts.add_model_options(parser)
+    opts.add_pretrain_target_option(parser)
+    opts.add_pretrain_encoder_options(parser)
+    return parser
+
+
+def load_config(config_path: str | os.PathLike | None = None, vocab_size: int | None = None,
+                **overrides: Any) -> ModelConfig:
+    """A validated ModelConfig from a JSON file (optional) and keyword overrides named like the command line's
+    flags and the JSON's keys (``hidden_size=256``, ``encoder="bert"``, ``target=["mlm"]``, ``labels_num=3``).
+
+    Without ``config_path`` the command line's defaults apply (BERT-base sizes). ``vocab_size`` is required
+    (take it from the vocabulary: ``len(tokenizer.vocab)``).
+    """
+    if vocab_size is None or vocab_size <= 0:
+        raise ConfigError("load_config needs vocab_size (the number of tokens of the model's vocabulary)")
+    parser = _model_option_parser()
+    args = parser.parse_args([])
+    args.config_path = str(config_path) if config_path is not None else None
+    known = set(vars(args))
+    for key, value in overrides.items():
+        if key == "remove_transformer_bias" or key in known or key in ModelConfig.__dataclass_fields__:
+            setattr(args, key, value)
+        else:
+            raise ConfigError(f"load_config: unknown option {key!r}")
+    apply_json_config(args, set(overrides))
+    return model_config_from_args(args, vocab_size)
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` (or None): the first GPU when CUDA is available, else the CPU; ``cpu``; ``cuda``; ``cuda:N``."""
+    if isinstance(spec, torch.device):
+        return spec
+    if spec in (None, "", "auto"):
+        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ConfigError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {spec}: CUDA is not available on this machine (use --device cpu)")
+        index = 0 if device.index is None else device.index
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s) visible")
+        device = torch.device("cuda", index)
+    return device
+
+
+def load_model(cfg: ModelConfig, model_path: str | os.PathLike | None = None, with_target: bool | None = None,
+               device: str | torch.device = "cpu") -> Model:
+    """Build the model of ``cfg`` and load ``model_path`` into it (eval mode, on ``device``).
+
+    ``with_target``: build the pre-training heads of ``cfg.target`` too; None = when the file has ``target.*``
+    keys. The embedding and encoder keys must match the config exactly; head keys that differ are reported.
+    Without ``model_path`` the model keeps its fresh initialisation.
+    """
+    state = load_state_dict(model_path) if model_path is not None else None
+    if with_target is None:
+        with_target = state is not None and any(key.startswith("target.") for key in state)
+    model = build_model(cfg, with_target=with_target and bool(cfg.target))
+    if state is not None:
+        load_model_weights(model, model_path, state=state)
+    return model.to(resolve_device(device)).eval()
+
+
+class TextEncoder:
+    """A pre-trained model and its tokenizer, ready to turn texts into vectors."""
+
+    def __init__(self, model: Model, tokenizer: Tokenizer, cfg: ModelConfig, seq_length: int = 128,
+                 device: str | torch.device = "cpu") -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.cfg = cfg
+        self.device = resolve_device(device)
+        self.model.to(self.device).eval()
+        bounded = "pos" in cfg.embedding or cfg.encoder == "synt"
+        self.seq_length = min(seq_length, cfg.max_seq_length) if bounded else seq_length
+
+    @classmethod
+    def from_pretrained(cls, model_path: str | os.PathLike | None, vocab_path: str | None = None,
+                        config_path: str | os.PathLike | None = None, spm_model_path: str | None = None,
+                        tokenizer: str = "bert", device: str | torch.device = "auto", seq_length: int = 128,
+                        **overrides: Any) -> "TextEncoder":
+        """Load a model file (``None``: random initialisation) with its vocabulary and config.
+
+        ``overrides`` are model options as in :func:`load_config` (``encoder="bert"``,
+        ``layernorm_variant="uer"``, ...).
+        """
+        if not vocab_path and not spm_model_path:
+            raise ConfigError("give vocab_path (or spm_model_path): the vocabulary the model was trained with")
+        tok = build_tokenizer(tokenizer, vocab_path, spm_model_path)
+        cfg = load_config(config_path, len(tok.vocab), **overrides)
+        return cls(load_model(cfg, model_path, device=device), tok, cfg, seq_length, device)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.cfg.hidden_size
+
+    def encode(self, texts: Sequence[str], texts_b: Sequence[str] | None = None) -> Instances:
+        """Token ids of ``texts`` (pairs with ``texts_b``), as the fine-tuning scripts encode them."""
+        if texts_b is not None and len(texts_b) != len(texts):
+            raise ValueError(f"texts_b has {len(texts_b)} texts for {len(texts)} texts")
+        pairs = zip(texts, texts_b if texts_b is not None else [None] * len(texts))
+        return Instances.from_sequences(encode_pair(self.tokenizer, a, b, self.seq_length) for a, b in pairs)
+
+    def _batches(self, data: Instances, batch_size: int):
+        pad_id = self.tokenizer.vocab.pad_id
+        with torch.inference_mode():
+            for indices in length_sorted_batches(data.lengths, batch_size):
+                batch = collate(data, indices, pad_id)
+                src, seg = batch["src"].to(self.device), batch["seg"].to(self.device)
+                yield indices, self.model.encode(src, seg), seg
+
+    def hidden_states(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
+                      batch_size: int = 64) -> list[np.ndarray]:
+        """The last layer's output of each text, [length_i x hidden_size] float32, without padding."""
+        data = self.encode(texts, texts_b)
+        out: list[np.ndarray | None] = [None] * len(data)
+        lengths = data.lengths
+        for indices, hidden, _ in self._batches(data, batch_size):
+            hidden = hidden.float().cpu().numpy()
+            for row, i in enumerate(indices):
+                out[i] = hidden[row, :lengths[i]].copy()
+        return out  # type: ignore[return-value]
+
+    def embed(self, texts: Sequence[str], texts_b: Sequence[str] | None = None, pooling: str = "first",
+              normalize: bool = False, batch_size: int = 64) -> np.ndarray:
+        """One vector per text, [N x hidden_size] float32: the last layer pooled over the real tokens
+        (``first`` = [CLS], ``mean``, ``max``, ``last``), optionally scaled to unit length."""
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r} (known: {', '.join(POOLINGS)})")
+        data = self.encode(texts, texts_b)
+        out = np.zeros((len(data), self.cfg.hidden_size), dtype=np.float32)
+        for indices, hidden, seg in self._batches(data, batch_size):
+            out[indices] = pool(hidden, seg, pooling).float().cpu().numpy()
+        if normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out

@@ -1,0 +1,36 @@
+"""Build a pre-training dataset from a corpus (UER-py's preprocess.py command line).
+
+    python3 preprocess.py --corpus_path corpora/book_review_bert.txt --vocab_path models/google_zh_vocab.txt \
+                          --dataset_path dataset.pt --processes_num 8 --target bert
+
+The work happens in uer.data.preprocessing; the output format is documented in uer.data.dataset.
+"""
+from __future__ import annotations
+
+import argparse
+
+from uer.errors import entry_point
+
+# Worker processes are spawned: they re-import this file as __mp_main__, so heavy imports stay inside main().
+
+
+@entry_point("preprocess.py")
+def main(argv: list[str] | None = None) -> int:
+    from uer.opts import add_preprocess_options
+    from uer.data.preprocessing import build_dataset, options_from_args
+    from uer.utils.io import check_outputs
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_preprocess_options(parser)
+    args = parser.parse_args(argv)
+    if not args.vocab_path and not args.spm_model_path:
+        parser.error("a vocabulary is required: --vocab_path or --spm_model_path")
+    try:
+        options = options_from_args(args)
+    except ValueError as e:
+        parser.error(str(e))
+    # Before the work: an existing folder or the corpus itself as --dataset_path was found only at the end.
+    check_outputs(args, outputs=("dataset_path",), inputs=("corpus_path", "vocab_path", "spm_model_path"))
+    build_dataset(options)
+    return 0

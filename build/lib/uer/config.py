@@ -1,0 +1,204 @@
+"""Configuration: JSON config + command line, legacy spellings, validation — all in this one module.
+
+Precedence: argparse defaults < JSON config (--config_path) < flags given explicitly on the command line.
+Both config generations load: the 2020 style (``"embedding": "word_pos_seg"``, ``--encoder bert``,
+``--target bert``) and the current UER-py style (``"embedding": ["word", "pos", "seg"]``,
+``"target": ["mlm", "sp"]``). Components only ever see the canonical names of :class:`ModelConfig`.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from uer.model_config import ConfigError, ModelConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+EMBEDDING_ALIASES = {
+    "bert": ("word", "pos", "seg"),
+    "word_pos_seg": ("word", "pos", "seg"),
+    "word_pos": ("word", "pos"),
+    "word": ("word",),
+    "word_sinusoidalpos": ("word", "sinusoidalpos"),
+}
+# encoder alias -> (canonical encoder, mask)
+ENCODER_ALIASES = {"bert": ("transformer", "fully_visible"), "gpt": ("transformer", "causal")}
+# target alias -> (objectives, data processor)
+TARGET_ALIASES = {"bert": (("mlm", "sp"), "bert"), "albert": (("mlm", "sp"), "albert"), "mlm": (("mlm",), "mlm"),
+                  "lm": (("lm",), "lm"), "bilm": (("bilm",), "bilm"), "cls": (("cls",), "cls")}
+# Flat config names of UER-py's 2020 layout that the family/name rule below cannot derive.
+FLAT_CONFIG_NAMES = {
+    "rnn_config.json": "rnn/lstm_config.json",
+    "birnn_config.json": "rnn/bilstm_config.json",
+    "gatedcnn_9_config.json": "cnn/gatedcnn_9_config.json",
+    "gatedcnn_13_config.json": "cnn/gatedcnn_13_config.json",
+    "gpt2_config.json": "gpt2/config.json",
+}
+
+# JSON keys of UER-py configs that describe data or training rather than the model; accepted as-is.
+NON_MODEL_KEYS = {"data_processor", "seq_length", "vocab_path", "spm_model_path", "tokenizer"}
+# JSON keys of UER-py configs whose non-default values select features we do not implement yet.
+UNSUPPORTED_VALUES = {
+    "layernorm_positioning": ("post", "pre"),
+    "layernorm": ("normal",),
+    "feed_forward": ("dense",),
+    "relative_position_embedding": (False,),
+    "has_residual_attention": (False,),
+}
+
+
+def resolve_config_path(path: str) -> Path:
+    """Find a config file: as given, relative to the repository, or by its flat legacy name.
+
+    ``models/bert_base_config.json`` (UER-py 2020 layout) resolves to ``models/bert/base_config.json``;
+    names the rule cannot derive (``models/rnn_config.json``, ``models/gatedcnn_9_config.json``) come
+    from ``FLAT_CONFIG_NAMES``.
+    """
+    candidates = [Path(path), REPO_ROOT / path]
+    head, _, name = path.replace("\\", "/").rpartition("/")
+    if name in FLAT_CONFIG_NAMES:
+        for base in (Path(head or "."), REPO_ROOT / (head or ".")):
+            candidates.append(base / FLAT_CONFIG_NAMES[name])
+    flat = re.match(r"^(?P<dir>.*?)(?P<family>[a-z0-9]+)_(?P<name>[a-z0-9_]+_config\.json)$", path)
+    if flat:
+        for base in (Path(flat["dir"] or "."), REPO_ROOT / (flat["dir"] or ".")):
+            candidates.append(base / flat["family"] / flat["name"])
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"config file not found: {path} (looked in: {', '.join(str(c) for c in candidates)})")
+
+
+def load_json_config(path: str) -> dict[str, Any]:
+    resolved = resolve_config_path(path)
+    raw = resolved.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors)
+        raw = raw[3:]
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"invalid UTF-8 at byte offset {err.start}: a config must be UTF-8 JSON", resolved, line) from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"invalid JSON ({err.msg}, column {err.colno})", resolved, err.lineno) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{resolved}: a config must be a JSON object")
+    return data
+
+
+def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """Names of the options given on the command line (a defaults-suppressed re-parse, not argv scanning)."""
+    quiet = copy.deepcopy(parser)
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    namespace, _ = quiet.parse_known_args(argv)
+    return set(vars(namespace))
+
+
+def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line and merge the JSON config under it (defaults < JSON < explicit flags)."""
+    args = parser.parse_args(argv)
+    return apply_json_config(args, explicit_options(parser, argv))
+
+
+def apply_json_config(args: argparse.Namespace, explicit: set[str]) -> argparse.Namespace:
+    """Merge the JSON config named by ``args.config_path`` under the options in ``explicit`` (which win);
+    records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`."""
+    args.explicit = set(explicit)
+    config_path = getattr(args, "config_path", None)
+    if config_path:
+        for key, value in load_json_config(config_path).items():
+            if key in UNSUPPORTED_VALUES and value not in UNSUPPORTED_VALUES[key]:
+                raise ConfigError(f"{config_path}: {key}={value!r} is not supported yet "
+                                  f"(supported: {', '.join(map(repr, UNSUPPORTED_VALUES[key]))})")
+            if key not in args.explicit:
+                setattr(args, key, value)
+    return args
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def normalize_embedding(value: Any) -> tuple[str, ...]:
+    parts = _as_list(value)
+    if len(parts) == 1 and parts[0] in EMBEDDING_ALIASES:
+        return EMBEDDING_ALIASES[parts[0]]
+    return tuple(parts)
+
+
+def normalize_target(value: Any, data_processor: str | None = None) -> tuple[tuple[str, ...], str]:
+    """Objectives and the data processor (the dataset kind) from a target spelling of either generation."""
+    names = _as_list(value)
+    if len(names) == 1 and names[0] in TARGET_ALIASES:
+        objectives, data = TARGET_ALIASES[names[0]]
+        return objectives, data
+    objectives = tuple(names)
+    if data_processor is None:
+        data_processor = "bert" if objectives == ("mlm", "sp") else "_".join(objectives)
+    return objectives, data_processor
+
+
+def normalize_encoder(args: argparse.Namespace) -> tuple[str, str]:
+    encoder, mask = args.encoder, getattr(args, "mask", "fully_visible")
+    if encoder in ENCODER_ALIASES:
+        canonical, alias_mask = ENCODER_ALIASES[encoder]
+        if "mask" not in getattr(args, "explicit", set()):
+            mask = alias_mask
+        return canonical, mask
+    return encoder, mask
+
+
+def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_target: bool = True) -> ModelConfig:
+    """The one place where merged options become a validated :class:`ModelConfig`."""
+    encoder, mask = normalize_encoder(args)
+    embedding = normalize_embedding(args.embedding)
+    if args.encoder == "bert" and "embedding" not in getattr(args, "explicit", set()):
+        embedding = EMBEDDING_ALIASES["word_pos_seg"]
+    target: tuple[str, ...] = ()
+    if with_target and hasattr(args, "target"):
+        target, _ = normalize_target(args.target, _data_processor(args))
+    hidden_size = getattr(args, "hidden_size", 768)
+    values = dict(
+        vocab_size=vocab_size, embedding=embedding, encoder=encoder, mask=mask, target=target,
+        emb_size=getattr(args, "emb_size", hidden_size), hidden_size=hidden_size,
+        feedforward_size=getattr(args, "feedforward_size", 3072), heads_num=getattr(args, "heads_num", 12),
+        layers_num=getattr(args, "layers_num", 12), max_seq_length=getattr(args, "max_seq_length", 512),
+        dropout=args.dropout, hidden_act=getattr(args, "hidden_act", "gelu"),
+        factorized_embedding_parameterization=bool(getattr(args, "factorized_embedding_parameterization", False)),
+        parameter_sharing=bool(getattr(args, "parameter_sharing", False)),
+        tie_weights=bool(getattr(args, "tie_weights", False)),
+        layernorm_variant=getattr(args, "layernorm_variant", "standard"),
+        layernorm_eps=getattr(args, "layernorm_eps", None),
+        remove_embedding_layernorm=bool(getattr(args, "remove_embedding_layernorm", False)),
+        has_bias=not bool(getattr(args, "remove_transformer_bias", False)),
+        layernorm_positioning=getattr(args, "layernorm_positioning", "post"),
+        bidirectional=bool(getattr(args, "bidirectional", False)),
+        kernel_size=int(getattr(args, "kernel_size", 3)), block_size=int(getattr(args, "block_size", 2)),
+        synt_type=getattr(args, "synt_type", "dense"),
+        has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
+        labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
+        sr_max_segments=int(getattr(args, "sr_max_segments", 3)),
+    )
+    from uer.model_builder import validate_model_config  # the registries; imports torch
+
+    return validate_model_config(ModelConfig(**values))
+
+
+def data_processor_from_args(args: argparse.Namespace) -> str:
+    """Which dataset kind the target needs: 'bert', 'albert', 'mlm', ..."""
+    _, data = normalize_target(args.target, _data_processor(args))
+    return data
+
+
+def _data_processor(args: argparse.Namespace) -> str | None:
+    """The config's ``data_processor`` belongs to the config's ``target``: an explicit --target overrides both."""
+    explicit = getattr(args, "explicit", set())
+    if "target" in explicit and "data_processor" not in explicit:
+        return None
+    return getattr(args, "data_processor", None)

@@ -1,0 +1,79 @@
+"""From merged options to the pieces of a fine-tuning run: tokenizer, embedding + encoder, loop config,
+and loading the pre-trained weights. Entry scripts call these; nothing else reads the argparse namespace.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+import torch
+from torch import nn
+
+from uer.data.finetune_data import check_special_tokens
+from uer.errors import UsageError
+from uer.finetune.heads import Classifier
+from uer.finetune.loop import FinetuneConfig
+from uer.model_builder import build_model, init_weights
+from uer.model_loader import load_model_weights
+from uer.config import ModelConfig, model_config_from_args
+from uer.text.tokenizers import Tokenizer, build_tokenizer
+
+logger = logging.getLogger("uer.finetune")
+
+# Files a fine-tuning script reads; its outputs (--output_model_path, ...) must be none of them.
+FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path",
+                   "config_path", "pretrained_model_path")
+
+
+def tokenizer_from_args(args: argparse.Namespace) -> Tokenizer:
+    if not args.vocab_path and not args.spm_model_path:
+        raise UsageError("give --vocab_path (or --spm_model_path): the vocabulary the model was pre-trained with")
+    tokenizer = build_tokenizer(args.tokenizer, args.vocab_path, args.spm_model_path)
+    check_special_tokens(tokenizer)
+    return tokenizer
+
+
+def encoder_from_args(args: argparse.Namespace, vocab_size: int) -> tuple[ModelConfig, nn.Module, nn.Module]:
+    """Model config, embedding and encoder (initialised from ``--seed``) for the task head to sit on."""
+    cfg = model_config_from_args(args, vocab_size, with_target=False)
+    if "pos" in cfg.embedding and args.seq_length > cfg.max_seq_length:
+        raise UsageError(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length} "
+                         f"(position embeddings of {args.config_path})")
+    torch.manual_seed(getattr(args, "seed", 7))  # same seed, same initial weights (inference has no --seed)
+    base = build_model(cfg, with_target=False)
+    return cfg, base.embedding, base.encoder
+
+
+def init_head(model: nn.Module) -> None:
+    """Initialise the task layers (everything but embedding and encoder) the way the builder does."""
+    for name, module in model.named_children():
+        if name not in ("embedding", "encoder"):
+            module.apply(init_weights)
+
+
+def load_pretrained(model: nn.Module, path: str | None) -> None:
+    """Pre-trained embedding + encoder weights (strict), task layers when the file has them; else random init."""
+    if path:
+        load_model_weights(model, path)
+    else:
+        logger.info("no --pretrained_model_path: training from random initialisation")
+
+
+def classifier_from_args(args: argparse.Namespace, vocab_size: int, labels_num: int) -> Classifier:
+    """The classifier of run_classifier.py / run_dbqa.py / run_classifier_cv.py: embedding + encoder + two
+    feed-forward layers, task layers initialised, then the pre-trained weights loaded if given."""
+    cfg, embedding, encoder = encoder_from_args(args, vocab_size)
+    model = Classifier(embedding, encoder, cfg.hidden_size, labels_num, args.pooling, args.soft_alpha)
+    init_head(model)
+    load_pretrained(model, args.pretrained_model_path)
+    return model
+
+
+def finetune_config_from_args(args: argparse.Namespace, **overrides) -> FinetuneConfig:
+    values = dict(
+        output_model_path=args.output_model_path, epochs_num=args.epochs_num, batch_size=args.batch_size,
+        seq_length=args.seq_length, learning_rate=args.learning_rate, warmup=args.warmup, beta1=args.beta1,
+        beta2=args.beta2, weight_decay=args.weight_decay, report_steps=args.report_steps, seed=args.seed,
+        fp16=args.fp16, fp16_opt_level=args.fp16_opt_level, length_bucketing=args.length_bucketing)
+    values.update(overrides)
+    return FinetuneConfig(**values)

@@ -1,0 +1,323 @@
+"""The fine-tuning loop every run_*.py shares: batching, AdamW with warm-up, AMP, DDP, reporting,
+evaluation on dev after each epoch, keeping the best model, and prediction.
+
+A task gives it instances (uer.data.finetune_data), a head whose ``forward(batch)`` returns a
+:class:`uer.finetune.contract.HeadOutput` (per-instance loss, outputs, statistics), and metrics as
+:class:`EvalSet`s that turn the predictions of a data set into scores. Nothing here knows what a label or a
+question is: the loop sums the head's statistics and reports them, as the pre-training loop does with targets.
+
+Batch size: ``--batch_size`` is the global batch, as in UER-py (whose DataParallel splits it over GPUs);
+with W processes each takes about 1/W of every batch. The loss of a step is the mean over the real
+instances of the global batch, so 2 processes train exactly like 1 (same steps, same gradients).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from uer.data.finetune_data import (Instances, batches_per_epoch, collate, evaluation_batches, split_for_rank,
+                                    training_batches)
+from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
+from uer.model_loader import load_model_weights
+from uer.model_saver import save_model
+from uer.trainer import autocast_dtype
+from uer.utils.distributed import DistContext, all_reduce_sum
+from uer.utils.optimizers import build_linear_schedule, build_optimizer
+
+logger = logging.getLogger("uer.finetune")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Options of the fine-tuning loop (typed; built once from the merged command line)."""
+
+    output_model_path: str = "models/finetuned_model.bin"
+    epochs_num: int = 3
+    batch_size: int = 64
+    seq_length: int = 128
+    learning_rate: float = 2e-5
+    warmup: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.01
+    report_steps: int = 100
+    seed: int = 7
+    fp16: bool = False
+    fp16_opt_level: str = "O1"
+    dynamic_padding: bool = True    # False pads every batch to seq_length, as UER-py does (benchmarks)
+    length_bucketing: bool = True   # batches of similar lengths: less padding, faster epochs
+    keep: str = "best"              # "best": the best model on dev; "last": the final one (cross-validation)
+    adam_bias_correction: bool = False  # UER-py and Google's BERT fine-tune with Adam without bias correction
+
+    def __post_init__(self) -> None:
+        for name in ("epochs_num", "batch_size", "seq_length", "report_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.warmup <= 1.0:
+            raise ValueError(f"--warmup is a fraction of the training steps in [0, 1], got {self.warmup}")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
+
+
+def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, device: torch.device,
+            amp_dtype: torch.dtype | None = None, ctx: DistContext = DistContext(), pad_to: int | None = None,
+            ) -> list[Prediction]:
+    """The outputs of ``model`` on ``data``: one dict per instance, in file order, without padding (outputs
+    the head names in ``token_outputs`` cut to the instance's length; floating outputs as float32 numpy).
+    Under DDP every rank computes a share of the batches and all ranks receive all predictions."""
+    was_training = model.training
+    model.eval()
+    batches = evaluation_batches(data, batch_size)
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray], tuple[str, ...]]] = []
+    with torch.no_grad():
+        for i in range(ctx.rank, len(batches), ctx.world_size):
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, batches[i], pad_id, pad_to).items()}
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                out: HeadOutput = model(batch)
+            arrays = {name: (t.float() if t.is_floating_point() else t).cpu().numpy() for name, t in out.outputs.items()}
+            parts.append((batches[i], arrays, tuple(out.token_outputs)))
+    model.train(was_training)
+    if ctx.distributed:
+        gathered: list = [None] * ctx.world_size
+        dist.all_gather_object(gathered, parts)
+        parts = [part for rank_parts in gathered for part in rank_parts]
+    lengths = data.lengths
+    predictions: list[Prediction] = [{} for _ in range(len(data))]
+    for indices, arrays, token_names in parts:
+        for j, i in enumerate(indices):
+            predictions[i] = {name: values[j, :lengths[i]] if name in token_names else values[j]
+                              for name, values in arrays.items()}
+    return predictions
+
+
+def weighted_sums(out: HeadOutput, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A training batch's contribution to the reported statistics: the loss, the instances, the loss units
+    and each of the head's statistics, summed with the instance weights (0 for a rank's filler)."""
+    sums = {"loss": (out.loss.detach() * weights).sum(), "instances": weights.sum(),
+            "loss_count": weights.sum() if out.loss_count is None else (out.loss_count * weights).sum()}
+    sums.update({name: (value.float() * weights).sum() for name, value in out.stats.items()})
+    return sums
+
+
+def report_scalars(totals: dict[str, float]) -> dict[str, float]:
+    """Summed statistics (all ranks, a report window) -> reported values: ``loss`` per instance (or per loss
+    unit), then each head statistic divided by the summed ``count`` (``correct`` reported as ``acc``)."""
+    count = totals.get("count", totals["instances"])
+    scalars = {"loss": totals["loss"] / max(totals["loss_count"], 1)}
+    for name, value in totals.items():
+        if name not in ("loss", "instances", "loss_count", "count"):
+            scalars["acc" if name == "correct" else name] = value / max(count, 1)
+    return scalars
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
+                   cfg: FinetuneConfig) -> tuple[torch.optim.lr_scheduler.LambdaLR, Callable[[int], float]]:
+    """Linear warm-up and decay, times Adam's bias correction undone unless ``cfg.adam_bias_correction``.
+    Returns the scheduler and the linear factor (the nominal learning rate is ``learning_rate * linear(step)``).
+
+    UER-py fine-tunes with an AdamW without bias correction (``correct_bias=False``, as Google's BERT optimiser),
+    whose steps early in training are larger than torch's: by 1 / sqrt(1 - beta2^t) for the second moment,
+    3.2x at step 1, still 1.4x after 626 steps (2 epochs of book_review). Short fine-tuning runs are tuned for
+    it (UER-py's learning rates), so torch's fused AdamW gets its learning rate scaled by
+    (1 - beta1^t) / sqrt(1 - beta2^t): the same update up to where epsilon enters.
+    """
+    linear = build_linear_schedule(optimizer, total_steps, cfg.warmup).lr_lambdas[0]
+    if cfg.adam_bias_correction:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, linear), linear
+
+    def factor(step: int) -> float:
+        t = step + 1  # the Adam step this learning rate is used for
+        return linear(step) * (1.0 - cfg.beta1 ** t) / math.sqrt(1.0 - cfg.beta2 ** t)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), linear
+
+
+class FineTuner:
+    """Trains ``model`` (a head over embedding + encoder) and keeps the best model on dev on disk."""
+
+    def __init__(self, model: nn.Module, cfg: FinetuneConfig, ctx: DistContext, pad_id: int,
+                 find_unused_parameters: bool = False) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.pad_id = pad_id
+        self.model = model.to(ctx.device)
+        self.amp_dtype = autocast_dtype(cfg, ctx.device)  # same rules as pre-training
+        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp_dtype == torch.float16)
+        if cfg.fp16 and ctx.is_main:
+            if self.amp_dtype is None:
+                logger.info("--fp16 with --fp16_opt_level O0: training stays in float32")
+            elif ctx.device.type == "cpu":
+                logger.info("--fp16 on CPU: autocast to bfloat16 (CPUs have no float16 autocast); no loss scaling")
+            else:
+                logger.info("--fp16: autocast to float16 with dynamic loss scaling (float32 master weights)")
+        self.ddp = None
+        if ctx.distributed:
+            self.ddp = DistributedDataParallel(self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                                               find_unused_parameters=find_unused_parameters)
+        self.step = 0
+        self.pad_to = None if cfg.dynamic_padding else cfg.seq_length
+        self.train_seconds = 0.0
+        self.train_examples = 0
+
+    # ----------------------------------------------------------------------------------------------
+    def _epoch_batches(self, datasets: Sequence[Instances], epoch: int) -> list[tuple[int, np.ndarray]]:
+        """(dataset index, global batch) pairs of one epoch; the same on every rank (seeded by seed, epoch).
+
+        Batches never mix data sets; with several (multi-task), their batches are interleaved at random.
+        """
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        batches = [(d, b) for d, data in enumerate(datasets)
+                   for b in training_batches(data, self.cfg.batch_size, rng, self.cfg.length_bucketing)]
+        if len(datasets) > 1:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def _seed_step(self) -> None:
+        # Dropout draws are a function of (seed, step, rank): repeatable, and different on each rank.
+        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + self.ctx.rank)
+
+    def _barrier(self) -> None:
+        if self.ctx.distributed:
+            dist.barrier()
+
+    def fit(self, train: Instances | Sequence[Instances], dev: Sequence[EvalSet] = ()) -> float | None:
+        """Train ``--epochs_num`` epochs, evaluating ``dev`` after each; returns the best dev score.
+
+        On return the model holds the kept weights (best on dev, or the last ones), which are also in
+        ``output_model_path``.
+        """
+        cfg, ctx = self.cfg, self.ctx
+        datasets = [train] if isinstance(train, Instances) else list(train)
+        steps_per_epoch = sum(batches_per_epoch(d, cfg.batch_size) for d in datasets)
+        total_steps = steps_per_epoch * cfg.epochs_num
+        optimizer = build_optimizer(self.model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
+        scheduler, linear = build_schedule(optimizer, total_steps, cfg)
+        forward = self.ddp if self.ddp is not None else self.model
+        if ctx.is_main:
+            logger.info("fine-tuning: %d training instances, batch size %d, %d steps per epoch, %d epochs, "
+                        "%d process(es) on %s%s", sum(len(d) for d in datasets), cfg.batch_size, steps_per_epoch,
+                        cfg.epochs_num, ctx.world_size, ctx.device,
+                        ", length bucketing" if cfg.length_bucketing else ", random batches (no length bucketing)")
+        best: float | None = None
+        for epoch in range(1, cfg.epochs_num + 1):
+            self.model.train()
+            # weighted sums since the last report (loss, instances, loss units, the head's statistics),
+            # kept on the device: no sync per step
+            names: list[str] = []
+            sums: torch.Tensor | None = None
+            window_start = time.perf_counter()
+            epoch_start = window_start
+            batches = self._epoch_batches(datasets, epoch)
+            for i, (d, global_batch) in enumerate(batches):
+                self._seed_step()
+                data = datasets[d]
+                part, weights = split_for_rank(global_batch, ctx.rank, ctx.world_size,
+                                               None if data.groups is None else data.groups[global_batch])
+                batch = {k: v.to(ctx.device, non_blocking=True)
+                         for k, v in collate(data, part, self.pad_id, self.pad_to).items()}
+                with torch.autocast(ctx.device.type, dtype=self.amp_dtype or torch.float32,
+                                    enabled=self.amp_dtype is not None):
+                    out: HeadOutput = forward(batch)
+                if out.loss is None:
+                    raise ValueError("the head returned no loss for a training batch (the training data has no labels?)")
+                w = torch.from_numpy(weights).to(ctx.device)
+                loss = (out.loss * w).sum() * (ctx.world_size / self._loss_denominator(out, w, len(global_batch)))
+                self.scaler.scale(loss).backward()
+                self.scaler.step(optimizer)
+                self.scaler.update()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                with torch.no_grad():
+                    step_sums = weighted_sums(out, w)
+                    if sums is None:
+                        names = list(step_sums)
+                        sums = torch.zeros(len(names), dtype=torch.float64, device=ctx.device)
+                    elif list(step_sums) != names:
+                        raise ValueError(f"the head's statistics changed between batches: {names[3:]} then "
+                                         f"{list(step_sums)[3:]}")
+                    sums += torch.stack([step_sums[n] for n in names]).double()
+                self.train_examples += int(weights.sum())
+                if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches):
+                    now = time.perf_counter()
+                    self._report(epoch, i + 1, len(batches), names, sums, now - window_start, now - epoch_start,
+                                 cfg.learning_rate * linear(self.step - 1))
+                    sums.zero_()
+                    window_start = time.perf_counter()
+            self.train_seconds += time.perf_counter() - epoch_start
+            if dev:
+                results = self.evaluate(dev, f"epoch {epoch}/{cfg.epochs_num} dev", full=False)
+                score = float(np.mean([results[s.name].scores[s.primary] for s in dev]))
+                if cfg.keep == "best" and (best is None or score > best):
+                    best = score
+                    if ctx.is_main:
+                        save_model(self.model, cfg.output_model_path)
+                        logger.info("best so far (%s %.4f): saved %s", "/".join(sorted({s.primary for s in dev})),
+                                    score, cfg.output_model_path)
+                elif cfg.keep == "last":
+                    best = score
+        if cfg.keep == "last" or best is None:
+            if ctx.is_main:
+                save_model(self.model, cfg.output_model_path)
+                logger.info("saved %s", cfg.output_model_path)
+        self._barrier()
+        if cfg.keep == "best" and dev:
+            self.load(cfg.output_model_path)
+        return best
+
+    def _loss_denominator(self, out: HeadOutput, w: torch.Tensor, global_instances: int) -> float:
+        """What the loss of a step is a mean over: the instances of the global batch, or the global sum of
+        the head's ``loss_count`` (one all-reduce)."""
+        if out.loss_count is None:
+            return float(global_instances)
+        units = all_reduce_sum((out.loss_count.detach().double() * w).sum(), self.ctx)
+        return max(float(units), 1.0)
+
+    def _report(self, epoch: int, done: int, total: int, names: list[str], sums: torch.Tensor, window: float,
+                elapsed: float, lr: float) -> None:
+        totals = dict(zip(names, all_reduce_sum(sums.clone(), self.ctx).cpu().tolist()))
+        if not self.ctx.is_main:
+            return
+        scalars = report_scalars(totals)
+        metrics = "".join(f" | {name} {value:.4f}" for name, value in scalars.items() if name != "loss")
+        left = elapsed / done * (total - done)
+        logger.info("| epoch %d/%d | %6d/%d steps (%5.1f%%) | loss %.4f%s | %7.1f examples/s | lr %.2e | %s left",
+                    epoch, self.cfg.epochs_num, done, total, 100.0 * done / total, scalars["loss"], metrics,
+                    totals["instances"] / max(window, 1e-9), lr, _duration(left))
+
+    # ----------------------------------------------------------------------------------------------
+    def predict(self, data: Instances) -> list[Prediction]:
+        return predict(self.model, data, self.cfg.batch_size, self.pad_id, self.ctx.device, self.amp_dtype,
+                       self.ctx, self.pad_to)
+
+    def evaluate(self, sets: Sequence[EvalSet], title: str, full: bool = True) -> dict[str, Evaluation]:
+        """Metrics of every set (computed on every rank from the gathered predictions; rank 0 logs the full
+        report, or the one-line summary when ``full`` is False)."""
+        results = {}
+        for s in sets:
+            start = time.perf_counter()
+            results[s.name] = s.metric(self.predict(s.data), s.data)
+            if self.ctx.is_main:
+                name = f"{title} [{s.name}]" if len(sets) > 1 else title
+                result = results[s.name]
+                logger.info("%s (%d instances, %.1f s):%s", name, len(s.data), time.perf_counter() - start,
+                            "\n" + result.text if full else " " + result.summary)
+        return results
+
+    def load(self, path: str) -> None:
+        """Load a model file written by this loop into the model (all keys must match)."""
+        load_model_weights(self.model, path, strict_prefixes=("",))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

@@ -1,0 +1,56 @@
+"""Transformer layers: BERT's post-LayerNorm layer and the pre-LayerNorm layer of GPT-2."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from uer.layers.dropout import Dropout
+from uer.layers.multi_headed_attn import KVCache
+
+
+class TransformerLayer(nn.Module):
+    """Self-attention and feed-forward, each followed by dropout, a residual and a layer norm.
+
+    Sub-modules are passed in (style: the builder decides, the layer only wires them), under the names
+    UER-py checkpoints use: ``self_attn``, ``layer_norm_1``, ``feed_forward``, ``layer_norm_2``.
+    """
+
+    def __init__(self, self_attn: nn.Module, feed_forward: nn.Module, layer_norm_1: nn.Module,
+                 layer_norm_2: nn.Module, dropout: float) -> None:
+        super().__init__()
+        self.self_attn = self_attn
+        self.dropout_1 = Dropout(dropout)
+        self.layer_norm_1 = layer_norm_1
+        self.feed_forward = feed_forward
+        self.dropout_2 = Dropout(dropout)
+        self.layer_norm_2 = layer_norm_2
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
+                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
+        """
+        Args:
+            hidden: [batch_size x seq_length x hidden_size]
+            mask: additive attention mask (see MultiHeadedAttention), or None.
+            cache: keys/values of earlier positions (incremental decoding), or None.
+            first_only: compute the output of the first position only (it still attends to all).
+        Returns:
+            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``
+        """
+        residual = hidden[:, :1] if first_only else hidden
+        attended = self.self_attn(hidden, mask, is_causal, cache, first_only)
+        inter = self.layer_norm_1(residual + self.dropout_1(attended))
+        return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))
+
+
+class PreNormTransformerLayer(TransformerLayer):
+    """GPT-2's ordering (``layernorm_positioning: pre``): the layer norms come before attention and
+    feed-forward, the residual path stays unnormalised; the encoder adds a final layer norm.
+
+    Same sub-modules and checkpoint names as :class:`TransformerLayer`, so only the wiring differs.
+    """
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
+                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
+        residual = hidden[:, :1] if first_only else hidden
+        inter = residual + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache, first_only))
+        return inter + self.dropout_2(self.feed_forward(self.layer_norm_2(inter)))

@@ -1,0 +1,1 @@
+"""The Model: embedding -> encoder -> target."""

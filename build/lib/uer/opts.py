@@ -1,0 +1,224 @@
+"""Argparse option groups shared by the entry scripts (UER-py's flags, names unchanged).
+
+Choices come from the registries, never retyped. Model options default to ``None`` where the JSON
+config should decide: uer.config merges defaults < JSON < flags given on the command line.
+"""
+from __future__ import annotations
+
+import argparse
+
+# Legacy spellings accepted on the command line; uer.config turns them into canonical names.
+ENCODER_ALIASES = ("bert", "gpt")
+TARGET_ALIASES = ("bert", "albert")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    # Imported here, not at module level: the registries import torch, which preprocess.py does not need
+    # (it would add ~2 s and ~200 MB to every preprocessing run).
+    from uer.encoders import str2encoder
+
+    group = parser.add_argument_group("model")
+    group.add_argument("--config_path", default="models/bert/base_config.json",
+                       help="JSON file of model hyper-parameters (models/bert/tiny_config.json ...).")
+    group.add_argument("--embedding", nargs="+", default=["word", "pos", "seg"],
+                       help="Embedding parts, e.g. 'word pos seg', or a legacy name: word_pos_seg, bert, word_pos, word.")
+    group.add_argument("--encoder", default="transformer", choices=sorted(str2encoder) + list(ENCODER_ALIASES),
+                       help="Encoder; 'bert' = transformer with fully_visible mask, 'gpt' = transformer with causal mask.")
+    group.add_argument("--mask", default="fully_visible", choices=["fully_visible", "causal"],
+                       help="Attention mask of the transformer.")
+    group.add_argument("--factorized_embedding_parameterization", action="store_true",
+                       help="Untie emb_size from hidden_size with a projection (ALBERT).")
+    group.add_argument("--parameter_sharing", action="store_true", help="Share one layer's parameters across all layers (ALBERT).")
+    group.add_argument("--tie_weights", action="store_true", help="Tie the word embedding and the MLM output weights.")
+    group.add_argument("--dropout", type=float, default=0.1, help="Dropout probability.")
+    group.add_argument("--layernorm_variant", default="standard", choices=["standard", "uer"],
+                       help="Layer norm numerics: 'standard' (torch/Google/HF BERT) or 'uer' (UER-py-trained models).")
+
+
+def add_tokenizer_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("vocabulary and tokenizer")
+    group.add_argument("--vocab_path", default=None, help="Vocabulary file, one token per line ([PAD] first).")
+    group.add_argument("--spm_model_path", default=None, help="Sentencepiece model; its pieces are the vocabulary.")
+    group.add_argument("--tokenizer", default="bert", choices=["bert", "char", "space"], help="Tokenizer.")
+
+
+def add_span_masking_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("span masking")
+    group.add_argument("--span_masking", action="store_true", help="Mask spans of consecutive tokens (SpanBERT).")
+    group.add_argument("--span_geo_prob", type=float, default=0.2, help="p of the geometric span-length distribution.")
+    group.add_argument("--span_max_length", type=int, default=10, help="Longest span.")
+
+
+def add_knowledge_masking_options(parser: argparse.ArgumentParser) -> None:
+    """preprocess.py's ERNIE-style options: mask units and the structure-aware objectives' data."""
+    group = parser.add_argument_group("knowledge masking and structure-aware objectives (ERNIE)")
+    group.add_argument("--whole_word_masking", action="store_true",
+                       help="Mask whole words (word boundaries found here and stored in the dataset, so dynamic "
+                            "masking never segments again).")
+    group.add_argument("--entity_masking", action="store_true",
+                       help="Mask whole named entities and phrases first, then whole words (ERNIE 1.0).")
+    group.add_argument("--segmenter", choices=["jieba", "space"], default="jieba",
+                       help="Where word boundaries come from: jieba (needs the package jieba), or the spaces of "
+                            "an already segmented corpus.")
+    group.add_argument("--entity_dict_path", default=None,
+                       help="--entity_masking: a file of phrases (one per line) that count as entities too.")
+    group.add_argument("--sr_max_segments", type=int, default=3,
+                       help="--target sr: a paragraph is cut into 1 .. N segments that are shuffled.")
+
+
+def add_optimization_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("optimisation")
+    group.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate.")
+    group.add_argument("--warmup", type=float, default=0.1, help="Fraction of total steps spent warming up.")
+    group.add_argument("--beta1", type=float, default=0.9, help="Adam beta1.")
+    group.add_argument("--beta2", type=float, default=0.999, help="Adam beta2.")
+    group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay (not on biases and norms).")
+    group.add_argument("--fp16", action="store_true",
+                       help="Mixed precision with torch.amp: float16 + loss scaling on CUDA, bfloat16 on CPU.")
+    group.add_argument("--fp16_opt_level", default="O1", choices=["O0", "O1", "O2", "O3"],
+                       help="Apex-compatible spelling: O0 keeps float32; O1-O3 all use native autocast with float32 master weights.")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--dataset_path", default="dataset.pt", help="Dataset written by preprocess.py.")
+    group.add_argument("--dataset_path_list", nargs="+", default=None,
+                       help="Multi-task pre-training: several datasets (e.g. bert, sd and sr instances), each "
+                            "micro-batch drawn from one of them; the model's --target lists every objective.")
+    group.add_argument("--dataset_weights", nargs="+", type=float, default=None,
+                       help="Sampling weight of each dataset of --dataset_path_list (default: equal).")
+    group.add_argument("--pretrained_model_path", default=None, help="Model to start from (incremental pre-training).")
+    group.add_argument("--output_model_path", required=True, help="Where checkpoints go (with a -STEP suffix).")
+    group.add_argument("--resume_from", default=None,
+                       help="Resume a run of ours from its checkpoint (e.g. models/output_model.bin-1000): "
+                            "model, optimiser, scheduler, step, RNG state and data position.")
+    group.add_argument("--total_steps", type=int, default=100000, help="Optimiser steps.")
+    group.add_argument("--save_checkpoint_steps", type=int, default=10000, help="Checkpoint every N steps.")
+    group.add_argument("--report_steps", type=int, default=100, help="Report every N steps.")
+    group.add_argument("--accumulation_steps", type=int, default=1, help="Micro-batches per optimiser step.")
+    group.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
+    group.add_argument("--instances_buffer_size", type=int, default=25600,
+                       help="Instances shuffled together (consecutive chunk of the dataset).")
+    group.add_argument("--seed", type=int, default=7, help="Random seed.")
+
+
+def add_distributed_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("distributed")
+    group.add_argument("--world_size", type=int, default=1, help="Total number of processes over all nodes.")
+    group.add_argument("--gpu_ranks", type=int, nargs="+", default=[],
+                       help="Global ranks started on this node, one process per GPU (none: CPU).")
+    group.add_argument("--master_ip", default="tcp://localhost:12345", help="tcp://host:port of rank 0.")
+    group.add_argument("--backend", default="nccl", choices=["nccl", "gloo"],
+                       help="torch.distributed backend (gloo for CPU processes).")
+
+
+def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:
+    from uer.targets import str2target
+
+    parser.add_argument("--target", nargs="+", default=["mlm", "sp"],
+                        help=f"Objective(s): {', '.join(sorted(str2target))} or a legacy name "
+                             f"({', '.join(TARGET_ALIASES)}); 'bert' = mlm + next-sentence, "
+                             "'albert' = mlm + sentence-order.")
+
+
+def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
+    """pretrain.py's flags for recurrent encoders and the cls objective (UER-py's names).
+
+    Separate from add_model_options because the fine-tuning scripts define their own --bidirectional.
+    """
+    group = parser.add_argument_group("encoders and objectives")
+    group.add_argument("--bidirectional", action="store_true",
+                       help="rnn/lstm/gru: bidirectional torch RNN (for a bidirectional LM use --encoder bilstm).")
+    group.add_argument("--labels_num", type=int, default=None,
+                       help="cls target: number of classes (default: the config's labels_num, else 2).")
+    group.add_argument("--sr_max_segments", type=int, default=3,
+                       help="sr target: classify the orders of up to this many segments (as preprocess.py's).")
+
+
+def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
+    """preprocess.py's flags (UER-py's names and defaults); --target choices come from str2instances."""
+    from uer.data.pretrain_instances import str2instances  # numpy-only module; imported where it is needed
+
+    group = parser.add_argument_group("preprocessing")
+    group.add_argument("--corpus_path", required=True,
+                       help="Corpus: bert/albert one sentence per line with a blank line between documents; "
+                            "mlm one document per line.")
+    group.add_argument("--dataset_path", default="dataset.pt",
+                       help="Output dataset (our binary format, memory-mapped by pretrain.py; not a pickle).")
+    group.add_argument("--processes_num", type=int, default=1,
+                       help="Worker processes; each builds the instances of a part of the corpus.")
+    group.add_argument("--target", default="bert", choices=sorted(str2instances),
+                       help="Objective the instances are built for.")
+    group.add_argument("--docs_buffer_size", type=int, default=100000,
+                       help="Documents each worker holds in memory at once (bounds peak memory).")
+    group.add_argument("--seq_length", type=int, default=128, help="Instance length in tokens, [CLS]/[SEP] included.")
+    group.add_argument("--dup_factor", type=int, default=5,
+                       help="Copies of the data with different masks (static masking; 1 with --dynamic_masking).")
+    group.add_argument("--short_seq_prob", type=float, default=0.1,
+                       help="bert/albert: probability of a shorter random target length.")
+    group.add_argument("--full_sentences", action="store_true",
+                       help="mlm: pack instances across document boundaries (RoBERTa FULL-SENTENCES).")
+    group.add_argument("--seed", type=int, default=7, help="Random seed (output is fixed for a given --processes_num).")
+    group.add_argument("--dynamic_masking", action="store_true",
+                       help="Store unmasked instances; the data loader masks them at training time (RoBERTa).")
+    add_tokenizer_options(parser)
+    add_span_masking_options(parser)
+    add_knowledge_masking_options(parser)
+
+
+def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str = "models/finetuned_model.bin",
+                         data_paths: bool = True) -> None:
+    """Fine-tuning scripts' paths and training flags (UER-py's names and defaults)."""
+    group = parser.add_argument_group("fine-tuning")
+    group.add_argument("--pretrained_model_path", default=None,
+                       help="Pre-trained model (embedding + encoder); random initialisation when absent.")
+    group.add_argument("--output_model_path", default=output_model_path,
+                       help="Where the fine-tuned model goes (the best one on dev; written atomically).")
+    if data_paths:
+        group.add_argument("--train_path", required=True, help="Training set (TSV with a header row).")
+        group.add_argument("--dev_path", required=True, help="Development set: evaluated after each epoch.")
+        group.add_argument("--test_path", default=None, help="Test set: evaluated with the best model at the end.")
+    group.add_argument("--batch_size", type=int, default=64,
+                       help="Instances per optimiser step (global: several processes split it).")
+    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens; longer ones are truncated.")
+    group.add_argument("--epochs_num", type=int, default=3, help="Passes over the training set.")
+    group.add_argument("--report_steps", type=int, default=100, help="Report training loss and speed every N steps.")
+    group.add_argument("--seed", type=int, default=7, help="Random seed (initialisation, shuffling, dropout).")
+    group.add_argument("--length_bucketing", action="store_true", default=True,
+                       help="(The default.) Batch training instances of similar length together: chunks of 100 random batches "
+                            "are sorted by length, then the batch order is shuffled (less padding, ~3.5x faster "
+                            "epochs on book_review, same accuracy). --no_length_bucketing draws batches as UER-py "
+                            "does (a plain random permutation).")
+    group.add_argument("--no_length_bucketing", dest="length_bucketing", action="store_false",
+                       help="Training batches from a plain random permutation, as UER-py draws them.")
+
+
+def add_classifier_options(parser: argparse.ArgumentParser) -> None:
+    """The classifier head's flags (run_classifier.py, run_dbqa.py, run_classifier_cv.py, inference)."""
+    from uer.finetune.heads import POOLINGS
+
+    group = parser.add_argument_group("classifier")
+    group.add_argument("--pooling", choices=POOLINGS, default="first",
+                       help="How the encoder output becomes one vector: first token ([CLS]), mean, max or last token.")
+    group.add_argument("--soft_targets", action="store_true",
+                       help="Distillation: also fit the teacher's logits (training file column 'logits').")
+    group.add_argument("--soft_alpha", type=float, default=0.5,
+                       help="Weight of the soft-target MSE; the hard-label cross-entropy gets 1 - soft_alpha.")
+    group.add_argument("--bidirectional", action="store_true", help="Recurrent encoders only (accepted for UER-py compatibility).")
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """The one device flag of inference, generation, tools and servers (training uses --gpu_ranks)."""
+    parser.add_argument("--device", default="auto",
+                        help="auto (the first GPU when there is one, else the CPU), cpu, cuda or cuda:N.")
+
+
+def add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """inference/run_*_infer.py's paths and flags."""
+    group = parser.add_argument_group("inference")
+    group.add_argument("--load_model_path", required=True, help="Fine-tuned model.")
+    group.add_argument("--test_path", required=True, help="File to predict (TSV with a header row).")
+    group.add_argument("--prediction_path", required=True, help="Where the predictions go (TSV).")
+    group.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
+    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    add_device_option(group)

@@ -1,0 +1,16 @@
+"""Pre-training objectives. ``str2target`` lists the single objectives; composite names used on the
+command line (``bert`` = mlm + sp, ``albert`` = mlm + sp on sentence-order data) are resolved in
+``uer.config``.
+"""
+from __future__ import annotations
+
+from uer.targets.base import Target, TargetOutput, Targets, register, str2target
+from uer.targets.mlm_target import MlmTarget
+from uer.targets.sp_target import SpTarget
+from uer.targets.lm_target import LmTarget
+from uer.targets.bilm_target import BilmTarget
+from uer.targets.cls_target import ClsTarget
+from uer.targets.sentence_targets import SdTarget, SrTarget
+
+__all__ = ["BilmTarget", "ClsTarget", "LmTarget", "MlmTarget", "SdTarget", "SpTarget", "SrTarget", "Target", "TargetOutput", "Targets",
+           "register", "str2target"]

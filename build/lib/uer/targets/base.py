@@ -1,0 +1,71 @@
+"""Base class of targets, their container, and the registry.
+
+A target owns its loss and its metrics (style practice 5): ``forward`` returns the *summed* loss over
+its predictions, the number correct, and how many predictions there were. The trainer divides by the
+global count (all ranks, all accumulation steps), so a run on 2 ranks equals a run on 1 rank with the
+same global batch, whatever the number of masked tokens on each rank.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from uer.registry import make_register
+
+if TYPE_CHECKING:
+    from uer.model_config import ModelConfig
+
+str2target: dict[str, type] = {}
+
+
+@dataclass
+class TargetOutput:
+    """What one objective reports for one micro-batch."""
+    loss_sum: torch.Tensor  # scalar, sum over predictions
+    correct: torch.Tensor  # scalar, number of correct predictions
+    count: int  # number of predictions (the loss denominator's share of this micro-batch)
+
+
+class Target(nn.Module):
+    """One pre-training objective. ``label_key`` names the batch key of its labels: a batch without it
+    (another dataset's, in multi-task pre-training) is not this objective's, and the objective is skipped."""
+
+    label_key: str = ""
+
+    @classmethod
+    def from_config(cls, cfg: "ModelConfig") -> "Target":  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def count(self, batch: dict) -> int:  # pragma: no cover - interface
+        """Number of predictions this objective makes on ``batch`` (known before the forward pass)."""
+        raise NotImplementedError
+
+    def forward(self, hidden: torch.Tensor, batch: dict) -> TargetOutput:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+register = make_register(str2target, Target)
+
+
+class Targets(nn.Module):
+    """The objectives of a model, as sub-modules named by the config (``target.mlm``, ``target.sp``)."""
+
+    def __init__(self, targets: dict[str, Target]) -> None:
+        super().__init__()
+        self.names = list(targets)
+        for name, target in targets.items():
+            self.add_module(name, target)
+
+    def counts(self, batch: dict) -> dict[str, int]:
+        return {name: getattr(self, name).count(batch) if self._fed(name, batch) else 0 for name in self.names}
+
+    def _fed(self, name: str, batch: dict) -> bool:
+        return getattr(self, name).label_key in batch
+
+    def forward(self, hidden: torch.Tensor, batch: dict) -> dict[str, TargetOutput]:
+        zero = hidden.new_zeros((), dtype=torch.float32)
+        return {name: getattr(self, name)(hidden, batch) if self._fed(name, batch) else TargetOutput(zero, zero, 0)
+                for name in self.names}
