@@ -37,22 +37,32 @@ logger = logging.getLogger("prediction_server")
 TASKS = ("classifier",)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(task: str = "classifier") -> argparse.ArgumentParser:
+    """The options of ``--task`` (each task takes the flags of its own inference script)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_argument_group("model")
     group.add_argument("--task", choices=TASKS, default="classifier",
                        help="What the model was fine-tuned for: classifier (run_classifier.py).")
     group.add_argument("--load_model_path", default=None,
                        help="Fine-tuned model file; not needed with --backend onnxruntime.")
-    group.add_argument("--labels_num", type=int, default=None,
-                       help="Number of labels of the classifier (as for run_classifier_infer.py).")
     group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(group)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
-    opts.add_classifier_options(parser)
+    if task == "classifier":
+        group.add_argument("--labels_num", type=int, default=None,
+                           help="Number of labels of the classifier (as for run_classifier_infer.py).")
+        opts.add_classifier_options(parser)
     add_server_options(parser, default_port=8867)
     return parser
+
+
+def task_of(argv: Sequence[str]) -> str:
+    """``--task`` of a command line (its options depend on it); a bad value is left to the full parser."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default="classifier")
+    task = pre.parse_known_args(argv)[0].task
+    return task if task in TASKS else "classifier"
 
 
 def build_service(args: argparse.Namespace) -> ClassifierService:
@@ -77,7 +87,8 @@ def build_service(args: argparse.Namespace) -> ClassifierService:
 
 @entry_point("prediction_server.py")
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args_with_config(build_parser(task_of(argv)), argv)
     check_server_options(args)
     setup_logging(True)
     tune_cpu_allocator()
