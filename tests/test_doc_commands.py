@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import ROOT, run_script, shared_path, subprocess_env
 from uer.model_loader import load_state_dict
@@ -89,11 +90,63 @@ def test_spanbert_static_and_dynamic(ws):
         pretrain(ws, "span_static.pt", "bad.bin", "--span_masking", "--encoder", "bert", "--target", "mlm")
 
 
+def masked_run_lengths(ws, monkeypatch, dataset: str, *flags: str) -> list[int]:
+    """Lengths of the runs of consecutive masked positions in the batches that pretrain.py's loader made
+    (pretrain.py run in this process for 2 steps, PretrainBatches.batch recorded)."""
+    from uer.cli import pretrain as pretrain_cli
+    from uer.data.pretrain_loader import PretrainBatches
+
+    seen: list[list[int]] = []
+    original = PretrainBatches.batch
+
+    def recording(self, micro_batch_index):
+        batch = original(self, micro_batch_index)
+        seen.append(sorted(batch["mlm_positions"].tolist()))  # flat row * width + column; column 0 is [CLS]
+        return batch
+
+    monkeypatch.setattr(PretrainBatches, "batch", recording)
+    pretrain_cli.main(["--dataset_path", str(ws["root"] / dataset), "--vocab_path", ws["vocab"],
+                       "--output_model_path", str(ws["root"] / "spans.bin"), "--config_path",
+                       "models/bert/tiny_config.json", "--total_steps", "2", "--save_checkpoint_steps", "2",
+                       "--batch_size", "8", "--encoder", "bert", "--target", "mlm", *flags])
+    monkeypatch.undo()
+    runs = []
+    for positions in seen:
+        run = 1
+        for a, b in zip(positions, positions[1:]):
+            if b == a + 1:
+                run += 1
+            else:
+                runs.append(run)
+                run = 1
+        runs.append(run)
+    return runs
+
+
+def test_dynamic_span_masking_reaches_the_loader(ws, monkeypatch):
+    if not (ws["root"] / "span_dynamic.pt").exists():
+        preprocess(ws, "book_review.txt", "span_dynamic.pt", "--dynamic_masking", "--target", "mlm")
+    spans = masked_run_lengths(ws, monkeypatch, "span_dynamic.pt", "--span_masking", "--span_geo_prob", "0.3",
+                               "--span_max_length", "5")
+    tokens = masked_run_lengths(ws, monkeypatch, "span_dynamic.pt")
+    # Span lengths ~ geometric(0.3) cut at 5: mean 2.3 before neighbouring spans merge; single-token masking at
+    # 15% gives runs of ~1.2 (two masked neighbours by chance).
+    assert sum(spans) / len(spans) > 1.8, spans
+    assert sum(tokens) / len(tokens) < 1.4, tokens
+    assert max(spans) >= 5 and sum(spans) > 100
+
+
 def test_fp16_on_cpu_says_what_it_does(ws):
     if not (ws["root"] / "roberta.pt").exists():
         preprocess(ws, "book_review.txt", "roberta.pt", "--dynamic_masking", "--target", "mlm")
     out = pretrain(ws, "roberta.pt", "fp16.bin", "--fp16", "--encoder", "bert", "--target", "mlm", steps=2)
-    assert "bfloat16" in out
+    assert "autocast to bfloat16" in out
+    # Autocast really ran: the same seed in float32 ends with other weights (bfloat16 rounds the activations).
+    pretrain(ws, "roberta.pt", "fp32.bin", "--encoder", "bert", "--target", "mlm", steps=2)
+    bf16, fp32 = load_state_dict(ws["root"] / "fp16.bin-2"), load_state_dict(ws["root"] / "fp32.bin-2")
+    differences = [(bf16[k] - fp32[k]).abs().max().item() for k in fp32]
+    assert max(differences) > 0, "--fp16 trained exactly like float32"
+    assert all(bf16[k].dtype == torch.float32 for k in bf16)  # float32 master weights
 
 
 def test_wrong_target_for_dataset_is_refused(ws):
@@ -119,4 +172,14 @@ def test_torchrun_launch(ws):
                           env={**subprocess_env(), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "on 2 process(es)" in proc.stdout
-    assert (ws["root"] / "torchrun.bin-2").is_file()
+    # The same run started by pretrain.py's own launcher (2 spawned gloo ranks) ends with the same parameters.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spawn = cmd[cmd.index(str(ROOT / "pretrain.py")):]
+    spawn[spawn.index("--output_model_path") + 1] = str(ws["root"] / "spawn.bin")
+    run_script("pretrain.py", *spawn[1:], "--world_size", "2", "--gpu_ranks", "0", "1",
+               "--master_ip", f"tcp://127.0.0.1:{port}", env={"OMP_NUM_THREADS": "1"})
+    torchrun, spawned = load_state_dict(ws["root"] / "torchrun.bin-2"), load_state_dict(ws["root"] / "spawn.bin-2")
+    for key in spawned:
+        torch.testing.assert_close(torchrun[key], spawned[key], rtol=1e-5, atol=1e-6, msg=key)

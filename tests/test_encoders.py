@@ -10,7 +10,7 @@ import torch
 
 from uer import opts
 from uer.encoders import str2encoder
-from uer.generation import LmGenerator, SamplingConfig, detokenize, filter_logits
+from uer.generation import LmGenerator, SamplingConfig, choose, detokenize, filter_logits
 from uer.layers.sequence import reverse_padded
 from uer.config import ConfigError, ModelConfig, model_config_from_args, parse_args_with_config
 from uer.model_builder import build_model, validate_model_config
@@ -167,7 +167,7 @@ def test_gpt2_pre_layernorm_matches_huggingface():
         for n in (1, 2):
             state[f"{o}layer_norm_{n}.gamma"] = hf_state[f"{h}ln_{n}.weight"]
             state[f"{o}layer_norm_{n}.beta"] = hf_state[f"{h}ln_{n}.bias"]
-    assert not ours.load_state_dict(state, strict=True).missing_keys
+    ours.load_state_dict(state, strict=True)  # raises on a missing or unexpected key
     src = torch.randint(0, VOCAB, (2, 11))
     with torch.no_grad():
         expected = hf(input_ids=src).logits
@@ -212,15 +212,47 @@ def test_generation_refuses_non_causal_encoders():
         LmGenerator(build_model(config("transformer", "causal", target=("cls",))))
 
 
-def test_sampling_filters():
-    logits = torch.tensor([3.0, 1.0, 2.0, 0.0, -1.0])
-    top2 = filter_logits(logits, 2, 0.0)
-    assert torch.isinf(top2).tolist() == [False, True, False, True, True]
-    probs = torch.softmax(logits, 0)  # ~[0.64, 0.09, 0.24, 0.03, 0.01]
-    nucleus = filter_logits(logits, 0, 0.8)  # 0.64 < 0.8, so the second most likely token stays too
-    assert torch.isinf(nucleus).tolist() == [False, True, False, True, True]
-    assert not torch.isinf(filter_logits(logits, 0, 0.5))[0] and torch.isinf(filter_logits(logits, 0, 0.5)).sum() == 4
-    assert probs.argmax() == 0
+def nucleus_reference(probs: list[float], top_p: float) -> set[int]:
+    """Brute force: the most likely tokens, in order, until their probability reaches top_p."""
+    kept, total = set(), 0.0
+    for i in sorted(range(len(probs)), key=lambda i: -probs[i]):
+        if total >= top_p:
+            break
+        kept.add(i)
+        total += probs[i]
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sampling_filters_keep_the_top_k_and_nucleus_sets(seed):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(12, generator=generator, dtype=torch.float64) * 2
+    values = logits.tolist()
+    kept = lambda filtered: set(torch.nonzero(~torch.isinf(filtered)).flatten().tolist())  # noqa: E731
+    for k in (1, 3, 11):
+        assert kept(filter_logits(logits, k, 0.0)) == set(sorted(range(12), key=lambda i: -values[i])[:k])
+    probs = torch.softmax(logits, 0).tolist()
+    for top_p in (0.3, 0.6, 0.9):
+        assert kept(filter_logits(logits, 0, top_p)) == nucleus_reference(probs, top_p)
+    # Both: the nucleus of the distribution renormalised over the top 5.
+    top5 = sorted(range(12), key=lambda i: -values[i])[:5]
+    renormalised = [math.exp(values[i]) if i in top5 else 0.0 for i in range(12)]
+    renormalised = [v / sum(renormalised) for v in renormalised]
+    assert kept(filter_logits(logits, 5, 0.7)) == nucleus_reference(renormalised, 0.7)
+    assert kept(filter_logits(logits, 0, 0.0)) == set(range(12))  # 0 means off
+
+
+def test_sampling_draws_from_the_filtered_tempered_distribution():
+    logits = torch.tensor([2.0, 1.5, 0.0, -1.0, 1.0])
+    sampling = SamplingConfig(top_k=3, top_p=0.0, temperature=0.5)
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.tensor([choose(logits, sampling, generator) for _ in range(6000)])
+    frequencies = torch.bincount(draws, minlength=5).double() / len(draws)
+    expected = torch.zeros(5, dtype=torch.float64)
+    expected[[0, 1, 4]] = torch.softmax(logits[[0, 1, 4]].double() / 0.5, 0)  # ~[0.63, 0.23, 0.09] at T = 0.5
+    assert frequencies[2] == frequencies[3] == 0
+    torch.testing.assert_close(frequencies, expected, atol=0.02, rtol=0)
+    assert choose(logits, SamplingConfig(top_k=1), None) == 0  # greedy
     with pytest.raises(ValueError):
         SamplingConfig(temperature=0.0)
     assert detokenize(["我", "们", "play", "##ing", "the", "game", "。"]) == "我们playing the game。"

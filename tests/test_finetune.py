@@ -137,6 +137,12 @@ def test_distillation_loss_is_weighted_mse_plus_cross_entropy():
     expected = 0.3 * torch.nn.MSELoss()(logits, teacher) + 0.7 * F.cross_entropy(logits, label)
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(classification_loss(logits, label, None, 0.3).mean(), F.cross_entropy(logits, label))
+    # By hand: logits (1, 2), teacher (0, 4), gold label 1. MSE = ((1-0)^2 + (2-4)^2) / 2 = 2.5;
+    # cross-entropy = -log(e^2 / (e^1 + e^2)) = log(1 + e^-1) = 0.3132617.
+    one, teacher_one, gold = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 4.0]]), torch.tensor([1])
+    torch.testing.assert_close(classification_loss(one, gold, teacher_one, 1.0), torch.tensor([2.5]))
+    torch.testing.assert_close(classification_loss(one, gold, teacher_one, 0.0), torch.tensor([0.3132617]))
+    torch.testing.assert_close(classification_loss(one, gold, teacher_one, 0.5), torch.tensor([0.5 * 2.5 + 0.5 * 0.3132617]))
 
 
 def test_checkpoint_keys_are_uer_py_s(tmp_path):

@@ -167,11 +167,28 @@ def test_distillation_recipe(ws):
     assert predicted[0] == ["label", "logits"]
     student_rows = [[r[header.index("text_a")]] + p for r, p in zip(rows, predicted[1:])]
     student_train = write_rows(root / "text_label_logits.tsv", ["text_a", "label", "logits"], student_rows)
-    out = classifier(ws, "--pretrained_model_path", str(root / "tiny_model.bin"), "--train_path", student_train,
-                     "--dev_path", str(book / "dev.tsv"), "--test_path", str(book / "test.tsv"),
-                     "--output_model_path", str(root / "student.bin"), "--epochs_num", "1", "--batch_size", "64",
-                     "--soft_targets", "--soft_alpha", "0.5", *MODEL_FLAGS)
-    assert "soft targets, alpha 0.5" in out and ACC.search(out)
+    def student(train_path: str, output: str, *flags: str) -> dict:
+        out = classifier(ws, "--pretrained_model_path", str(root / "tiny_model.bin"), "--train_path", train_path,
+                         "--dev_path", str(book / "dev.tsv"), "--output_model_path", str(root / output),
+                         "--epochs_num", "1", "--batch_size", "64", *flags, *MODEL_FLAGS)
+        assert ("soft targets, alpha 0.5" in out) == bool(flags), out
+        return load_state_dict(root / output)
+
+    def differs(a: dict, b: dict) -> float:
+        return max((a[k] - b[k]).abs().max().item() for k in a)
+
+    soft = student(student_train, "student.bin", "--soft_targets", "--soft_alpha", "0.5")
+    # Same seed and data, another teacher's logits (4x sharper): the student ends elsewhere.
+    sharper = [r[:2] + [" ".join(str(4 * float(x)) for x in r[2].split())] for r in student_rows]
+    other = student(write_rows(root / "text_label_logits_x4.tsv", ["text_a", "label", "logits"], sharper),
+                    "student_x4.bin", "--soft_targets", "--soft_alpha", "0.5")
+    assert differs(soft, other) > 1e-5
+    # With and without --soft_targets on one file (gold labels here: the tiny teacher may predict one class only).
+    gold = write_rows(root / "text_gold_logits.tsv", ["text_a", "label", "logits"],
+                      [[r[header.index("text_a")], r[header.index("label")], p[1]] for r, p in zip(rows, predicted[1:])])
+    with_teacher = student(gold, "student_gold_soft.bin", "--soft_targets", "--soft_alpha", "0.5")
+    without = student(gold, "student_gold_hard.bin")
+    assert differs(with_teacher, without) > 1e-5
 
 
 def test_dbqa_and_its_inference(ws):

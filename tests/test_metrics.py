@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uer.utils.metrics import classification_report, confusion_matrix, ranking_report
+from uer.finetune.metrics import classification_report, confusion_matrix, ranking_report
 
 
 def test_confusion_matrix_rows_are_gold():

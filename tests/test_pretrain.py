@@ -168,3 +168,20 @@ def test_two_nodes_each_starting_their_own_rank(workspace):
     two, one = load_state_dict(workspace["root"] / "nodes.bin-3"), load_state_dict(workspace["root"] / "nodes_ref.bin-3")
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+@pytest.mark.slow
+def test_accumulation_steps_equal_a_batch_twice_as_large(workspace):
+    """--accumulation_steps 2 x batch 16 reads the instances of batch 32 and normalises by the same global
+    count, so the parameters after 3 steps agree to float tolerance (dropout off: it is seeded per step)."""
+    ws = workspace
+    steps = ["--total_steps", "3", "--save_checkpoint_steps", "3", "--dropout", "0"]
+    run_script("pretrain.py", *common_args(ws, "dynamic.pt", "accum.bin", *steps, "--batch_size", "16",
+                                           "--accumulation_steps", "2"))
+    run_script("pretrain.py", *common_args(ws, "dynamic.pt", "batch32.bin", *steps, "--batch_size", "32"))
+    run_script("pretrain.py", *common_args(ws, "dynamic.pt", "batch16.bin", *steps, "--batch_size", "16"))
+    accum, big, small = (load_state_dict(ws["root"] / f"{name}.bin-3") for name in ("accum", "batch32", "batch16"))
+    for key in big:
+        torch.testing.assert_close(accum[key], big[key], rtol=1e-5, atol=1e-6, msg=key)
+    # ... which batch 16 alone does not do: the comparison can tell the two apart.
+    assert max((small[k] - big[k]).abs().max().item() for k in big) > 1e-4

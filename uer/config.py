@@ -17,23 +17,13 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from uer.data.pretrain_instances import str2instances
 from uer.model_config import ConfigError, ModelConfig
+from uer.names import EMBEDDING_ALIASES, ENCODER_ALIASES, TARGETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger(__name__)
 
-EMBEDDING_ALIASES = {
-    "bert": ("word", "pos", "seg"),
-    "word_pos_seg": ("word", "pos", "seg"),
-    "word_pos": ("word", "pos"),
-    "word": ("word",),
-    "word_sinusoidalpos": ("word", "sinusoidalpos"),
-}
-# encoder alias -> (canonical encoder, mask)
-ENCODER_ALIASES = {"bert": ("transformer", "fully_visible"), "gpt": ("transformer", "causal")}
-# target alias -> (objectives, data processor)
-TARGET_ALIASES = {"bert": (("mlm", "sp"), "bert"), "albert": (("mlm", "sp"), "albert"), "mlm": (("mlm",), "mlm"),
-                  "lm": (("lm",), "lm"), "bilm": (("bilm",), "bilm"), "cls": (("cls",), "cls")}
 # Flat config names of UER-py's 2020 layout that the family/name rule below cannot derive.
 FLAT_CONFIG_NAMES = {
     "rnn_config.json": "rnn/lstm_config.json",
@@ -237,14 +227,21 @@ def normalize_embedding(value: Any) -> tuple[str, ...]:
 
 
 def normalize_target(value: Any, data_processor: str | None = None) -> tuple[tuple[str, ...], str]:
-    """Objectives and the data processor (the dataset kind) from a target spelling of either generation."""
+    """Objectives and the data processor (the dataset kind) from a target spelling of either generation.
+
+    A single name that is a dataset kind but no objective (``bert``, ``albert``) means that kind's declared
+    objectives (``InstanceBuilder.objectives``: mlm + sp). Otherwise the names are the objectives; without a
+    config ``data_processor`` they train on the first kind declaring exactly them (``["mlm", "sp"]`` -> bert, as
+    UER-py's default data processor; ``["mlm", "sd"]`` -> sd), else on the kind named by joining them (``sd``
+    alone -> sd; an unknown kind is reported by pretrain.py).
+    """
     names = _as_list(value)
-    if len(names) == 1 and names[0] in TARGET_ALIASES:
-        objectives, data = TARGET_ALIASES[names[0]]
-        return objectives, data
+    if len(names) == 1 and names[0] in str2instances and names[0] not in TARGETS:
+        return str2instances[names[0]].objectives, names[0]
     objectives = tuple(names)
     if data_processor is None:
-        data_processor = "bert" if objectives == ("mlm", "sp") else "_".join(objectives)
+        kinds = [kind for kind, builder in str2instances.items() if builder.objectives == objectives]
+        data_processor = kinds[0] if kinds else "_".join(objectives)
     return objectives, data_processor
 
 

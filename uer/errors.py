@@ -127,9 +127,40 @@ def fail(prog: str, message: str, code: int = USER_ERROR_EXIT) -> None:
     raise SystemExit(code)
 
 
-def interrupted_message() -> str:
-    from uer.utils.io import written_files
+# What this run wrote with the atomic writers (uer.utils.io records every completed write here), for the
+# Ctrl-C line; a spawned rank reports its writes to the parent through a listener.
+_written: list[str] = []
+_listeners: list[Callable[[str], None]] = []
 
+
+def record_written(path: str) -> None:
+    _written.append(path)
+    for listener in list(_listeners):
+        listener(path)
+
+
+def forget_written() -> None:
+    """Start a new run's list of written files (entry scripts called twice in one process)."""
+    _written.clear()
+
+
+def written_files() -> list[str]:
+    """Files this process (and the ranks it started) wrote with the atomic writers, oldest first."""
+    return list(_written)
+
+
+def add_write_listener(listener: Callable[[str], None]) -> None:
+    """Call ``listener(path)`` after every completed write (a spawned rank reports to its parent)."""
+    _listeners.append(listener)
+
+
+def note_written(path: str) -> None:
+    """Record a file written elsewhere (by a child process) as written by this run."""
+    if path not in _written:
+        _written.append(path)
+
+
+def interrupted_message() -> str:
     files = written_files()
     if not files:
         return "interrupted; no output was written"
@@ -149,8 +180,6 @@ def entry_point(prog: str, aliases: tuple[str, ...] = ()) -> Callable[[F], F]:
     def decorate(main: F) -> F:
         @functools.wraps(main)
         def run(*args: Any, **kwargs: Any) -> Any:
-            from uer.utils.io import forget_written
-
             invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
             name = invoked if invoked in aliases else prog
             forget_written()

@@ -1,9 +1,9 @@
 """ModelConfig: the model's hyper-parameters, canonical names only, typed and frozen.
 
 This module sits below every component it describes (embeddings, encoders, targets import it; it imports
-none of them), so there is no import cycle. Checks that need the registries (known names, encoder-specific
-rules) live in :func:`uer.model_builder.validate_model_config`, which the config merge
-(:mod:`uer.config`) and the builder call.
+none of them, only the name lists of :mod:`uer.names`), so there is no import cycle. Checks that need the
+registries (known names, encoder-specific rules) live in :func:`uer.model_builder.validate_model_config`,
+which the config merge (:mod:`uer.config`) and the builder call.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from uer.errors import UserError
+from uer.names import LAYERNORM_VARIANTS
 
 
 class ConfigError(UserError, ValueError):
@@ -60,8 +61,8 @@ class ModelConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout {self.dropout} must be in [0, 1)")
-        if self.layernorm_variant not in ("standard", "uer"):
-            problems.append(f"layernorm_variant {self.layernorm_variant!r} must be 'standard' or 'uer'")
+        if self.layernorm_variant not in LAYERNORM_VARIANTS:
+            problems.append(f"layernorm_variant {self.layernorm_variant!r} must be one of {', '.join(LAYERNORM_VARIANTS)}")
         if self.vocab_size <= 0:
             problems.append("vocab_size must be positive")
         if problems:

@@ -1,37 +1,40 @@
 """Argparse option groups shared by the entry scripts (UER-py's flags, names unchanged).
 
-Choices come from the registries, never retyped. Model options default to ``None`` where the JSON
-config should decide: uer.config merges defaults < JSON < flags given on the command line.
+Choices come from the registries, never retyped: the torch components' names from uer.names (the
+registries check themselves against it), tokenizers and dataset kinds from their own registries, which
+import no torch. This module imports no torch, no model component and no fine-tuning code: preprocess.py
+loads it, and torch would add ~2 s and ~200 MB to every preprocessing run. Model options default to
+``None`` where the JSON config should decide: uer.config merges defaults < JSON < flags given on the
+command line.
 """
 from __future__ import annotations
 
 import argparse
 
-# Legacy spellings accepted on the command line; uer.config turns them into canonical names.
-ENCODER_ALIASES = ("bert", "gpt")
-TARGET_ALIASES = ("bert", "albert")
+from uer import names
+from uer.text.segment import SEGMENTERS
+from uer.text.tokenizers import str2tokenizer
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    # Imported here, not at module level: the registries import torch, which preprocess.py does not need
-    # (it would add ~2 s and ~200 MB to every preprocessing run).
-    from uer.encoders import str2encoder
-
     group = parser.add_argument_group("model")
     group.add_argument("--config_path", default="models/bert/base_config.json",
                        help="JSON file of model hyper-parameters (models/bert/tiny_config.json ...).")
     group.add_argument("--embedding", nargs="+", default=["word", "pos", "seg"],
-                       help="Embedding parts, e.g. 'word pos seg', or a legacy name: word_pos_seg, bert, word_pos, word.")
-    group.add_argument("--encoder", default="transformer", choices=sorted(str2encoder) + list(ENCODER_ALIASES),
-                       help="Encoder; 'bert' = transformer with fully_visible mask, 'gpt' = transformer with causal mask.")
-    group.add_argument("--mask", default="fully_visible", choices=["fully_visible", "causal"],
+                       help=f"Embedding parts ({', '.join(names.EMBEDDINGS)}), e.g. 'word pos seg', or a legacy "
+                            f"name: {', '.join(names.EMBEDDING_ALIASES)}.")
+    group.add_argument("--encoder", default="transformer",
+                       choices=sorted(names.ENCODERS) + list(names.ENCODER_ALIASES),
+                       help="Encoder; " + ", ".join(f"'{alias}' = {encoder} with {mask} mask"
+                                                    for alias, (encoder, mask) in names.ENCODER_ALIASES.items()) + ".")
+    group.add_argument("--mask", default="fully_visible", choices=names.MASKS,
                        help="Attention mask of the transformer.")
     group.add_argument("--factorized_embedding_parameterization", action="store_true",
                        help="Untie emb_size from hidden_size with a projection (ALBERT).")
     group.add_argument("--parameter_sharing", action="store_true", help="Share one layer's parameters across all layers (ALBERT).")
     group.add_argument("--tie_weights", action="store_true", help="Tie the word embedding and the MLM output weights.")
     group.add_argument("--dropout", type=float, default=0.1, help="Dropout probability.")
-    group.add_argument("--layernorm_variant", default="standard", choices=["standard", "uer"],
+    group.add_argument("--layernorm_variant", default="standard", choices=names.LAYERNORM_VARIANTS,
                        help="Layer norm numerics: 'standard' (torch/Google/HF BERT) or 'uer' (UER-py-trained models).")
 
 
@@ -39,7 +42,7 @@ def add_tokenizer_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("vocabulary and tokenizer")
     group.add_argument("--vocab_path", default=None, help="Vocabulary file, one token per line ([PAD] first).")
     group.add_argument("--spm_model_path", default=None, help="Sentencepiece model; its pieces are the vocabulary.")
-    group.add_argument("--tokenizer", default="bert", choices=["bert", "char", "space"], help="Tokenizer.")
+    group.add_argument("--tokenizer", default="bert", choices=sorted(str2tokenizer), help="Tokenizer.")
 
 
 def add_span_masking_options(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +60,7 @@ def add_knowledge_masking_options(parser: argparse.ArgumentParser) -> None:
                             "masking never segments again).")
     group.add_argument("--entity_masking", action="store_true",
                        help="Mask whole named entities and phrases first, then whole words (ERNIE 1.0).")
-    group.add_argument("--segmenter", choices=["jieba", "space"], default="jieba",
+    group.add_argument("--segmenter", choices=SEGMENTERS, default="jieba",
                        help="Where word boundaries come from: jieba (needs the package jieba), or the spaces of "
                             "an already segmented corpus.")
     group.add_argument("--entity_dict_path", default=None,
@@ -120,12 +123,14 @@ def add_distributed_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:
-    from uer.targets import str2target
+    from uer.data.pretrain_instances import str2instances  # numpy-only module; imported where it is needed
 
+    # Dataset kinds that are no objective's name stand for the objectives they are built for (bert = mlm + sp).
+    kinds = {kind: builder.objectives for kind, builder in str2instances.items() if kind not in names.TARGETS}
     parser.add_argument("--target", nargs="+", default=["mlm", "sp"],
-                        help=f"Objective(s): {', '.join(sorted(str2target))} or a legacy name "
-                             f"({', '.join(TARGET_ALIASES)}); 'bert' = mlm + next-sentence, "
-                             "'albert' = mlm + sentence-order.")
+                        help=f"Objective(s): {', '.join(names.TARGETS)}, or a legacy name: "
+                             + "; ".join(f"'{kind}' = {' + '.join(objs)} on {kind} data" for kind, objs in kinds.items())
+                             + ".")
 
 
 def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
@@ -202,10 +207,8 @@ def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str
 
 def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     """The classifier head's flags (run_classifier.py, run_dbqa.py, run_classifier_cv.py, inference)."""
-    from uer.finetune.heads import POOLINGS
-
     group = parser.add_argument_group("classifier")
-    group.add_argument("--pooling", choices=POOLINGS, default="first",
+    group.add_argument("--pooling", choices=names.POOLINGS, default="first",
                        help="How the encoder output becomes one vector: first token ([CLS]), mean, max or last token.")
     group.add_argument("--soft_targets", action="store_true",
                        help="Distillation: also fit the teacher's logits (training file column 'logits').")

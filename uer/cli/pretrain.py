@@ -24,6 +24,7 @@ from uer.trainer import TrainConfig, Trainer
 from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
 from uer.data.dataset import PretrainDataset
+from uer.data.pretrain_instances import str2instances
 from uer.utils.distributed import DistContext
 from uer.utils.launch import launch
 from uer.data.masking import MaskingConfig
@@ -32,12 +33,6 @@ from uer.errors import DataError, UsageError, entry_point
 from uer.utils.io import check_outputs
 
 logger = logging.getLogger("pretrain")
-
-# Which dataset kinds each objective set can train on (a BERT dataset also serves plain MLM; lm and bilm
-# datasets hold the same next-token windows).
-COMPATIBLE_DATA = {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert", "sd", "sr"},
-                   "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"},
-                   "sd": {"sd"}, "mlm_sd": {"sd"}, "sr": {"sr"}, "mlm_sr": {"sr"}}
 
 
 # Files pretrain.py reads; --output_model_path (and its -STEP checkpoints) must be none of them.
@@ -135,7 +130,8 @@ def open_dataset(path: str, args: argparse.Namespace, vocab: Vocab, model_cfg, d
                         f"{len(vocab)}: use the same --vocab_path/--spm_model_path", path)
     check_vocab_fingerprint(path, args, header, vocab)
     if data_kind is not None:
-        allowed = COMPATIBLE_DATA.get(data_kind, {data_kind})
+        # Which datasets the target can read is declared by its dataset kind (InstanceBuilder.trains_on).
+        allowed = str2instances[data_kind].trains_on if data_kind in str2instances else (data_kind,)
         if header["target"] not in allowed:
             raise DataError(f"preprocessed for --target {header['target']}, which the '{data_kind}' target cannot "
                             f"train on (needs a dataset of: {', '.join(sorted(allowed))})", path)

@@ -34,7 +34,7 @@ from uer.finetune.loop import EvalSet, FineTuner
 from uer.utils.io import atomic_write_bytes, check_outputs
 from uer.config import parse_args_with_config
 from uer.utils.distributed import DistContext
-from uer.utils.metrics import classification_report
+from uer.finetune.metrics import classification_report
 
 logger = logging.getLogger("run_classifier_cv")
 

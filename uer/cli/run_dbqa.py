@@ -8,7 +8,7 @@
 Columns (by header name): ``qid`` (question id), ``label`` (1 = the sentence answers the question),
 ``text_a`` (question), ``text_b`` (sentence). The model is run_classifier.py's; the candidate sentences
 of each question are ranked by the predicted probability of label 1, and the script reports accuracy
-and the mean reciprocal rank and mean average precision over questions (see uer/utils/metrics.py for
+and the mean reciprocal rank and mean average precision over questions (see uer/finetune/metrics.py for
 ties and questions without a correct sentence). The model with the best dev MRR is kept.
 inference/run_classifier_infer.py predicts with the model.
 """
@@ -31,7 +31,7 @@ from uer.finetune.contract import EvalSet, Evaluation, Prediction
 from uer.finetune.loop import FineTuner
 from uer.config import parse_args_with_config
 from uer.utils.distributed import DistContext
-from uer.utils.metrics import classification_report, ranking_report
+from uer.finetune.metrics import classification_report, ranking_report
 
 logger = logging.getLogger("run_dbqa")
 

@@ -45,11 +45,13 @@ from typing import ClassVar, Iterator
 
 import numpy as np
 
+from uer.names import TARGETS
 from uer.registry import make_register
 from uer.data.dataset import token_dtype
 from uer.data.masking import GeneratorUniforms, MaskingConfig, mask_batch
 
 PACK_BLOCK = 8192  # instances gathered, masked and written at a time
+BATCH_LAYOUTS = ("masked", "windows", "labelled")  # see InstanceBuilder.batch_layout
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,16 @@ class InstanceBuilder(ABC):
     has_label: ClassVar[bool] = False
     #: whether the instances get MLM masks (static, or dynamic in the loader); lm/bilm/cls do not.
     uses_masking: ClassVar[bool] = True
+    #: The link between targets and data, declared here once. ``objectives``: what ``--target KIND`` trains
+    #: (``bert`` = mlm + sp). ``trains_on``: the dataset kinds (a dataset header's ``target``) that a run
+    #: whose target needs this kind can read, this kind first (an mlm run also reads bert/albert/sd/sr datasets:
+    #: it uses their masks and ignores their labels). ``batch_layout``: how the loader
+    #: (uer.data.pretrain_loader) turns the instances into batches: "masked" (src, seg, MLM positions and
+    #: labels, plus the label array under ``label_key`` when the kind has labels), "windows" (next- and
+    #: previous-token labels of lm windows) or "labelled" (sentences and their cls labels).
+    objectives: ClassVar[tuple[str, ...]]
+    trains_on: ClassVar[tuple[str, ...]]
+    batch_layout: ClassVar[str] = "masked"
     #: the batch key under which the loader hands out the ``label`` array (the target reading it).
     label_key: ClassVar[str] = "sp_labels"
 
@@ -318,6 +330,9 @@ class _SentencePairs(InstanceBuilder):
 class BertInstances(_SentencePairs):
     """MLM + next-sentence prediction (label 1 = B is a random sentence)."""
 
+    objectives = ("mlm", "sp")
+    trains_on = ("bert",)
+
     def _document(self, sent: list[int], docs: list[int], d: int, out: Ranges) -> None:
         rnd = self.random
         first, last = docs[d], docs[d + 1]  # sentence index range of the document
@@ -354,6 +369,9 @@ class BertInstances(_SentencePairs):
 class AlbertInstances(_SentencePairs):
     """MLM + sentence-order prediction (label 1 = the two segments are swapped)."""
 
+    objectives = ("mlm", "sp")
+    trains_on = ("albert",)
+
     def _document(self, sent: list[int], docs: list[int], d: int, out: Ranges) -> None:
         rnd = self.random
         first, last = docs[d], docs[d + 1]
@@ -380,6 +398,9 @@ class AlbertInstances(_SentencePairs):
 
 class MlmInstances(InstanceBuilder):
     """MLM only; one document per line (RoBERTa); ``--full_sentences`` packs across documents."""
+
+    objectives = ("mlm",)
+    trains_on = ("mlm", "bert", "albert", "sd", "sr")
 
     corpus_format = "lines"
     has_label = False
@@ -454,6 +475,8 @@ class SdInstances(_SentencePairs):
     sentence that is neither in A nor right after it; 2 needs another document in the buffer).
     """
 
+    objectives = ("mlm", "sd")
+    trains_on = ("sd",)
     label_key = "sd_labels"
 
     def _document(self, sent: list[int], docs: list[int], d: int, out: Ranges) -> None:
@@ -527,6 +550,8 @@ class SrInstances(InstanceBuilder):
 
     corpus_format = "documents"
     has_label = True
+    objectives = ("mlm", "sr")
+    trains_on = ("sr",)
     label_key = "sr_labels"
 
     def __init__(self, cfg: InstanceConfig, seed: int, worker: int = 0) -> None:
@@ -620,6 +645,9 @@ class LmInstances(_Unmasked):
     """Next-token windows for the lm target (see the module doc); ``src`` is ``seq_length + 1`` wide."""
 
     corpus_format = "lines"
+    objectives = ("lm",)
+    trains_on = ("lm", "bilm")  # the two kinds store the same windows
+    batch_layout = "windows"
 
     @property
     def width(self) -> int:
@@ -648,12 +676,18 @@ class LmInstances(_Unmasked):
 class BilmInstances(LmInstances):
     """The lm windows, for the bilm target (the loader derives previous-token labels from them)."""
 
+    objectives = ("bilm",)
+    trains_on = ("bilm", "lm")
+
 
 class ClsInstances(_Unmasked):
     """``[CLS] text [SEP]`` plus its label, for the cls target."""
 
     corpus_format = "labelled_lines"
     has_label = True
+    objectives = ("cls",)
+    trains_on = ("cls",)
+    batch_layout = "labelled"
 
     def windows(self, buf: DocumentBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         m, keep = self.cfg.masking, self.cfg.seq_length - 2
@@ -683,3 +717,17 @@ register_instances("bilm")(BilmInstances)
 register_instances("cls")(ClsInstances)
 register_instances("sd")(SdInstances)
 register_instances("sr")(SrInstances)
+
+
+def _check_kinds() -> None:
+    """Each kind's declared link must name known objectives and kinds (a typo fails at import, not mid-run)."""
+    for name, builder in str2instances.items():
+        unknown = [o for o in builder.objectives if o not in TARGETS]
+        if unknown or builder.trains_on[:1] != (name,) or not set(builder.trains_on) <= set(str2instances) \
+                or builder.batch_layout not in BATCH_LAYOUTS:
+            raise ValueError(f"dataset kind {name!r}: objectives {builder.objectives} (known: {TARGETS}), trains_on "
+                             f"{builder.trains_on} (must start with {name!r}; kinds: {tuple(str2instances)}), "
+                             f"batch_layout {builder.batch_layout!r} (known: {BATCH_LAYOUTS})")
+
+
+_check_kinds()

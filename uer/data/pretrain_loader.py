@@ -27,7 +27,6 @@ from uer.data.masking import HashUniforms, MaskingConfig, mask_batch
 from uer.data.pretrain_instances import str2instances
 
 _CACHE_SIZE = 4  # permutations kept: a batch spans at most a couple of chunks
-LM_KINDS = ("lm", "bilm")  # datasets of next-token windows (uer.data.pretrain_instances.LmInstances)
 
 
 class PretrainBatches:
@@ -69,6 +68,9 @@ class PretrainBatches:
             raise ValueError(f"instances_buffer_size must be >= 1, got {instances_buffer_size}")
         if len(dataset) == 0:
             raise ValueError(f"{dataset.path} holds no instances")
+        if dataset.target not in str2instances:
+            raise ValueError(f"{dataset.path}: unknown dataset kind {dataset.target!r} "
+                             f"(known: {', '.join(str2instances)})")
         if dataset.dynamic_masking and dynamic_masking is None:
             raise ValueError(f"{dataset.path} was built with --dynamic_masking: the loader needs a MaskingConfig "
                              "(MaskingConfig.from_header(dataset.header, span_masking=...))")
@@ -87,6 +89,8 @@ class PretrainBatches:
         self.pad_to_multiple_of = max(1, pad_to_multiple_of)
         self.n = len(dataset)
         self.kind = dataset.target
+        # How instances become batches is declared by the kind's instance builder.
+        self.layout = str2instances[dataset.target].batch_layout
         self.chunk = min(instances_buffer_size, self.n)
         self.num_chunks = -(-self.n // self.chunk)
         self._orders: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -167,9 +171,9 @@ class PretrainBatches:
         """Micro-batch g for this rank (see the class doc for the keys)."""
         positions = self.positions(micro_batch_index)
         idx = self.indices(positions)
-        if self.kind in LM_KINDS:
+        if self.layout == "windows":
             return self._lm_batch(idx)
-        if self.kind == "cls":
+        if self.layout == "labelled":
             return self._cls_batch(idx)
         ds = self.dataset
         b = len(idx)
@@ -212,11 +216,11 @@ class PretrainBatches:
         Only for datasets without masks (lm, bilm, cls): MLM masks depend on the global position.
         """
         idx = np.asarray(idx, dtype=np.int64)
-        if self.kind in LM_KINDS:
+        if self.layout == "windows":
             return self._lm_batch(idx)
-        if self.kind == "cls":
+        if self.layout == "labelled":
             return self._cls_batch(idx)
-        raise ValueError(f"batch_of_instances needs an lm, bilm or cls dataset, not {self.kind}")
+        raise ValueError(f"batch_of_instances needs a dataset without masks (lm, bilm, cls), not {self.kind}")
 
     def _rows(self, idx: np.ndarray, width: int) -> np.ndarray:
         """[len(idx) x width] int64 token rows, read in file order (friendlier to the page cache)."""

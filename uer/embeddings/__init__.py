@@ -11,5 +11,9 @@ from uer.embeddings.seg_embedding import SegEmbedding
 from uer.embeddings.sinusoidalpos_embedding import SinusoidalposEmbedding
 from uer.embeddings.word_embedding import WordEmbedding
 from uer.embeddings.embedding import Embedding
+from uer.names import EMBEDDINGS
+from uer.registry import check_complete
+
+check_complete(str2embedding, EMBEDDINGS, "uer.embeddings")
 
 __all__ = ["Embedding", "EmbeddingPart", "PosEmbedding", "SegEmbedding", "SinusoidalposEmbedding", "WordEmbedding", "register", "str2embedding"]

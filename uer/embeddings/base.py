@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uer.names import EMBEDDINGS
 from uer.registry import make_register
 
 str2embedding: dict[str, type] = {}
@@ -23,4 +24,4 @@ class EmbeddingPart(nn.Module):
         raise NotImplementedError
 
 
-register = make_register(str2embedding, EmbeddingPart)
+register = make_register(str2embedding, EmbeddingPart, EMBEDDINGS)

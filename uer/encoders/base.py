@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from uer.names import ENCODERS
 from uer.registry import make_register
 
 if TYPE_CHECKING:
@@ -59,4 +60,4 @@ def attention_config_problems(cfg: "ModelConfig") -> list[str]:
     return problems
 
 
-register = make_register(str2encoder, Encoder)
+register = make_register(str2encoder, Encoder, ENCODERS)

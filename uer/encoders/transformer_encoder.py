@@ -12,11 +12,10 @@ from uer.layers.layer_norm import build_layer_norm
 from uer.layers.multi_headed_attn import KVCache, MultiHeadedAttention
 from uer.layers.position_ffn import PositionwiseFeedForward
 from uer.layers.transformer import PreNormTransformerLayer, TransformerLayer
+from uer.names import MASKS
 
 if TYPE_CHECKING:
     from uer.model_config import ModelConfig
-
-MASKS = ("fully_visible", "causal")
 
 
 @register("transformer")

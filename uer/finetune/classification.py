@@ -12,7 +12,7 @@ import numpy as np
 from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv_lines
 from uer.finetune.contract import Evaluation, Prediction, stack_outputs
 from uer.utils.io import read_lines
-from uer.utils.metrics import classification_report
+from uer.finetune.metrics import classification_report
 from uer.text.tokenizers import Tokenizer
 
 

@@ -19,7 +19,8 @@ from uer.finetune.contract import HeadOutput
 # One pooling for the pre-training cls target and the fine-tuning heads. It ignores padding (seg == 0), which
 # UER-py does not (it pools over its fixed padding; its "last" is usually a padding position): results then do
 # not depend on how a batch is padded, which dynamic padding needs. "first" is identical to UER-py's.
-from uer.targets.cls_target import POOLINGS, pool
+from uer.names import POOLINGS
+from uer.targets.cls_target import pool
 
 
 def classification_loss(logits: torch.Tensor, label: torch.Tensor, soft_tgt: torch.Tensor | None,

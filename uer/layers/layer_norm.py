@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.names import LAYERNORM_VARIANTS
+
 
 class LayerNorm(nn.Module):
     """Standard layer norm: biased variance, epsilon inside the square root.
@@ -51,4 +53,4 @@ def build_layer_norm(hidden_size: int, variant: str = "standard", eps: float | N
         return LayerNorm(hidden_size, 1e-12 if eps is None else eps)
     if variant == "uer":
         return UerLayerNorm(hidden_size, 1e-6 if eps is None else eps)
-    raise ValueError(f"unknown layer norm variant {variant!r} (expected 'standard' or 'uer')")
+    raise ValueError(f"unknown layer norm variant {variant!r} (expected one of {', '.join(LAYERNORM_VARIANTS)})")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from uer.names import TARGETS
 from uer.registry import make_register
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class Target(nn.Module):
         raise NotImplementedError
 
 
-register = make_register(str2target, Target)
+register = make_register(str2target, Target, TARGETS)
 
 
 class Targets(nn.Module):

@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.names import POOLINGS
 from uer.targets.base import Target, TargetOutput, register
 
 if TYPE_CHECKING:
     from uer.model_config import ModelConfig
 
-POOLINGS = ("first", "mean", "max", "last")
 
 
 def pool(hidden: torch.Tensor, seg: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -116,7 +116,7 @@ def train_booster(features: np.ndarray, labels: np.ndarray, params: dict[str, An
 def cross_validate(features: np.ndarray, labels: np.ndarray, labels_num: int, params: dict[str, Any],
                    folds_num: int, seed: int, rounds: int) -> tuple[float, float]:
     """(mean accuracy, mean macro F1) of LightGBM over ``folds_num`` folds of the rows."""
-    from uer.utils.metrics import classification_report
+    from uer.finetune.metrics import classification_report
 
     folds = np.array_split(np.random.default_rng(seed).permutation(len(labels)), folds_num)
     accs, f1s = [], []
@@ -157,7 +157,7 @@ def run_lgb_main(argv: Sequence[str] | None = None, prog: str = "run_lgb.py") ->
                         help="Write the test predictions: TSV with 'label' and 'prob' (space-separated) columns.")
 
     def body(argv: Sequence[str] | None) -> None:
-        from uer.utils.metrics import classification_report
+        from uer.finetune.metrics import classification_report
 
         args = parser.parse_args(argv)
         check_counts(args)

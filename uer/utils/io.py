@@ -20,12 +20,11 @@ import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from uer.errors import DataError, MissingFileError, OutputError
+from uer.errors import (DataError, MissingFileError, OutputError, add_write_listener, forget_written, note_written,
+                        record_written, written_files)
 
 TEMP_SUFFIX = ".tmp"
 UTF8_BOM = b"\xef\xbb\xbf"  # Excel and Notepad start UTF-8 files with it
-_written: list[str] = []
-_listeners: list[Callable[[str], None]] = []
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
@@ -152,31 +151,9 @@ def _remove(tmp: Path) -> None:
 # ------------------------------------------------------------------------------------------------------
 # what was written (for the Ctrl-C line)
 
-def _record(path: str) -> None:
-    _written.append(path)
-    for listener in list(_listeners):
-        listener(path)
-
-
-def forget_written() -> None:
-    """Start a new run's list of written files (entry scripts called twice in one process)."""
-    _written.clear()
-
-
-def written_files() -> list[str]:
-    """Files this process (and the ranks it started) wrote with the atomic writers, oldest first."""
-    return list(_written)
-
-
-def add_write_listener(listener: Callable[[str], None]) -> None:
-    """Call ``listener(path)`` after every completed write (a spawned rank reports to its parent)."""
-    _listeners.append(listener)
-
-
-def note_written(path: str) -> None:
-    """Record a file written elsewhere (by a child process) as written by this run."""
-    if path not in _written:
-        _written.append(path)
+# The list itself lives in uer.errors (which must not import this module: no cycle); these names stay here
+# for the writers and the launcher.
+_record = record_written
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -286,4 +263,4 @@ def check_outputs(args: Any, outputs: Sequence[str], inputs: Iterable[str], extr
 
 
 __all__ = ["UTF8_BOM", "atomic_open", "move_into_place", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_path",
-           "check_input_file", "check_outputs", "decode_utf8", "option_paths", "line_number_at", "read_lines", "temp_path_for", "written_files"]
+           "check_input_file", "check_outputs", "decode_utf8", "option_paths", "line_number_at", "read_lines", "temp_path_for", "written_files", "add_write_listener", "forget_written", "note_written"]

@@ -1,1 +1,0 @@
-"""The Model: embedding -> encoder -> target."""
