@@ -11,7 +11,8 @@ from uer.finetune.classification import classification_metric, count_labels, rea
 from uer.data.finetune_data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
                                shuffled_batches, split_for_rank)
 from uer.finetune.heads import POOLINGS, Classifier, MultitaskClassifier, classification_loss
-from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner, build_schedule
+from uer.engine import build_schedule
+from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner
 from uer.model_builder import build_model
 from uer.model_saver import save_model
 from uer.model_loader import load_state_dict

@@ -121,3 +121,54 @@ def test_statistics_are_weighted_sums_and_the_filler_counts_zero():
                         loss_count=torch.tensor([3.0, 4.0]))
     sums = {k: float(v) for k, v in weighted_sums(tokens, torch.tensor([1.0, 1.0])).items()}
     assert sums["instances"] == 2.0 and report_scalars(sums) == {"loss": 9.0 / 7.0, "acc": 3.0 / 7.0}
+
+
+class RecordingTagger(nn.Module):
+    """A per-token head (loss summed over tokens, ``loss_count`` = tokens) that records the groups of every
+    training batch it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(64, 3)
+        self.seen: list[list[int]] = []
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> HeadOutput:
+        if self.training:
+            self.seen.append(batch["qid"].tolist())
+        logits = self.emb(batch["src"])  # [B x L x 3]
+        tags = batch["tags"] % 3
+        tags = torch.where(batch["tags"] == IGNORE_INDEX, IGNORE_INDEX, tags)
+        per_token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), tags, reduction="none")
+        real = (tags != IGNORE_INDEX).float()
+        correct = ((logits.argmax(-1) == tags).float() * real).sum(-1)
+        return HeadOutput((per_token * real).sum(-1), {"tag_logits": logits},
+                          {"correct": correct, "count": real.sum(-1)}, ("tag_logits",), loss_count=real.sum(-1))
+
+
+def test_the_loop_runs_a_grouped_token_level_task(tmp_path, caplog):
+    from uer.finetune.loop import FinetuneConfig, FineTuner
+    from uer.utils.distributed import DistContext
+
+    data = grouped()
+    data.fields["qid"] = data.groups.copy()
+    torch.manual_seed(0)
+    head = RecordingTagger()
+    # learning rate 0: the head stays as it is, so the reported epoch loss and accuracy can be computed here
+    cfg = FinetuneConfig(output_model_path=str(tmp_path / "tagger.bin"), epochs_num=2, batch_size=2,
+                         learning_rate=0.0, report_steps=100, seed=1)
+    with caplog.at_level("INFO"):
+        FineTuner(head, cfg, DistContext(), pad_id=0).fit(data)
+    assert "3 steps per epoch" in caplog.text  # 5 groups in batches of 2 groups
+    assert len(head.seen) == 6
+    for qids in head.seen:
+        assert 1 <= len(set(qids)) <= 2
+        for g in set(qids):
+            assert qids.count(g) == int((data.groups == g).sum())  # the whole group, no more, no less
+    with torch.no_grad():
+        out = head.eval()(collate(data, np.arange(len(data)), 0))
+    tokens = float(out.loss_count.sum())
+    assert tokens == data.lengths.sum() == 44
+    # per token, not per instance (that would be loss / 12)
+    expected = f"| loss {float(out.loss.sum()) / tokens:.4f} | acc {float(out.stats['correct'].sum()) / tokens:.4f} |"
+    reports = [line for line in caplog.text.splitlines() if "examples/s" in line]
+    assert len(reports) == 2 and all(expected in line for line in reports), (expected, reports)

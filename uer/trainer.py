@@ -1,4 +1,6 @@
-"""The pre-training loop: devices, DDP, AMP, accumulation, reporting, checkpoints, exact resume.
+"""The pre-training loop: accumulation, the global loss normalisation, reporting, checkpoints, exact resume.
+Devices, DDP, AMP, seeding, the optimiser and its step are the engine's (uer/engine.py), shared with
+fine-tuning.
 
 One loop serves every objective: targets report ``(loss_sum, correct, count)`` and the loop divides
 each loss by its *global* count (all ranks, all accumulation micro-batches), so N ranks x batch B
@@ -6,7 +8,6 @@ trains exactly like one process with batch N*B.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -15,11 +16,11 @@ from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
+from uer.engine import Engine, OptimConfig, pretrain_report_line
+from uer.errors import UsageError
 from uer.model_saver import atomic_write, save_model, unwrap
 from uer.utils.distributed import DistContext, all_reduce_sum
-from uer.utils.optimizers import build_linear_schedule, build_optimizer
 from uer.utils.resume import check_resume
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ logger = logging.getLogger(__name__)
 TRAINER_STATE_SUFFIX = ".trainer"
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Options of the pre-training loop (typed; built once from the merged command line)."""
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(OptimConfig):
+    """Options of the pre-training loop (typed; built once from the merged command line); the optimisation
+    options (learning rate, warm-up, betas, weight decay, seed, fp16) are :class:`OptimConfig`'s."""
 
     output_model_path: str
     total_steps: int = 100000
@@ -37,34 +39,12 @@ class TrainConfig:
     report_steps: int = 100
     accumulation_steps: int = 1
     batch_size: int = 32
-    seed: int = 7
-    learning_rate: float = 2e-5
-    warmup: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 0.01
-    fp16: bool = False
-    fp16_opt_level: str = "O1"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("total_steps", "save_checkpoint_steps", "report_steps", "accumulation_steps", "batch_size"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.warmup <= 1.0:
-            raise ValueError(f"--warmup is a fraction of total steps in [0, 1], got {self.warmup}")
-
-
-def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for --fp16 on this device, or None for full float32.
-
-    On CUDA: float16 with loss scaling. On CPU there is no float16 autocast worth having: bfloat16
-    (which needs no loss scaling) is used instead, and said so in the log.
-    """
-    if not cfg.fp16 or cfg.fp16_opt_level == "O0":
-        return None
-    if device.type == "cuda":
-        return torch.float16
-    return torch.bfloat16
+                raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
 
 
 class Trainer:
@@ -78,24 +58,24 @@ class Trainer:
         self.run_identity = dict(run_identity or {})
         self.ctx = ctx
         self.batches = batches
-        self.model = model.to(ctx.device)
-        self.optimizer = build_optimizer(self.model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
-        self.scheduler = build_linear_schedule(self.optimizer, cfg.total_steps, cfg.warmup)
-        self.amp_dtype = autocast_dtype(cfg, ctx.device)
-        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp_dtype == torch.float16)
-        if cfg.fp16 and ctx.is_main:
-            if self.amp_dtype is None:
-                logger.info("--fp16 with --fp16_opt_level O0: training stays in float32")
-            elif ctx.device.type == "cpu":
-                logger.info("--fp16 on CPU: autocast to bfloat16 (CPUs have no float16 autocast); no loss scaling")
-            else:
-                logger.info("--fp16: autocast to float16 with dynamic loss scaling (opt level %s maps to native AMP, "
-                            "float32 master weights)", cfg.fp16_opt_level)
         # Multi-task pre-training leaves the heads of the other datasets' objectives idle in a step.
-        self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-                                            find_unused_parameters=find_unused_parameters)
-                    if ctx.distributed else None)
+        self.engine = Engine(model, cfg, ctx, find_unused_parameters)
+        self.engine.build_optimization(cfg.total_steps)
+        self.model = self.engine.model
         self.step = 0
+
+    # the engine's optimiser, schedule and loss scaler, under the names the checkpoint code uses
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.engine.optimizer
+
+    @property
+    def scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
+        return self.engine.scheduler
+
+    @property
+    def scaler(self) -> torch.amp.GradScaler:
+        return self.engine.scaler
 
     # ----------------------------------------------------------------------------------------------
     # checkpoints
@@ -151,18 +131,10 @@ class Trainer:
     def _micro_batches(self) -> Iterator[dict]:
         return self.batches.iter_from(self.step * self.cfg.accumulation_steps)
 
-    def _to_device(self, batch: dict) -> dict:
-        return {k: v.to(self.ctx.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-    def _seed_step(self) -> None:
-        # Dropout randomness is a function of (seed, step, rank), so a resumed run draws exactly what an
-        # uninterrupted one would, on every rank, without carrying each rank's generator state around.
-        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + self.ctx.rank)
-
     def fit(self) -> None:
-        cfg, ctx = self.cfg, self.ctx
+        cfg, ctx, engine = self.cfg, self.ctx, self.engine
         target = unwrap(self.model).target
-        forward = self.ddp if self.ddp is not None else self.model
+        forward = engine.module
         self.model.train()
         stream = self._micro_batches()
         sums: dict[str, torch.Tensor] = {}
@@ -172,32 +144,26 @@ class Trainer:
             logger.info("training from step %d to %d on %d process(es), device %s", self.step, cfg.total_steps,
                         ctx.world_size, ctx.device)
         while self.step < cfg.total_steps:
-            self._seed_step()
-            micro = [self._to_device(next(stream)) for _ in range(cfg.accumulation_steps)]
+            engine.seed_step(self.step)
+            micro = [engine.to_device(next(stream)) for _ in range(cfg.accumulation_steps)]
             names = target.names
             local_counts = torch.tensor([[target.counts(b)[n] for n in names] for b in micro],
                                         dtype=torch.float64).sum(0)
             global_counts = all_reduce_sum(local_counts.to(ctx.device), ctx).cpu().clamp_min(1.0)
             for i, batch in enumerate(micro):
-                last = i == len(micro) - 1
-                sync = contextlib.nullcontext() if (self.ddp is None or last) else self.ddp.no_sync()
-                with sync:
-                    with torch.autocast(ctx.device.type, dtype=self.amp_dtype or torch.float32,
-                                        enabled=self.amp_dtype is not None):
+                with engine.accumulating(last=i == len(micro) - 1):
+                    with engine.autocast():
                         outputs = forward(batch)
                     loss = sum(outputs[n].loss_sum * (ctx.world_size / float(global_counts[j]))
                                for j, n in enumerate(names))
-                    self.scaler.scale(loss).backward()
+                    engine.backward(loss)
                 for n in names:
                     o = outputs[n]
                     stat = torch.stack([o.loss_sum.detach().float(), o.correct.float(),
                                         torch.tensor(float(o.count), device=o.correct.device)])
                     sums[n] = sums[n] + stat if n in sums else stat
                 tokens += batch["src"].numel()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            engine.step()
             self.step += 1
             if self.step % cfg.report_steps == 0 or self.step == cfg.total_steps:
                 self._report(sums, tokens, time.perf_counter() - window_start)
@@ -211,12 +177,11 @@ class Trainer:
         packed = torch.stack([sums[n] for n in names] + [torch.tensor([float(tokens), 0.0, 0.0],
                                                                        device=sums[names[0]].device)])
         packed = all_reduce_sum(packed.double(), self.ctx).cpu()
-        if not self.ctx.is_main:
-            return
-        parts = [f"| {self.step:8d}/{self.cfg.total_steps:8d} steps", f"{packed[-1, 0].item() / max(elapsed, 1e-9):10.0f} tokens/s"]
+        scalars = {"step": self.step, "total_steps": self.cfg.total_steps,
+                   "tokens_per_s": packed[-1, 0].item() / max(elapsed, 1e-9)}
         for j, n in enumerate(names):
             loss_sum, correct, count = packed[j].tolist()
-            parts.append(f"loss_{n} {loss_sum / max(count, 1):7.3f}")
-            parts.append(f"acc_{n} {correct / max(count, 1):6.3f}")
-        parts.append(f"lr {self.scheduler.get_last_lr()[0]:.2e}")
-        logger.info("| ".join(parts))
+            scalars[f"loss_{n}"] = loss_sum / max(count, 1)
+            scalars[f"acc_{n}"] = correct / max(count, 1)
+        scalars["lr"] = self.engine.learning_rate(self.step)  # the rate of the next step
+        self.engine.report(scalars, pretrain_report_line)

@@ -20,6 +20,7 @@ import torch
 from uer import opts
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
+from uer.engine import optim_options_from_args
 from uer.trainer import TrainConfig, Trainer
 from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
@@ -65,9 +66,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         output_model_path=args.output_model_path, total_steps=args.total_steps,
         save_checkpoint_steps=args.save_checkpoint_steps, report_steps=args.report_steps,
-        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size, seed=args.seed,
-        learning_rate=args.learning_rate, warmup=args.warmup, beta1=args.beta1, beta2=args.beta2,
-        weight_decay=args.weight_decay, fp16=args.fp16, fp16_opt_level=args.fp16_opt_level)
+        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size, **optim_options_from_args(args))
 
 
 def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vocab) -> MaskingConfig | None:

@@ -19,7 +19,6 @@ import logging
 import sys
 from typing import Sequence
 
-
 from uer import opts
 from uer.errors import DataError, entry_point
 from uer.finetune.builders import FINETUNE_INPUTS, classifier_from_args, finetune_config_from_args, tokenizer_from_args

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from uer.data.finetune_data import check_special_tokens
+from uer.engine import optim_options_from_args
 from uer.errors import UsageError
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import FinetuneConfig
@@ -72,8 +73,7 @@ def classifier_from_args(args: argparse.Namespace, vocab_size: int, labels_num: 
 def finetune_config_from_args(args: argparse.Namespace, **overrides) -> FinetuneConfig:
     values = dict(
         output_model_path=args.output_model_path, epochs_num=args.epochs_num, batch_size=args.batch_size,
-        seq_length=args.seq_length, learning_rate=args.learning_rate, warmup=args.warmup, beta1=args.beta1,
-        beta2=args.beta2, weight_decay=args.weight_decay, report_steps=args.report_steps, seed=args.seed,
-        fp16=args.fp16, fp16_opt_level=args.fp16_opt_level, length_bucketing=args.length_bucketing)
+        seq_length=args.seq_length, report_steps=args.report_steps, length_bucketing=args.length_bucketing,
+        **optim_options_from_args(args))
     values.update(overrides)
     return FinetuneConfig(**values)

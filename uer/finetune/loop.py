@@ -1,5 +1,6 @@
-"""The fine-tuning loop every run_*.py shares: batching, AdamW with warm-up, AMP, DDP, reporting,
-evaluation on dev after each epoch, keeping the best model, and prediction.
+"""The fine-tuning loop every run_*.py shares: batching, the rank split, the loss normalisation, reporting,
+evaluation on dev after each epoch, keeping the best model, and prediction. Devices, DDP, AMP, seeding, the
+optimiser and its step are the engine's (uer/engine.py), shared with pre-training.
 
 A task gives it instances (uer.data.finetune_data), a head whose ``forward(batch)`` returns a
 :class:`uer.finetune.contract.HeadOutput` (per-instance loss, outputs, statistics), and metrics as
@@ -13,59 +14,49 @@ instances of the global batch, so 2 processes train exactly like 1 (same steps, 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from uer.data.finetune_data import (Instances, batches_per_epoch, collate, evaluation_batches, split_for_rank,
                                     training_batches)
+from uer.engine import Engine, OptimConfig, autocast, finetune_report_line
+from uer.errors import UsageError
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.model_loader import load_model_weights
 from uer.model_saver import save_model
-from uer.trainer import autocast_dtype
 from uer.utils.distributed import DistContext, all_reduce_sum
-from uer.utils.optimizers import build_linear_schedule, build_optimizer
 
 logger = logging.getLogger("uer.finetune")
 
 
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Options of the fine-tuning loop (typed; built once from the merged command line)."""
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(OptimConfig):
+    """Options of the fine-tuning loop (typed; built once from the merged command line); the optimisation
+    options (learning rate, warm-up, betas, weight decay, seed, fp16) are :class:`OptimConfig`'s."""
 
     output_model_path: str = "models/finetuned_model.bin"
     epochs_num: int = 3
     batch_size: int = 64
     seq_length: int = 128
-    learning_rate: float = 2e-5
-    warmup: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 0.01
     report_steps: int = 100
-    seed: int = 7
-    fp16: bool = False
-    fp16_opt_level: str = "O1"
     dynamic_padding: bool = True    # False pads every batch to seq_length, as UER-py does (benchmarks)
     length_bucketing: bool = True   # batches of similar lengths: less padding, faster epochs
     keep: str = "best"              # "best": the best model on dev; "last": the final one (cross-validation)
     adam_bias_correction: bool = False  # UER-py and Google's BERT fine-tune with Adam without bias correction
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("epochs_num", "batch_size", "seq_length", "report_steps"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.warmup <= 1.0:
-            raise ValueError(f"--warmup is a fraction of the training steps in [0, 1], got {self.warmup}")
+                raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
         if self.keep not in ("best", "last"):
-            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
+            raise UsageError(f"keep must be 'best' or 'last', got {self.keep!r}")
 
 
 def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, device: torch.device,
@@ -81,7 +72,7 @@ def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, dev
     with torch.no_grad():
         for i in range(ctx.rank, len(batches), ctx.world_size):
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, batches[i], pad_id, pad_to).items()}
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            with autocast(device, amp_dtype):
                 out: HeadOutput = model(batch)
             arrays = {name: (t.float() if t.is_floating_point() else t).cpu().numpy() for name, t in out.outputs.items()}
             parts.append((batches[i], arrays, tuple(out.token_outputs)))
@@ -119,28 +110,6 @@ def report_scalars(totals: dict[str, float]) -> dict[str, float]:
     return scalars
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
-                   cfg: FinetuneConfig) -> tuple[torch.optim.lr_scheduler.LambdaLR, Callable[[int], float]]:
-    """Linear warm-up and decay, times Adam's bias correction undone unless ``cfg.adam_bias_correction``.
-    Returns the scheduler and the linear factor (the nominal learning rate is ``learning_rate * linear(step)``).
-
-    UER-py fine-tunes with an AdamW without bias correction (``correct_bias=False``, as Google's BERT optimiser),
-    whose steps early in training are larger than torch's: by 1 / sqrt(1 - beta2^t) for the second moment,
-    3.2x at step 1, still 1.4x after 626 steps (2 epochs of book_review). Short fine-tuning runs are tuned for
-    it (UER-py's learning rates), so torch's fused AdamW gets its learning rate scaled by
-    (1 - beta1^t) / sqrt(1 - beta2^t): the same update up to where epsilon enters.
-    """
-    linear = build_linear_schedule(optimizer, total_steps, cfg.warmup).lr_lambdas[0]
-    if cfg.adam_bias_correction:
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, linear), linear
-
-    def factor(step: int) -> float:
-        t = step + 1  # the Adam step this learning rate is used for
-        return linear(step) * (1.0 - cfg.beta1 ** t) / math.sqrt(1.0 - cfg.beta2 ** t)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), linear
-
-
 class FineTuner:
     """Trains ``model`` (a head over embedding + encoder) and keeps the best model on dev on disk."""
 
@@ -149,20 +118,8 @@ class FineTuner:
         self.cfg = cfg
         self.ctx = ctx
         self.pad_id = pad_id
-        self.model = model.to(ctx.device)
-        self.amp_dtype = autocast_dtype(cfg, ctx.device)  # same rules as pre-training
-        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp_dtype == torch.float16)
-        if cfg.fp16 and ctx.is_main:
-            if self.amp_dtype is None:
-                logger.info("--fp16 with --fp16_opt_level O0: training stays in float32")
-            elif ctx.device.type == "cpu":
-                logger.info("--fp16 on CPU: autocast to bfloat16 (CPUs have no float16 autocast); no loss scaling")
-            else:
-                logger.info("--fp16: autocast to float16 with dynamic loss scaling (float32 master weights)")
-        self.ddp = None
-        if ctx.distributed:
-            self.ddp = DistributedDataParallel(self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-                                               find_unused_parameters=find_unused_parameters)
+        self.engine = Engine(model, cfg, ctx, find_unused_parameters)
+        self.model = self.engine.model
         self.step = 0
         self.pad_to = None if cfg.dynamic_padding else cfg.seq_length
         self.train_seconds = 0.0
@@ -181,10 +138,6 @@ class FineTuner:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
-    def _seed_step(self) -> None:
-        # Dropout draws are a function of (seed, step, rank): repeatable, and different on each rank.
-        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + self.ctx.rank)
-
     def _barrier(self) -> None:
         if self.ctx.distributed:
             dist.barrier()
@@ -199,9 +152,9 @@ class FineTuner:
         datasets = [train] if isinstance(train, Instances) else list(train)
         steps_per_epoch = sum(batches_per_epoch(d, cfg.batch_size) for d in datasets)
         total_steps = steps_per_epoch * cfg.epochs_num
-        optimizer = build_optimizer(self.model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
-        scheduler, linear = build_schedule(optimizer, total_steps, cfg)
-        forward = self.ddp if self.ddp is not None else self.model
+        engine = self.engine
+        engine.build_optimization(total_steps)
+        forward = engine.module
         if ctx.is_main:
             logger.info("fine-tuning: %d training instances, batch size %d, %d steps per epoch, %d epochs, "
                         "%d process(es) on %s%s", sum(len(d) for d in datasets), cfg.batch_size, steps_per_epoch,
@@ -218,24 +171,19 @@ class FineTuner:
             epoch_start = window_start
             batches = self._epoch_batches(datasets, epoch)
             for i, (d, global_batch) in enumerate(batches):
-                self._seed_step()
+                engine.seed_step(self.step)
                 data = datasets[d]
                 part, weights = split_for_rank(global_batch, ctx.rank, ctx.world_size,
                                                None if data.groups is None else data.groups[global_batch])
-                batch = {k: v.to(ctx.device, non_blocking=True)
-                         for k, v in collate(data, part, self.pad_id, self.pad_to).items()}
-                with torch.autocast(ctx.device.type, dtype=self.amp_dtype or torch.float32,
-                                    enabled=self.amp_dtype is not None):
+                batch = engine.to_device(collate(data, part, self.pad_id, self.pad_to))
+                with engine.autocast():
                     out: HeadOutput = forward(batch)
                 if out.loss is None:
                     raise ValueError("the head returned no loss for a training batch (the training data has no labels?)")
                 w = torch.from_numpy(weights).to(ctx.device)
                 loss = (out.loss * w).sum() * (ctx.world_size / self._loss_denominator(out, w, len(global_batch)))
-                self.scaler.scale(loss).backward()
-                self.scaler.step(optimizer)
-                self.scaler.update()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                engine.backward(loss)
+                engine.step()
                 self.step += 1
                 with torch.no_grad():
                     step_sums = weighted_sums(out, w)
@@ -249,8 +197,7 @@ class FineTuner:
                 self.train_examples += int(weights.sum())
                 if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches):
                     now = time.perf_counter()
-                    self._report(epoch, i + 1, len(batches), names, sums, now - window_start, now - epoch_start,
-                                 cfg.learning_rate * linear(self.step - 1))
+                    self._report(epoch, i + 1, len(batches), names, sums, now - window_start, now - epoch_start)
                     sums.zero_()
                     window_start = time.perf_counter()
             self.train_seconds += time.perf_counter() - epoch_start
@@ -283,20 +230,18 @@ class FineTuner:
         return max(float(units), 1.0)
 
     def _report(self, epoch: int, done: int, total: int, names: list[str], sums: torch.Tensor, window: float,
-                elapsed: float, lr: float) -> None:
+                elapsed: float) -> None:
         totals = dict(zip(names, all_reduce_sum(sums.clone(), self.ctx).cpu().tolist()))
-        if not self.ctx.is_main:
-            return
-        scalars = report_scalars(totals)
-        metrics = "".join(f" | {name} {value:.4f}" for name, value in scalars.items() if name != "loss")
-        left = elapsed / done * (total - done)
-        logger.info("| epoch %d/%d | %6d/%d steps (%5.1f%%) | loss %.4f%s | %7.1f examples/s | lr %.2e | %s left",
-                    epoch, self.cfg.epochs_num, done, total, 100.0 * done / total, scalars["loss"], metrics,
-                    totals["instances"] / max(window, 1e-9), lr, _duration(left))
+        scalars = {"epoch": epoch, "epochs": self.cfg.epochs_num, "epoch_step": done, "epoch_steps": total,
+                   "step": self.step, **report_scalars(totals),
+                   "examples_per_s": totals["instances"] / max(window, 1e-9),
+                   "lr": self.engine.learning_rate(self.step - 1),  # the rate of the step just taken
+                   "seconds_left": elapsed / done * (total - done)}
+        self.engine.report(scalars, finetune_report_line)
 
     # ----------------------------------------------------------------------------------------------
     def predict(self, data: Instances) -> list[Prediction]:
-        return predict(self.model, data, self.cfg.batch_size, self.pad_id, self.ctx.device, self.amp_dtype,
+        return predict(self.model, data, self.cfg.batch_size, self.pad_id, self.ctx.device, self.engine.amp_dtype,
                        self.ctx, self.pad_to)
 
     def evaluate(self, sets: Sequence[EvalSet], title: str, full: bool = True) -> dict[str, Evaluation]:
@@ -316,8 +261,3 @@ class FineTuner:
     def load(self, path: str) -> None:
         """Load a model file written by this loop into the model (all keys must match)."""
         load_model_weights(self.model, path, strict_prefixes=("",))
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

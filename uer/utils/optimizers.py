@@ -1,6 +1,8 @@
 """AdamW with linear warm-up then linear decay (UER-py's default optimiser and schedule)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -22,9 +24,9 @@ def build_optimizer(model: nn.Module, learning_rate: float, betas: tuple[float, 
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=fused)
 
 
-def build_linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
-                          warmup_fraction: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning rate factor rises linearly over ``warmup_fraction * total_steps`` then falls linearly to 0."""
+def linear_warmup_decay(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    """Learning rate factor of step t (0-based): rises linearly over ``warmup_fraction * total_steps`` steps,
+    then falls linearly to 0 at ``total_steps``."""
     warmup_steps = int(total_steps * warmup_fraction)
 
     def factor(step: int) -> float:
@@ -32,4 +34,10 @@ def build_linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
             return (step + 1) / max(1, warmup_steps)
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return factor
+
+
+def build_linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
+                          warmup_fraction: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """The :func:`linear_warmup_decay` schedule of ``optimizer``."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(total_steps, warmup_fraction))

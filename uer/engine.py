@@ -1,0 +1,225 @@
+"""The training engine both loops use: the pre-training loop (uer/trainer.py) and the fine-tuning loop
+(uer/finetune/loop.py) differ in what a step computes and when they evaluate or save, not in how a model is
+placed, wrapped, seeded, scaled and stepped. Everything of the second kind lives here, once:
+
+- :class:`OptimConfig`: the optimisation options both loops share (TrainConfig and FinetuneConfig extend it);
+- :class:`Engine`: device placement, AMP (autocast dtype, GradScaler), the DDP wrap, per-step seeding, the
+  optimiser and schedule (:func:`build_optimizer`, :func:`build_schedule`), backward and the optimiser step;
+- the report: each loop builds a dict of scalars (step, losses, accuracies, lr, throughput), the engine turns it
+  into the report line (:func:`pretrain_report_line`, :func:`finetune_report_line`, whose text users parse and
+  which therefore does not change) and logs it.
+
+Later options (another optimiser or schedule, gradient clipping, gradient-norm reporting, TensorBoard, early
+stopping) belong in these few places: the two builders, :meth:`Engine.step` and :meth:`Engine.report`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+from dataclasses import dataclass, fields
+from typing import Callable, ContextManager
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from uer.errors import UsageError
+from uer.utils import optimizers
+from uer.utils.distributed import DistContext
+
+logger = logging.getLogger(__name__)
+
+Scalars = dict[str, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimConfig:
+    """Optimisation options shared by pre-training and fine-tuning (typed; from the merged command line).
+
+    ``adam_bias_correction``: torch's AdamW corrects the moments' bias (pre-training); fine-tuning turns it
+    off to take the steps of UER-py's and Google's BERT optimiser (see :func:`build_schedule`).
+    """
+
+    learning_rate: float = 2e-5
+    warmup: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.01
+    seed: int = 7
+    fp16: bool = False
+    fp16_opt_level: str = "O1"
+    adam_bias_correction: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.warmup <= 1.0:
+            raise UsageError(f"--warmup is a fraction of the training steps in [0, 1], got {self.warmup}")
+
+
+def optim_options_from_args(args: argparse.Namespace) -> dict:
+    """The :class:`OptimConfig` fields the command line sets (same names as the options), for building a
+    TrainConfig or FinetuneConfig; fields without an option (``adam_bias_correction``) keep their defaults."""
+    return {f.name: getattr(args, f.name) for f in fields(OptimConfig) if hasattr(args, f.name)}
+
+
+def autocast_dtype(cfg: OptimConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for --fp16 on this device, or None for full float32.
+
+    On CUDA: float16 with loss scaling. On CPU there is no float16 autocast worth having: bfloat16
+    (which needs no loss scaling) is used instead, and said so in the log.
+    """
+    if not cfg.fp16 or cfg.fp16_opt_level == "O0":
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> ContextManager:
+    """Autocast to ``dtype`` on ``device``'s kind, or nothing (float32) when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """The optimiser of a run: fused AdamW, weight decay on matrices only, tied weights once."""
+    return optimizers.build_optimizer(model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
+                   cfg: OptimConfig) -> tuple[torch.optim.lr_scheduler.LambdaLR, Callable[[int], float]]:
+    """The learning-rate schedule of a run, and its nominal factor: step ``t`` (0-based) trains with the
+    nominal learning rate ``cfg.learning_rate * factor(t)`` (what the reports print).
+
+    Linear warm-up over ``warmup * total_steps`` steps, then linear decay to 0. Without
+    ``cfg.adam_bias_correction`` the rate torch's AdamW gets is also multiplied by
+    (1 - beta1^t) / sqrt(1 - beta2^t), which undoes its bias correction: UER-py fine-tunes with an AdamW without
+    it (``correct_bias=False``, as Google's BERT optimiser), whose early steps are larger (by
+    1 / sqrt(1 - beta2^t) for the second moment: 3.2x at step 1, still 1.4x after 626 steps, 2 epochs of
+    book_review). Short fine-tuning runs are tuned for that (UER-py's learning rates), so this gives the same
+    update up to where epsilon enters.
+    """
+    linear = optimizers.linear_warmup_decay(total_steps, cfg.warmup)
+    if cfg.adam_bias_correction:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, linear), linear
+
+    def factor(step: int) -> float:
+        t = step + 1  # the Adam step this learning rate is used for
+        return linear(step) * (1.0 - cfg.beta1 ** t) / math.sqrt(1.0 - cfg.beta2 ** t)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), linear
+
+
+class Engine:
+    """One model on one process of a (possibly distributed) run: placed on the device, wrapped in DDP,
+    trained under autocast with loss scaling, stepped by the optimiser and schedule.
+
+    A loop calls, per optimiser step: :meth:`seed_step`, then for each micro-batch :meth:`to_device`, the
+    forward of :attr:`module` under :meth:`autocast` (inside :meth:`accumulating` for all micro-batches but
+    the last), :meth:`backward`; then :meth:`step`; and :meth:`report` every ``report_steps``.
+    """
+
+    def __init__(self, model: nn.Module, cfg: OptimConfig, ctx: DistContext,
+                 find_unused_parameters: bool = False) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.model = model.to(ctx.device)
+        self.amp_dtype = autocast_dtype(cfg, ctx.device)
+        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp_dtype == torch.float16)
+        if cfg.fp16 and ctx.is_main:
+            if self.amp_dtype is None:
+                logger.info("--fp16 with --fp16_opt_level O0: training stays in float32")
+            elif ctx.device.type == "cpu":
+                logger.info("--fp16 on CPU: autocast to bfloat16 (CPUs have no float16 autocast); no loss scaling")
+            else:
+                logger.info("--fp16: autocast to float16 with dynamic loss scaling (opt level %s maps to native AMP, "
+                            "float32 master weights)", cfg.fp16_opt_level)
+        self.ddp = None
+        if ctx.distributed:
+            self.ddp = DistributedDataParallel(self.model,
+                                               device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                                               find_unused_parameters=find_unused_parameters)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        self._factor: Callable[[int], float] | None = None
+
+    def build_optimization(self, total_steps: int) -> None:
+        """A fresh optimiser and schedule for a run of ``total_steps`` optimiser steps."""
+        self.optimizer = build_optimizer(self.model, self.cfg)
+        self.scheduler, self._factor = build_schedule(self.optimizer, total_steps, self.cfg)
+
+    @property
+    def module(self) -> nn.Module:
+        """What to call for a training forward: the DDP wrapper under DDP, else the model."""
+        return self.ddp if self.ddp is not None else self.model
+
+    # ----------------------------------------------------------------------------------------------
+    # one step
+    def seed_step(self, step: int) -> None:
+        # Dropout draws are a function of (seed, step, rank): a resumed run draws exactly what an
+        # uninterrupted one would, on every rank, without carrying each rank's generator state around.
+        torch.manual_seed(self.cfg.seed * 1_000_003 + step * 1009 + self.ctx.rank)
+
+    def to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.ctx.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    def autocast(self) -> ContextManager:
+        return autocast(self.ctx.device, self.amp_dtype)
+
+    def accumulating(self, last: bool) -> ContextManager:
+        """Context of a micro-batch's forward and backward: DDP syncs gradients on the ``last`` one only."""
+        return contextlib.nullcontext() if (self.ddp is None or last) else self.ddp.no_sync()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
+
+    def step(self) -> None:
+        """The optimiser step on the accumulated gradients, the schedule's step, and zeroed gradients."""
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def learning_rate(self, step: int) -> float:
+        """The nominal learning rate of optimiser step ``step`` (0-based)."""
+        return self.cfg.learning_rate * self._factor(step)
+
+    # ----------------------------------------------------------------------------------------------
+    def report(self, scalars: Scalars, line: Callable[[Scalars], str]) -> None:
+        """Log one report (rank 0): ``scalars`` formatted by ``line``."""
+        if self.ctx.is_main:
+            logger.info(line(scalars))
+
+
+def pretrain_report_line(s: Scalars) -> str:
+    """``| step/total steps| tokens/s| loss_<target> ...| acc_<target> ...| lr ...`` from ``step``,
+    ``total_steps``, ``tokens_per_s``, ``loss_<target>``/``acc_<target>`` (in target order) and ``lr``."""
+    parts = [f"| {int(s['step']):8d}/{int(s['total_steps']):8d} steps", f"{s['tokens_per_s']:10.0f} tokens/s"]
+    for name, value in s.items():
+        if name.startswith("loss_"):
+            parts.append(f"{name} {value:7.3f}")
+        elif name.startswith("acc_"):
+            parts.append(f"{name} {value:6.3f}")
+    parts.append(f"lr {s['lr']:.2e}")
+    return "| ".join(parts)
+
+
+# the keys of a fine-tuning report that are not a head statistic
+_FINETUNE_FIXED = ("epoch", "epochs", "epoch_step", "epoch_steps", "step", "loss", "examples_per_s", "lr",
+                   "seconds_left")
+
+
+def finetune_report_line(s: Scalars) -> str:
+    """``| epoch e/E | done/total steps (p%) | loss ... | <stat> ... | examples/s | lr ... | time left`` from
+    ``epoch``, ``epochs``, ``epoch_step``, ``epoch_steps``, ``loss``, ``examples_per_s``, ``lr``,
+    ``seconds_left`` and any other key as a head statistic (e.g. ``acc``), in order."""
+    stats = "".join(f" | {name} {value:.4f}" for name, value in s.items() if name not in _FINETUNE_FIXED)
+    done, total = int(s["epoch_step"]), int(s["epoch_steps"])
+    return (f"| epoch {int(s['epoch'])}/{int(s['epochs'])} | {done:6d}/{total} steps ({100.0 * done / total:5.1f}%) "
+            f"| loss {s['loss']:.4f}{stats} | {s['examples_per_s']:7.1f} examples/s | lr {s['lr']:.2e} "
+            f"| {duration(s['seconds_left'])} left")
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
