@@ -17,6 +17,13 @@ Batching modes (training; inference sorts by length whenever padding is dynamic)
 
     python3 benchmarks/bench_finetune.py                         # tiny and mini, every mode, both implementations
     python3 benchmarks/bench_finetune.py --sizes tiny --repeat 3
+
+The other tasks (--task ner|cmrc|c3; ours only, modes padded and bucketed): MSRA NER dev sentences
+(--seq_length 128), CMRC 2018 dev question windows (--seq_length 512, --doc_stride 128), C3 dev questions
+(--seq_length 512, 4 choices: each question is 4 sequences). "padded" pads every batch to --seq_length and
+draws random batches, as UER-py's scripts do; examples are sentences, windows and questions.
+
+    python3 benchmarks/bench_finetune.py --task c3 --sizes tiny mini --seq_length 512 --batch_size 8
 """
 from __future__ import annotations
 
@@ -29,6 +36,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -49,6 +58,86 @@ def load_data(train_examples: int, eval_examples: int, seq_length: int):
     import numpy as np
 
     return tokenizer, train.subset(np.arange(min(train_examples, len(train)))), dev.subset(np.arange(min(eval_examples, len(dev))))
+
+
+TASK_DATA = {"ner": "msra_ner/dev.tsv", "cmrc": "cmrc2018/dev.json", "c3": "c3/dev.json"}
+
+
+def load_task_data(task: str, train_examples: int, eval_examples: int, seq_length: int):
+    """Tokenizer and (train, eval) instances of the first examples of a task's dev file."""
+    import numpy as np
+
+    from uer.text.tokenizers import build_tokenizer
+
+    data_path = str(SHARED / "datasets" / TASK_DATA[task])
+    tokenizer = build_tokenizer("space" if task == "ner" else "bert", SHARED / "models" / "google_zh_vocab.txt")
+    if task == "ner":
+        from uer.finetune.tagging import read_label2id, read_tagging
+
+        data, _ = read_tagging(data_path, tokenizer, seq_length, read_label2id(str(SHARED / "datasets/msra_ner/label2id.json")))
+        per_unit = 1
+    elif task == "cmrc":
+        from uer.finetune.mrc import read_mrc
+
+        data, _ = read_mrc(data_path, tokenizer, seq_length, 128)
+        per_unit = 1
+    else:
+        from uer.finetune.choice import choice_instances, read_c3_questions
+
+        data = choice_instances(read_c3_questions(data_path, tokenizer, seq_length, 4), 4, tokenizer)
+        per_unit = 4  # a question is 4 sequences
+    train = data.subset(np.arange(min(len(data), train_examples * per_unit)))
+    start = len(train)
+    dev = data.subset(np.arange(start, min(len(data), start + eval_examples * per_unit)))
+    return tokenizer, train, dev, per_unit
+
+
+def task_worker(task: str, size: str, mode: str, args: argparse.Namespace) -> dict:
+    """One epoch of a task's training instances and predictions for its evaluation instances (ours)."""
+    if args.allocator == "tuned":
+        from uer.utils.runtime import tune_cpu_allocator
+
+        tune_cpu_allocator()
+    import torch
+
+    from uer.finetune.loop import FinetuneConfig, FineTuner, predict
+    from uer.model_builder import build_model
+    from uer.model_config import ModelConfig
+    from uer.utils.distributed import DistContext
+
+    tokenizer, train, dev, per_unit = load_task_data(task, args.train_examples, args.eval_examples, args.seq_length)
+    cfg_json = json.loads((ROOT / SIZES[size]).read_text())
+    cfg = ModelConfig(vocab_size=len(tokenizer.vocab), emb_size=cfg_json["emb_size"], hidden_size=cfg_json["hidden_size"],
+                      feedforward_size=cfg_json["feedforward_size"], heads_num=cfg_json["heads_num"],
+                      layers_num=cfg_json["layers_num"], dropout=0.1, target=())
+    torch.manual_seed(0)
+    base = build_model(cfg, with_target=False)
+    if task == "ner":
+        from uer.finetune.tagging import Tagger
+
+        model = Tagger(base.embedding, base.encoder, cfg.hidden_size, 7)
+    elif task == "cmrc":
+        from uer.finetune.mrc import SpanExtractor
+
+        model = SpanExtractor(base.embedding, base.encoder, cfg.hidden_size)
+    else:
+        from uer.finetune.choice import MultipleChoice
+
+        model = MultipleChoice(base.embedding, base.encoder, cfg.hidden_size, 4)
+    pad_to = args.seq_length if mode == "padded" else None
+    out = os.path.join(tempfile.mkdtemp(), "bench.bin")
+    ft_cfg = FinetuneConfig(output_model_path=out, epochs_num=1, batch_size=args.batch_size, seq_length=args.seq_length,
+                            learning_rate=1e-4, report_steps=10**9, seed=1, dynamic_padding=mode != "padded",
+                            length_bucketing=mode == "bucketed")
+    warm = train.subset(np.arange(min(len(train), 2 * args.batch_size * per_unit)))
+    FineTuner(model, ft_cfg, DistContext(), tokenizer.vocab.pad_id).fit(warm)  # warm-up, untimed
+    tuner = FineTuner(model, ft_cfg, DistContext(), tokenizer.vocab.pad_id)
+    train_time = timed(lambda: tuner.fit(train))
+    infer_time = timed(lambda: predict(model, dev, args.batch_size, tokenizer.vocab.pad_id, torch.device("cpu"), pad_to=pad_to))
+    units_train, units_dev = len(train) // per_unit, len(dev) // per_unit
+    return {"train": units_train / train_time[0], "infer": units_dev / infer_time[0],
+            "train_cpu": units_train / train_time[1], "infer_cpu": units_dev / infer_time[1],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": torch.get_num_threads()}
 
 
 def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
@@ -171,14 +260,23 @@ def main() -> None:
     parser.add_argument("--allocator", choices=["tuned", "default"], default="tuned",
                         help="tuned: every implementation runs with the allocator setting our entry scripts apply "
                              "(uer/utils/runtime.py), so the comparison is between model code; default: glibc's.")
+    parser.add_argument("--task", default="classification", choices=["classification", *TASK_DATA],
+                        help="classification (book_review, ours vs transformers) or a task script's data (ours: padded "
+                             "as UER-py vs bucketed)")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args)))
+        run = worker if args.task == "classification" else lambda i, s, m, a: task_worker(a.task, s, m, a)
+        print(json.dumps(run(*args.worker, args)))
         return
-    if not (SHARED / "datasets" / "book_review" / "train.tsv").exists():
-        sys.exit(f"needs {SHARED}/datasets/book_review and models/google_zh_vocab.txt (the shared data beside the project)")
-    print(f"book_review: {args.train_examples} training examples (one epoch), {args.eval_examples} dev examples predicted; "
+    if args.task != "classification":
+        args.impls = ["ours"]
+        args.modes = [m for m in args.modes if m in ("padded", "bucketed")] or ["padded", "bucketed"]
+    data_file = SHARED / "datasets" / ("book_review/train.tsv" if args.task == "classification" else TASK_DATA[args.task])
+    if not data_file.exists():
+        sys.exit(f"needs {data_file} and models/google_zh_vocab.txt (the shared data beside the project)")
+    what = "book_review" if args.task == "classification" else f"{args.task} ({TASK_DATA[args.task]})"
+    print(f"{what}: {args.train_examples} training examples (one epoch), {args.eval_examples} dev examples predicted; "
           f"batch {args.batch_size}, seq_length {args.seq_length}; {args.allocator} allocator; best of {args.repeat}; load average {os.getloadavg()[0]:.1f}")
     # ours and transformers alternate, so both see the same load
     configs = [(size, impl, mode) for size in args.sizes for mode in args.modes for impl in args.impls]
@@ -190,7 +288,7 @@ def main() -> None:
         for config in configs:
             size, impl, mode = config
             cmd = [sys.executable, __file__, "--worker", impl, size, mode]
-            for name in ("train_examples", "eval_examples", "batch_size", "seq_length", "allocator"):
+            for name in ("train_examples", "eval_examples", "batch_size", "seq_length", "allocator", "task"):
                 cmd += [f"--{name}", str(getattr(args, name))]
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if out.returncode != 0:
@@ -208,8 +306,15 @@ def main() -> None:
               f" {r['peak_rss_mb']:11.0f}")
     threads = next(iter(best.values()))["threads"] if best else "?"
     print(f"torch threads: {threads}")
-    print(f"UER-py (measured by the issue on this machine): tiny, padded: {UER_PY_TINY['train']:.0f} train ex/s, "
-          f"{UER_PY_TINY['infer']:.0f} infer ex/s; load average now {os.getloadavg()[0]:.1f}")
+    if args.task == "classification":
+        print(f"UER-py (measured by the issue on this machine): tiny, padded: {UER_PY_TINY['train']:.0f} train ex/s, "
+              f"{UER_PY_TINY['infer']:.0f} infer ex/s; load average now {os.getloadavg()[0]:.1f}")
+    else:
+        for size in args.sizes:
+            pair = [best.get((size, "ours", m)) for m in ("padded", "bucketed")]
+            if all(pair):
+                print(f"{size}: bucketed / padded = {pair[1]['train'] / pair[0]['train']:.1f}x training, "
+                      f"{pair[1]['infer'] / pair[0]['infer']:.1f}x inference (wall); load average now {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

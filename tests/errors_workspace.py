@@ -68,6 +68,19 @@ def build_workspace(root: Path) -> dict[str, Path]:
     put("prompts.txt", "这本\n好书\n")
     put("nonutf8_prompts.txt", "这本\n".encode() + BAD_BYTES + b"\n")
     put("random.bin", bytes(range(7, 250)) * 8)
+    # the task scripts' inputs (run_ner.py, run_cmrc.py, run_c3.py, run_chid.py and their inference scripts)
+    put("ner.tsv", tsv([["这 本 书", "O B-X I-X"], ["好 书", "O O"]], ["text_a", "label"]))
+    put("ner_badtags.tsv", tsv([["这 本 书", "O B-X I-X"], ["好 书", "O"]], ["text_a", "label"]))  # line 3
+    put("label2id.json", json.dumps({"O": 0, "B-X": 1, "I-X": 2}))
+    squad = {"data": [{"paragraphs": [{"context": "这本书很好", "qas": [
+        {"id": "q1", "question": "书", "answers": [{"text": "很好", "answer_start": 3}]}]}]}]}
+    put("squad.json", json.dumps(squad, ensure_ascii=False, indent=1))
+    put("bad.json", '[\n {"a": 1},\n {"a": }\n]\n')  # broken at line 3
+    put("c3.json", json.dumps([[["这本书很好"], [{"question": "书", "choice": ["好", "坏"], "answer": "好", "id": 1}], "x"]],
+                              ensure_ascii=False))
+    put("chid.json", json.dumps({"candidates": ["好书", "坏书"], "content": ["这本#idiom000000#很好"]}, ensure_ascii=False) + "\n")
+    put("chid_answer.json", json.dumps({"#idiom000000#": 0}))
+    put("nonutf8_lines.json", ws["chid.json"].read_bytes() + BAD_BYTES + b"\n")  # line 2
     return ws
 
 

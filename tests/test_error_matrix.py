@@ -159,9 +159,68 @@ SERVING_CASES: Cases = {
                 lambda ws: [_s(ws["root"] / "missing.bin"), "not found"]),
 }
 
+
+def _task_files(ws: dict, **files) -> list:
+    return [f"--{k}={ws[v] if v in ws else v}" for k, v in files.items()]
+
+
+TASK_TRAINING = ["--epochs_num", "1", "--batch_size", "2", "--seq_length", "16", "--report_steps", "1000"]
+
+
+def task_base(**files: str) -> Args:
+    """A task script's command on the tiny files: ``files`` maps option -> workspace file name."""
+    def base(ws: dict, out: Path) -> list:
+        return _task_files(ws, **files) + ["--vocab_path", ws["vocab.txt"], "--config_path", ws["config.json"],
+                                           "--output_model_path", out / "model.bin", *TASK_TRAINING]
+    return base
+
+
+def task_infer_base(**files: str) -> Args:
+    def base(ws: dict, out: Path) -> list:
+        return _task_files(ws, **files) + ["--load_model_path", ws["classifier.bin"], "--vocab_path", ws["vocab.txt"],
+                                           "--config_path", ws["config.json"], "--prediction_path", out / "prediction",
+                                           "--seq_length", "16"]
+    return base
+
+
+def json_cases(option: str, broken: str = "bad.json", line: int = 3) -> Cases:
+    return {
+        "bad_config": BAD_CONFIG,
+        "bad_json": (lambda ws: [f"--{option}", ws[broken]], lambda ws: [f"{ws[broken]}:{line}", "JSON"]),
+        "non_utf8": (lambda ws: [f"--{option}", ws["nonutf8_config.json"]],
+                     lambda ws: [f"{ws['nonutf8_config.json']}:2", "invalid UTF-8"]),
+        "missing": (lambda ws: [f"--{option}", ws["root"] / "missing.json"], lambda ws: [_s(ws["root"] / "missing.json")]),
+    }
+
+
+NER_FILES = {"train_path": "ner.tsv", "dev_path": "ner.tsv", "label2id_path": "label2id.json"}
+NER_CASES: Cases = {**tsv_cases("train_path"),
+                    "bad_tags": (lambda ws: ["--dev_path", ws["ner_badtags.tsv"]],
+                                 lambda ws: [f"{ws['ner_badtags.tsv']}:3", "1 tags"]),
+                    "bad_label2id": (lambda ws: ["--label2id_path", ws["bad_config.json"]],
+                                     lambda ws: [f"{ws['bad_config.json']}:2", "JSON"])}
+CHID_FILES = {"train_path": "chid.json", "train_answer_path": "chid_answer.json", "dev_path": "chid.json",
+              "dev_answer_path": "chid_answer.json"}
+CHID_CASES: Cases = {**json_cases("train_answer_path"),
+                     "bad_lines": (lambda ws: ["--dev_path", ws["bad.json"]], lambda ws: [f"{ws['bad.json']}:1", "JSON"])}
+TASKS = [
+    ("run_ner.py", task_base(**NER_FILES), NER_CASES),
+    ("inference/run_ner_infer.py", task_infer_base(test_path="ner.tsv", label2id_path="label2id.json"),
+     tsv_cases("test_path")),
+    ("run_cmrc.py", task_base(train_path="squad.json", dev_path="squad.json"), json_cases("train_path")),
+    ("inference/run_cmrc_infer.py", task_infer_base(test_path="squad.json"), json_cases("test_path")),
+    ("run_c3.py", task_base(train_path="c3.json", dev_path="c3.json"), json_cases("dev_path")),
+    ("inference/run_c3_infer.py", task_infer_base(test_path="c3.json"), json_cases("test_path")),
+    ("run_chid.py", task_base(**CHID_FILES), CHID_CASES),
+    ("inference/run_chid_infer.py", task_infer_base(test_path="chid.json"),
+     {**json_cases("test_path", line=1),
+      "non_utf8": (lambda ws: ["--test_path", ws["nonutf8_lines.json"]],
+                   lambda ws: [f"{ws['nonutf8_lines.json']}:2", "invalid UTF-8"])}),
+]
+
 FINETUNE = [(script, finetune_base, tsv_cases("train_path") | {"non_utf8": tsv_cases("dev_path")["non_utf8"]})
             for script in ("run_classifier.py", "run_dbqa.py")]
-MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + [
+MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("run_classifier_cv.py", cv_base, tsv_cases("train_path")),
     ("run_classifier_mt.py", mt_base, MT_CASES),
     ("run_mt_classifier.py", mt_base, MT_CASES),
@@ -183,6 +242,12 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + [
     ("scripts/convert_gpt2_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_google.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_original_tf.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_bert_extractive_qa_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_bert_multiple_choice_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_bert_extractive_qa_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_bert_multiple_choice_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_albert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_albert_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_google_to_uer.py", converter_base, GOOGLE_IN_CASES),
     ("scripts/convert_bert_from_original_tf_to_uer.py", converter_base, GOOGLE_IN_CASES),
     ("scripts/encoder_server.py", encoder_server_base, SERVING_CASES),

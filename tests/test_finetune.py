@@ -50,8 +50,13 @@ def test_columns_found_by_name_and_uer_input_layout(tmp_path, tokenizer):
     assert first == [vocab.cls_id] + tokenizer.encode("abc") + [vocab.sep_id] + tokenizer.encode("xy") + [vocab.sep_id]
     assert data.segments[data.offsets[0]:data.offsets[1]].tolist() == [1] * 5 + [2] * 3
     assert data.fields["label"].tolist() == [1, 0]
-    # single texts: [CLS] text, no closing [SEP] (UER-py's layout), all segment 1
+    # single texts: [CLS] text [SEP] (BERT's, HF's and current UER-py's layout), all segment 1; cut so the
+    # [SEP] stays; --no_closing_sep gives UER-py 2020's [CLS] text
     ids, first_len = encode_pair(tokenizer, "abc", None, 64)
+    assert ids == [vocab.cls_id] + tokenizer.encode("abc") + [vocab.sep_id] and first_len == 5
+    ids, first_len = encode_pair(tokenizer, "abcdef", None, 4)
+    assert ids == [vocab.cls_id] + tokenizer.encode("abcdef")[:2] + [vocab.sep_id] and first_len == 4
+    ids, first_len = encode_pair(tokenizer, "abc", None, 64, closing_sep=False)
     assert ids == [vocab.cls_id] + tokenizer.encode("abc") and first_len == 4
     # truncation at seq_length cuts the end
     ids, _ = encode_pair(tokenizer, "abcdef", "ghij", 5)
@@ -77,16 +82,17 @@ def test_dynamic_padding_never_beyond_seq_length(tokenizer):
     texts = ["a" * n for n in (3, 40, 7, 100, 1)]
     data = Instances.from_sequences([encode_pair(tokenizer, t, None, 32) for t in texts],
                                     {"label": np.arange(5)})
-    assert data.lengths.tolist() == [4, 32, 8, 32, 2]
+    # [CLS] text [SEP] (the closing [SEP] adds one token to the short texts; the long ones are cut to 32)
+    assert data.lengths.tolist() == [5, 32, 9, 32, 3]
     batch = collate(data, np.array([0, 2, 4]), pad_id=0)
-    assert batch["src"].shape == (3, 8)  # the longest of the batch, not seq_length
-    assert batch["seg"][2].tolist() == [1, 1] + [0] * 6 and batch["src"][2, 2:].eq(0).all()
-    assert batch["label"].tolist() == [0, 2, 4] and batch["length"].tolist() == [4, 8, 2]
+    assert batch["src"].shape == (3, 9)  # the longest of the batch, not seq_length
+    assert batch["seg"][2].tolist() == [1, 1, 1] + [0] * 6 and batch["src"][2, 3:].eq(0).all()
+    assert batch["label"].tolist() == [0, 2, 4] and batch["length"].tolist() == [5, 9, 3]
     assert collate(data, np.arange(5), pad_id=0)["src"].shape == (5, 32)
     assert collate(data, np.array([0]), pad_id=0, pad_to=32)["src"].shape == (1, 32)
     sub = data.subset(np.array([3, 0]))
-    assert sub.lengths.tolist() == [32, 4] and sub.fields["label"].tolist() == [3, 0]
-    assert sub.tokens[32:].tolist() == data.tokens[:4].tolist()
+    assert sub.lengths.tolist() == [32, 5] and sub.fields["label"].tolist() == [3, 0]
+    assert sub.tokens[32:].tolist() == data.tokens[:5].tolist()
 
 
 def test_batches_cover_every_instance_once_and_bucketing_reduces_padding():

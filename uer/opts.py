@@ -203,6 +203,7 @@ def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str
                             "does (a plain random permutation).")
     group.add_argument("--no_length_bucketing", dest="length_bucketing", action="store_false",
                        help="Training batches from a plain random permutation, as UER-py draws them.")
+    add_input_form_option(group)
 
 
 def add_classifier_options(parser: argparse.ArgumentParser) -> None:
@@ -223,6 +224,14 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
                         help="auto (the first GPU when there is one, else the CPU), cpu, cuda or cuda:N.")
 
 
+def add_input_form_option(group) -> None:
+    """How a single text is encoded (every fine-tuning and inference script)."""
+    group.add_argument("--no_closing_sep", action="store_true",
+                       help="Encode a single text as [CLS] text, without the closing [SEP]: the input form of "
+                            "models fine-tuned by UER-py of 2020 (and by this project before it). The default, "
+                            "[CLS] text [SEP], is Google's BERT, HuggingFace's and current UER-py's.")
+
+
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """inference/run_*_infer.py's paths and flags."""
     group = parser.add_argument_group("inference")
@@ -232,3 +241,4 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
     group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
     add_device_option(group)
+    add_input_form_option(group)

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
     pairs = has_text_b(args.train_path)
 
     def read(path: str, **kw) -> Instances:
-        return read_classification(path, tokenizer, args.seq_length, labels_num, **kw)
+        return read_classification(path, tokenizer, args.seq_length, labels_num, closing_sep=not args.no_closing_sep, **kw)
 
     # Every file is read (encoding, columns, labels) before training: a bad test.tsv must not be found
     # after the epochs, when --output_model_path has already been replaced.

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         raise UsageError(f"--folds_num must be at least 2, got {args.folds_num}")
     tokenizer = tokenizer_from_args(args)
     labels_num = count_labels(args.train_path, args.soft_targets)
-    data = read_classification(args.train_path, tokenizer, args.seq_length, labels_num, soft_targets=args.soft_targets)
+    data = read_classification(args.train_path, tokenizer, args.seq_length, labels_num, soft_targets=args.soft_targets,
+                               closing_sep=not args.no_closing_sep)
     if len(data) < args.folds_num:
         raise DataError(f"{len(data)} rows cannot make {args.folds_num} folds (--folds_num)", args.train_path)
     folds = np.array_split(np.random.default_rng(args.seed).permutation(len(data)), args.folds_num)

@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     tune_cpu_allocator()
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
-    data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False)  # before the model
+    data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False,  # before the model
+                               closing_sep=not args.no_closing_sep)
     cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
     model = Classifier(embedding, encoder, cfg.hidden_size, args.labels_num, args.pooling)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))  # every key: a fine-tuned model

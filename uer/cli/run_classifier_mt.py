@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         path = os.path.join(folders[task], name)
         train_path = os.path.join(folders[task], "train.tsv")
         data = read_classification(path, tokenizer, args.seq_length, labels_nums[task], pairs=pairs[task],
-                                   pairs_from=train_path)
+                                   pairs_from=train_path, closing_sep=not args.no_closing_sep)
         data.fields["task"] = np.full(len(data), task, dtype=np.int64)  # selects the head
         return data
 

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
     pairs = has_text_b(args.train_path)
 
     def read(path: str, **kw) -> Instances:
-        return read_classification(path, tokenizer, args.seq_length, labels_num, extra_int_columns=("qid",), **kw)
+        return read_classification(path, tokenizer, args.seq_length, labels_num, extra_int_columns=("qid",),
+                                   closing_sep=not args.no_closing_sep, **kw)
 
     # Every file is read before training (a bad test.tsv must not be found after the epochs).
     train = read(args.train_path, soft_targets=args.soft_targets)

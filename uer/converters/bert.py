@@ -9,7 +9,15 @@ bert                   target.mlm + target.sp         BertForPreTraining
 mlm                    target.mlm                     BertForMaskedLM
 text_classification    output_layer_1/2 (run_classifier.py, pooling "first")  BertForSequenceClassification
 token_classification   output_layer (run_ner.py)      BertForTokenClassification
+extractive_qa          output_layer (run_cmrc.py)     BertForQuestionAnswering (``qa_outputs``)
+multiple_choice        output_layer_1/2 (run_c3.py    BertForMultipleChoice (pooler + ``classifier``)
+                       and run_chid.py, HF's form)
+bare                   none (an encoder alone)        BertModel (without its pooler)
 =====================  =============================  ==========================================
+
+UER-py's run_c3.py scores a choice with ``output_layer`` straight on the first position, without BERT's
+pooler; such a model has no BertForMultipleChoice form (HF applies tanh(pooler) first) and is refused. A
+BertForMultipleChoice converted here keeps its pooler as ``output_layer_1`` and run_c3.py uses it.
 
 Reading HF files accepts the key sets of BertModel (no ``bert.`` prefix), BertForPreTraining and
 BertForMaskedLM, the old ``LayerNorm.gamma``/``beta`` names, and skips buffers such as
@@ -33,12 +41,18 @@ KIND_HEADS: dict[str, tuple[str, ...]] = {
     "mlm": ("mlm",),
     "text_classification": ("classifier",),
     "token_classification": ("tagger",),
+    "extractive_qa": ("span",),
+    "multiple_choice": ("choice",),
+    "bare": (),
 }
 HF_ARCHITECTURE = {
     "bert": "BertForPreTraining",
     "mlm": "BertForMaskedLM",
     "text_classification": "BertForSequenceClassification",
     "token_classification": "BertForTokenClassification",
+    "extractive_qa": "BertForQuestionAnswering",
+    "multiple_choice": "BertForMultipleChoice",
+    "bare": "BertModel",
 }
 # Our activation names -> HF's (gelu_fast is the tanh approximation HF calls gelu_new).
 HF_ACTIVATION = {"gelu": "gelu", "gelu_fast": "gelu_new", "relu": "relu", "silu": "silu", "tanh": "tanh",
@@ -65,6 +79,9 @@ _HEAD_LINEARS = {
     # UER-py's classifier: output_layer_2(tanh(output_layer_1(h[:, 0]))) is HF's pooler + classifier.
     "classifier": (("output_layer_1", "bert.pooler.dense"), ("output_layer_2", "classifier")),
     "tagger": (("output_layer", "classifier"),),
+    "span": (("output_layer", "qa_outputs"),),
+    # HF's pooler + a one-score classifier; the keys are run_classifier.py's for the same two layers.
+    "choice": (("output_layer_1", "bert.pooler.dense"), ("output_layer_2", "classifier")),
 }
 _HEAD_NORMS = {"mlm": (("target.mlm.layer_norm", "cls.predictions.transform.LayerNorm"),)}
 _HEAD_TENSORS = {"mlm": (("target.mlm.linear_2.bias", "cls.predictions.bias"),)}
@@ -198,7 +215,9 @@ def uer_to_hf(uer_state: dict[str, torch.Tensor], kind: str = "bert",
              "mlm": "the model has no MLM head (a fine-tuned model?): use "
                     "convert_bert_{text,token}_classification_from_uer_to_huggingface.py",
              "classifier": "not a run_classifier.py model",
-             "tagger": "not a run_ner.py model"}
+             "tagger": "not a run_ner.py model",
+             "span": "not a run_cmrc.py model",
+             "choice": "not a multiple-choice model with a pooler (output_layer_1/output_layer_2)"}
     if kind == "text_classification":
         logger.info("BertForSequenceClassification pools the first position: its logits equal ours for models "
                     "fine-tuned with --pooling first (the default), not mean/max/last")
@@ -223,9 +242,18 @@ def uer_to_hf(uer_state: dict[str, torch.Tensor], kind: str = "bert",
             used.add(_DECODER[0])
             out[_DECODER[1]] = decoder
             out["cls.predictions.decoder.bias"] = out["cls.predictions.bias"]
+    if kind == "multiple_choice" and "output_layer.weight" in state and "output_layer_1.weight" not in state:
+        raise ConversionError("the multiple-choice model scores the first position with output_layer directly "
+                              "(UER-py's run_c3.py form, no pooler); BertForMultipleChoice applies tanh(pooler) "
+                              "first and cannot hold it")
     if kind == "token_classification" and any(key.startswith("crf.") for key in state):
         raise ConversionError("the NER model has a CRF layer (--crf_target), which BertForTokenClassification lacks")
     report_unused(set(state) - used, "UER", level=logging.INFO)
+    if kind == "bare":
+        # BertModel's own keys have no "bert." prefix; its pooler is not in a file without the NSP head (HF
+        # initialises it and says so; sentence-embedding pooling does not use it).
+        out = {key.removeprefix("bert."): value for key, value in out.items()}
+        logger.info("bare BertModel: the encoder only; its pooler is not in the UER file")
     return out
 
 
@@ -242,6 +270,8 @@ def hf_config(hf_state: dict[str, torch.Tensor], kind: str, heads_num: int | Non
     The number of heads is not in the tensors' shapes: it comes from ``heads_num`` (our --config_path or
     --heads_num), else BERT's convention of 64 dimensions per head (true of every Google BERT size).
     """
+    if kind == "bare":
+        hf_state = {f"bert.{key}": value for key, value in hf_state.items()}
     vocab_size, hidden_size = hf_state["bert.embeddings.word_embeddings.weight"].shape
     if heads_num is None:
         heads_num = max(1, hidden_size // 64)
@@ -270,7 +300,7 @@ def hf_config(hf_state: dict[str, torch.Tensor], kind: str, heads_num: int | Non
     if kind in ("bert", "mlm"):
         # UER-py trains with untied MLM output weights by default; HF would overwrite them if told they are tied.
         config["tie_word_embeddings"] = mlm_weights_tied(hf_state)
-    else:
+    elif kind in ("text_classification", "token_classification"):
         labels = int(hf_state["classifier.weight"].shape[0])
         config["id2label"] = {str(i): f"LABEL_{i}" for i in range(labels)}
         config["label2id"] = {f"LABEL_{i}": i for i in range(labels)}

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
-from uer.converters import bert, google, gpt2
+from uer.converters import albert, bert, google, gpt2
 from uer.converters.common import ConversionError, read_state, write_state
 from uer.errors import entry_point
 from uer.model_loader import normalize_keys
@@ -119,11 +119,17 @@ def bert_uer_to_huggingface(argv: Sequence[str] | None = None, kind: str | None 
     def convert(args: argparse.Namespace) -> None:
         chosen = kind or args.type
         options = _model_options(args)  # before the work: a bad --config_path fails fast
-        hf_state = bert.uer_to_hf(read_state(args.input_model_path), chosen, args.layers_num)
+        state = read_state(args.input_model_path)
+        if kind is None and not any(key.startswith("target.") for key in state):
+            # an encoder without pre-training heads (converted from a BertModel or sentence-transformers file, or
+            # taken out of a fine-tuned model): HF's bare BertModel
+            logger.info("the UER file has no pre-training heads: writing a bare BertModel")
+            chosen = "bare"
+        hf_state = bert.uer_to_hf(state, chosen, args.layers_num)
         write_state(hf_state, args.output_model_path)
         if args.config_output_dir:
             _write_json(args.config_output_dir, "config.json", bert.hf_config(hf_state, chosen, **options))
-        elif kind in (None, "bert", "mlm") and not bert.mlm_weights_tied(hf_state):
+        elif chosen in ("bert", "mlm") and not bert.mlm_weights_tied(hf_state):
             logger.warning("the MLM output weights are not tied to the word embedding: the config.json you load "
                            "this with needs \"tie_word_embeddings\": false (--config_output_dir writes one)")
 
@@ -189,6 +195,46 @@ def gpt2_uer_to_huggingface(argv: Sequence[str] | None = None) -> None:
         write_state(hf_state, args.output_model_path)
         if args.config_output_dir:
             _write_json(args.config_output_dir, "config.json", gpt2.hf_config(hf_state, **options))
+
+    _run(parser, argv, convert)
+
+
+def albert_huggingface_to_uer(argv: Sequence[str] | None = None) -> None:
+    """HF AlbertModel / AlbertForPreTraining / AlbertForMaskedLM -> ours (use with an ALBERT config)."""
+    parser = _parser("Convert a HuggingFace ALBERT model file to UER format (--factorized_embedding_parameterization "
+                     "--parameter_sharing, an ALBERT config).",
+                     "HF model file (pytorch_model.bin, model.safetensors) or the folder holding it.",
+                     "Output file in UER format (.bin, or .safetensors).")
+    _add_type(parser, ("albert", "mlm"))
+
+    def convert(args: argparse.Namespace) -> None:
+        state = read_state(args.input_model_path, normalize=False)
+        write_state(albert.hf_to_uer(state, args.type), args.output_model_path)
+
+    _run(parser, argv, convert)
+
+
+def albert_uer_to_huggingface(argv: Sequence[str] | None = None) -> None:
+    """Ours (ALBERT) -> HF AlbertForPreTraining (--type albert) or AlbertForMaskedLM (--type mlm)."""
+    parser = _parser("Convert a UER-format ALBERT model file to HuggingFace's AlbertForPreTraining / AlbertForMaskedLM.",
+                     "Model file in UER format (factorized embeddings, one shared layer).",
+                     "HF model file: pytorch_model.bin or model.safetensors.")
+    _add_type(parser, ("albert", "mlm"))
+    _add_config_output(parser, "config.json")
+
+    def convert(args: argparse.Namespace) -> None:
+        options = _model_options(args, hidden_act="gelu_fast")
+        layers = args.layers_num
+        if args.config_path and layers is None:
+            from uer.config import load_json_config
+
+            layers = load_json_config(args.config_path).get("layers_num")
+        hf_state = albert.uer_to_hf(read_state(args.input_model_path), args.type)
+        if args.config_output_dir:  # before writing anything: the config needs the layer count
+            config = albert.hf_config(hf_state, args.type, layers_num=layers, **options)
+        write_state(hf_state, args.output_model_path)
+        if args.config_output_dir:
+            _write_json(args.config_output_dir, "config.json", config)
 
     _run(parser, argv, convert)
 

@@ -163,12 +163,14 @@ class Instances:
                    flat, None if groups is None else np.asarray(groups, dtype=np.int64))
 
 
-def encode_pair(tokenizer: Tokenizer, text_a: str, text_b: str | None, seq_length: int) -> tuple[list[int], int]:
-    """UER-py's classifier input, truncated to ``seq_length``.
+def encode_pair(tokenizer: Tokenizer, text_a: str, text_b: str | None, seq_length: int,
+                closing_sep: bool = True) -> tuple[list[int], int]:
+    """The input of a text (or a pair) for the classification heads, at most ``seq_length`` tokens.
 
-    Single text: ``[CLS] a`` (no closing [SEP], as UER-py; its fine-tuned models expect that).
-    Pair: ``[CLS] a [SEP] b [SEP]``, segment 1 up to the first [SEP], segment 2 after; truncation cuts
-    the end, as UER-py does. Returns (ids, length of segment 1).
+    Single text: ``[CLS] a [SEP]`` (Google's BERT, HF and current UER-py; the text is cut so the [SEP]
+    stays), or with ``closing_sep`` False ``[CLS] a`` (UER-py of 2020, whose fine-tuned models expect it:
+    the scripts' --no_closing_sep). Pair: ``[CLS] a [SEP] b [SEP]``, segment 1 up to the first [SEP],
+    segment 2 after; truncation cuts the end, as UER-py does. Returns (ids, length of segment 1).
     """
     vocab = tokenizer.vocab
     ids = [vocab.cls_id] + tokenizer.encode(text_a)
@@ -177,6 +179,9 @@ def encode_pair(tokenizer: Tokenizer, text_a: str, text_b: str | None, seq_lengt
         first_len = len(ids)
         ids.extend(tokenizer.encode(text_b))
         ids.append(vocab.sep_id)
+    elif closing_sep:
+        ids = ids[:max(1, seq_length - 1)] + [vocab.sep_id]
+        first_len = len(ids)
     else:
         first_len = len(ids)
     return ids[:seq_length], first_len

@@ -41,13 +41,15 @@ def has_text_b(path: str) -> bool:
 def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels_num: int | None = None,
                         with_labels: bool = True, soft_targets: bool = False,
                         extra_int_columns: tuple[str, ...] = (), pairs: bool | None = None,
-                        pairs_from: str | None = None) -> Instances:
+                        pairs_from: str | None = None,
+                        closing_sep: bool = True) -> Instances:
     """Encode a classification file; labels (when asked) must lie below ``labels_num``.
 
     Fields: ``label`` int64, ``soft_tgt`` float32 [N x labels_num] with ``soft_targets``, and one int64
     field per name in ``extra_int_columns`` (e.g. ``qid`` for DBQA). ``pairs`` (when not None) says whether
     the model was trained on pairs (``pairs_from`` names that training file): a dev or test file must then
     have ``text_b`` too, or lack it too, else its texts would be read as something the model never saw.
+    ``closing_sep``: single texts as ``[CLS] a [SEP]`` (default) or ``[CLS] a`` (see :func:`encode_pair`).
     """
     required = ("text_a",) + (("label",) if with_labels else ()) + (("logits",) if soft_targets else ())
     required += tuple(extra_int_columns)
@@ -66,7 +68,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
         raise DataError(f"a 'text_b' column, but {trained} has none (single texts): every file of a task needs "
                         "the same columns", path, 1)
     a, b = columns["text_a"], columns.get("text_b")
-    sequences = [encode_pair(tokenizer, row[a], None if b is None else row[b], seq_length) for row in rows]
+    sequences = [encode_pair(tokenizer, row[a], None if b is None else row[b], seq_length, closing_sep) for row in rows]
     fields: dict[str, np.ndarray] = {}
     if with_labels:
         labels = np.array([parse_label(row[columns["label"]], path, line) for row, line in zip(rows, lines)],

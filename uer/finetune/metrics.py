@@ -1,10 +1,12 @@
 """Evaluation metrics of the fine-tuning tasks: classification (accuracy, per-label P/R/F1, macro F1,
-confusion matrix) and ranking (MRR and MAP grouped by question, for DBQA).
+confusion matrix), ranking (MRR and MAP grouped by question, for DBQA), entity-level P/R/F1 of tag
+sequences (NER) and the official CMRC 2018 F1/EM of answer spans.
 
 Pure numpy, no torch: the tests check them against worked examples.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
@@ -137,3 +139,248 @@ def ranking_report(qids: Sequence[Hashable], labels: Sequence[int] | np.ndarray,
     return RankingReport(mrr=float(np.mean(reciprocal_ranks)) if scored else 0.0,
                          map=float(np.mean(average_precisions)) if scored else 0.0,
                          questions=scored, without_answer=without_answer)
+
+
+# ------------------------------------------------------------------------------------------------------
+# entity-level scores of tag sequences (run_ner.py)
+
+def _chunk_ends(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    if prev_tag in ("E", "S"):
+        return True
+    if prev_tag in ("B", "I") and tag in ("B", "S", "O"):
+        return True
+    return prev_tag not in ("O", ".") and prev_type != type_
+
+
+def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    if tag in ("B", "S"):
+        return True
+    if prev_tag in ("E", "S", "O") and tag in ("E", "I"):
+        return True
+    return tag not in ("O", ".") and prev_type != type_
+
+
+def extract_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(type, first, last) of the entities in one sentence's tags, last inclusive: the CoNLL chunking of
+    conlleval and of seqeval's default (non-strict) mode, for BIO, IOBES or IOB1 tags.
+
+    An entity starts at ``B-X``/``S-X``, at ``I-X``/``E-X`` after ``O`` or after an entity that ended,
+    and wherever the type changes; so an ``I-X`` without a preceding ``B-X`` starts an entity of type X,
+    ``B-X I-Y`` is two entities, and ``B-X B-X`` too. A tag without a type (``B``) has type ``_``.
+    """
+    entities = []
+    prev_tag, prev_type, begin = "O", "", 0
+    for i, chunk in enumerate(list(tags) + ["O"]):
+        tag = chunk[0] if chunk else "O"
+        type_ = chunk[1:].split("-", maxsplit=1)[-1] or "_"
+        if _chunk_ends(prev_tag, tag, prev_type, type_):
+            entities.append((prev_type, begin, i - 1))
+        if _chunk_starts(prev_tag, tag, prev_type, type_):
+            begin = i
+        prev_tag, prev_type = tag, type_
+    return entities
+
+
+@dataclass(frozen=True)
+class EntityReport:
+    """Entity-level precision, recall and F1 (micro over all types, and per type), as seqeval reports them."""
+
+    correct: int
+    predicted: int
+    gold: int
+    per_type: dict[str, tuple[int, int, int]]  # type -> (correct, predicted, gold)
+
+    @staticmethod
+    def _prf(correct: int, predicted: int, gold: int) -> tuple[float, float, float]:
+        p = correct / predicted if predicted else 0.0
+        r = correct / gold if gold else 0.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+    @property
+    def precision(self) -> float:
+        return self._prf(self.correct, self.predicted, self.gold)[0]
+
+    @property
+    def recall(self) -> float:
+        return self._prf(self.correct, self.predicted, self.gold)[1]
+
+    @property
+    def f1(self) -> float:
+        return self._prf(self.correct, self.predicted, self.gold)[2]
+
+    def scores(self) -> dict[str, float]:
+        out = {"f1": self.f1, "precision": self.precision, "recall": self.recall}
+        for kind, counts in self.per_type.items():
+            out[f"f1_{kind}"] = self._prf(*counts)[2]
+        return out
+
+    def summary(self) -> str:
+        return (f"entity P/R/F1: {self.precision:.4f}/{self.recall:.4f}/{self.f1:.4f} "
+                f"({self.correct} correct of {self.predicted} predicted, {self.gold} gold)")
+
+    def format(self) -> str:
+        lines = [self.summary(), "  type        precision  recall      f1  support"]
+        for kind in sorted(self.per_type):
+            c, p, g = self.per_type[kind]
+            prec, rec, f1 = self._prf(c, p, g)
+            lines.append(f"  {kind:10s}  {prec:9.4f}  {rec:6.4f}  {f1:6.4f}  {g:7d}")
+        return "\n".join(lines)
+
+
+def entity_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> EntityReport:
+    """Entity scores over sentences of gold and predicted tags (same lengths, sentence by sentence).
+
+    An entity counts as correct when type, first and last position all match. Equal to seqeval's
+    ``precision_score``/``recall_score``/``f1_score`` and ``classification_report`` in their default mode.
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    per_type: dict[str, list[int]] = {}
+    for i, (g_tags, p_tags) in enumerate(zip(gold, pred)):
+        if len(g_tags) != len(p_tags):
+            raise ValueError(f"sentence {i}: {len(g_tags)} gold tags but {len(p_tags)} predicted")
+        g_ents, p_ents = set(extract_entities(g_tags)), set(extract_entities(p_tags))
+        for kind, *_ in g_ents | p_ents:
+            per_type.setdefault(kind, [0, 0, 0])
+        for e in g_ents & p_ents:
+            per_type[e[0]][0] += 1
+        for e in p_ents:
+            per_type[e[0]][1] += 1
+        for e in g_ents:
+            per_type[e[0]][2] += 1
+    totals = [sum(v[k] for v in per_type.values()) for k in range(3)]
+    return EntityReport(totals[0], totals[1], totals[2], {k: tuple(v) for k, v in per_type.items()})
+
+
+# ------------------------------------------------------------------------------------------------------
+# CMRC 2018 (run_cmrc.py): the official evaluation's F1 and exact match
+
+# The official script's punctuation list. Its '……' entry is two characters and never equals the single
+# character it is compared with, so '…' is not removed there, nor here.
+CMRC_PUNCTUATION = frozenset("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
+_CJK = re.compile(r"[\u4e00-\u9fa5]")
+
+# The official script splits the runs of non-Chinese characters with nltk.word_tokenize (the Treebank
+# conventions of NLTK's word tokenizer; NLTK 3.9's rules). The same rules, in the same order, without the
+# dependency (tests compare them with NLTK when it is installed):
+_STARTING_QUOTES = [(re.compile(r"([«“‘„]|[`]+)"), r" \1 "), (re.compile(r'^\"'), r"``"),
+                    (re.compile(r"(``)"), r" \1 "), (re.compile(r"([ \(\[{<])(\"|\'{2})"), r"\1 `` "),
+                    (re.compile(r"(?i)(?<!\w)(\')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)"), r"\1 ")]
+_PUNCTUATION = [(re.compile(r'([^\.])(\.)([\]\)}>"\'»”’ ]*+)\s*$'), r"\1 \2 \3 "),
+                (re.compile(r"([:,])([^\d])"), r" \1 \2"), (re.compile(r"([:,])$"), r" \1 "),
+                (re.compile(r"\.{2,}"), r" \g<0> "), (re.compile(r"[;@#$%&]"), r" \g<0> "),
+                (re.compile(r"[\u2012-\u2015]"), r" \g<0> "),
+                (re.compile(r'([^\.])(\.)([\]\)}>"\']*)\s*$'), r"\1 \2\3 "), (re.compile(r"[?!]"), r" \g<0> "),
+                (re.compile(r"([^'])' "), r"\1 ' "), (re.compile(r"[*]"), r" \g<0> ")]
+_BRACKETS = [(re.compile(r"[\]\[\(\)\{\}\<\>]"), r" \g<0> "), (re.compile(r"--"), r" -- ")]
+_ENDING_QUOTES = [(re.compile(r"([»”’])"), r" \1 "), (re.compile(r"''"), " '' "), (re.compile(r'"'), " '' "),
+                  (re.compile(r"\s+"), " "), (re.compile(r"([^' ])('[sS]|'[mM]|'[dD]|') "), r"\1 \2 "),
+                  (re.compile(r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), r"\1 \2 ")]
+_CONTRACTIONS = [re.compile(p) for p in (
+    r"(?i)\b(can)(?#X)(not)\b", r"(?i)\b(d)(?#X)('ye)\b", r"(?i)\b(gim)(?#X)(me)\b", r"(?i)\b(gon)(?#X)(na)\b",
+    r"(?i)\b(got)(?#X)(ta)\b", r"(?i)\b(lem)(?#X)(me)\b", r"(?i)\b(more)(?#X)('n)\b", r"(?i)\b(wan)(?#X)(na)(?=\s)",
+    r"(?i) ('t)(?#X)(is)\b", r"(?i) ('t)(?#X)(was)\b")]
+
+
+def treebank_words(text: str) -> list[str]:
+    """Words of a non-Chinese run, as NLTK's ``word_tokenize(text, preserve_line=True)`` splits it."""
+    for pattern, repl in _STARTING_QUOTES + _PUNCTUATION + _BRACKETS:
+        text = pattern.sub(repl, text)
+    text = f" {text} "
+    for pattern, repl in _ENDING_QUOTES:
+        text = pattern.sub(repl, text)
+    for pattern in _CONTRACTIONS:
+        text = pattern.sub(r" \1 \2 ", text)
+    return text.split()
+
+
+def cmrc_segments(text: str, drop_punctuation: bool = True) -> list[str]:
+    """The official mixed segmentation: lower-cased and stripped; each Chinese character (U+4E00..U+9FA5)
+    and each listed punctuation mark is a segment, the runs of other characters are split into words."""
+    out: list[str] = []
+    run = ""
+    for char in text.lower().strip():
+        if drop_punctuation and char in CMRC_PUNCTUATION:
+            continue
+        if _CJK.match(char) or char in CMRC_PUNCTUATION:
+            if run:
+                out.extend(treebank_words(run))
+                run = ""
+            out.append(char)
+        else:
+            run += char
+    if run:
+        out.extend(treebank_words(run))
+    return out
+
+
+def _longest_common_run(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common contiguous sub-sequence (the official script's LCS is a substring)."""
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, start=1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def cmrc_f1(answers: Sequence[str], prediction: str) -> float:
+    """Best F1 over the reference answers; precision and recall from the longest common run of segments."""
+    best = 0.0
+    pred = cmrc_segments(prediction)
+    for answer in answers:
+        gold = cmrc_segments(answer)
+        common = _longest_common_run(gold, pred)
+        if common:
+            p, r = common / len(pred), common / len(gold)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def cmrc_em(answers: Sequence[str], prediction: str) -> float:
+    """1.0 when the prediction equals a reference answer after lower-casing, stripping and punctuation removal."""
+    def clean(s: str) -> str:
+        return "".join(c for c in s.lower().strip() if c not in CMRC_PUNCTUATION)
+
+    pred = clean(prediction)
+    return 1.0 if any(clean(a) == pred for a in answers) else 0.0
+
+
+@dataclass(frozen=True)
+class SpanReport:
+    """CMRC 2018 scores in percent: F1, EM and their mean, over ``total`` questions (``skipped`` had no
+    prediction and score 0, as in the official script)."""
+
+    f1: float
+    em: float
+    total: int
+    skipped: int
+
+    @property
+    def average(self) -> float:
+        return (self.f1 + self.em) / 2
+
+    def scores(self) -> dict[str, float]:
+        return {"avg": self.average, "f1": self.f1, "em": self.em}
+
+    def summary(self) -> str:
+        skipped = f", {self.skipped} without a prediction" if self.skipped else ""
+        return f"Avg/F1/EM: {self.average:.3f}/{self.f1:.3f}/{self.em:.3f} over {self.total} questions{skipped}"
+
+
+def cmrc_report(references: dict[str, Sequence[str]], predictions: dict[str, str]) -> SpanReport:
+    """Scores of ``predictions`` (question id -> answer text) against the reference answers of every question."""
+    f1 = em = 0.0
+    skipped = 0
+    for qid, answers in references.items():
+        if qid not in predictions:
+            skipped += 1
+            continue
+        f1 += cmrc_f1(answers, str(predictions[qid]))
+        em += cmrc_em(answers, str(predictions[qid]))
+    total = len(references)
+    return SpanReport(100.0 * f1 / max(total, 1), 100.0 * em / max(total, 1), total, skipped)

@@ -1,0 +1,295 @@
+"""Span-extraction reading comprehension (run_cmrc.py, inference/run_cmrc_infer.py): SQuAD-format reader with
+document windows, the start/end head, answer decoding and the CMRC 2018 metric.
+
+File format: SQuAD JSON, ``{"data": [{"paragraphs": [{"context": ..., "qas": [{"id", "question",
+"answers": [{"text", "answer_start"}, ...]}]}]}]}`` (CMRC 2018, DRCD, SQuAD 1.1).
+
+Instances: ``[CLS] question [SEP] window [SEP]``, question in segment 1, the window of the context in segment
+2. A context longer than one window is cut into windows of ``--seq_length - len(question) - 3`` tokens that
+start every ``--doc_stride`` tokens, so every token is in at least one window. Each context token remembers
+the characters it came from (token fields ``char_start``/``char_end``; -1 on the question and special tokens),
+so an answer is always a substring of the original context, spaces and characters the vocabulary lacks
+included. Training targets are the token positions of the first reference answer, or [CLS] (0) in a window
+that does not contain it (BERT's convention).
+
+Decoding: the best (start, end) with start <= end, at most ``--max_answer_length`` tokens (a single token
+is a legal answer), score start_logit + end_logit, over every window of the question; the answer is the
+context from the first character of the start token to the last character of the end token.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from uer.data.finetune_data import Instances
+from uer.data.json_files import read_json
+from uer.errors import DataError, UsageError
+from uer.finetune.contract import Evaluation, HeadOutput, Prediction
+from uer.text.tokenizers import Tokenizer, is_chinese_char, is_punctuation, is_whitespace
+from uer.finetune.metrics import cmrc_report
+
+MAX_QUESTION_TOKENS = 64  # longer questions are cut (BERT's max_query_length)
+
+
+@dataclass
+class Question:
+    qid: str
+    question: str
+    context: str
+    answers: list[str]              # reference texts (empty for prediction files)
+    answer_start: int | None        # character offset of the first reference answer, when it can be found
+
+
+def read_squad(path: str, with_answers: bool = True) -> list[Question]:
+    """The questions of a SQuAD-format file, in file order."""
+    doc = read_json(path, "SQuAD-format file")
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise DataError("expected SQuAD format: a JSON object with a 'data' list of articles", path)
+    out = []
+    for a, article in enumerate(doc["data"]):
+        for p, para in enumerate(article.get("paragraphs", [])):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(para.get("context"), str):
+                raise DataError(f"{where}: no 'context' string", path)
+            context = para["context"]
+            for q, qa in enumerate(para.get("qas", [])):
+                if "id" not in qa or "question" not in qa:
+                    raise DataError(f"{where}.qas[{q}]: needs 'id' and 'question'", path)
+                answers = [ans["text"] for ans in qa.get("answers", [])] if with_answers else []
+                if with_answers and not answers:
+                    raise DataError(f"{where}.qas[{q}] (id {qa['id']}): no answers in a labelled file", path)
+                start = None
+                if answers:
+                    first = qa["answers"][0]
+                    start = _locate(context, first["text"], int(first.get("answer_start", -1)))
+                out.append(Question(str(qa["id"]), qa["question"], context, answers, start))
+    return out
+
+
+def _locate(context: str, text: str, start: int) -> int | None:
+    """The answer's character offset: the given one when the text is there, else the occurrence nearest to it."""
+    if 0 <= start and context[start:start + len(text)] == text:
+        return start
+    hits = []
+    i = context.find(text)
+    while i >= 0 and text:
+        hits.append(i)
+        i = context.find(text, i + 1)
+    return min(hits, key=lambda h: abs(h - start)) if hits else None
+
+
+def tokenize_with_offsets(tokenizer: Tokenizer, text: str) -> tuple[list[int], list[int], list[int]]:
+    """Token ids of ``text`` and each token's character span [start, end).
+
+    The text is cut like BERT's basic tokenizer (whitespace, every CJK character and punctuation mark on its
+    own) into units whose pieces come from the tokenizer; pieces of a unit get consecutive sub-spans when
+    their lengths add up to the unit's (WordPiece without [UNK]), else the whole unit's span each.
+    """
+    ids, starts, ends = [], [], []
+    units: list[tuple[int, int]] = []
+    begin = None
+    for i, char in enumerate(text):
+        if is_whitespace(char) or is_chinese_char(ord(char)) or is_punctuation(char):
+            if begin is not None:
+                units.append((begin, i))
+                begin = None
+            if not is_whitespace(char):
+                units.append((i, i + 1))
+        elif begin is None:
+            begin = i
+    if begin is not None:
+        units.append((begin, len(text)))
+    vocab = tokenizer.vocab
+    for s, e in units:
+        pieces = tokenizer.encode(text[s:e])
+        if not pieces:
+            continue  # control characters: no token; they stay inside an answer that spans them
+        lengths = [len(vocab.to_tokens([p])[0].removeprefix("##")) for p in pieces]
+        if len(pieces) > 1 and sum(lengths) == e - s and vocab.unk_id not in pieces:
+            pos = s
+            for p, n in zip(pieces, lengths):
+                ids.append(p)
+                starts.append(pos)
+                ends.append(pos + n)
+                pos += n
+        else:
+            ids.extend(pieces)
+            starts.extend([s] * len(pieces))
+            ends.extend([e] * len(pieces))
+    return ids, starts, ends
+
+
+def encode_questions(tokenizer: Tokenizer, questions: Sequence[Question], seq_length: int, doc_stride: int,
+                     with_targets: bool = True) -> Instances:
+    """Instances of every (question, window); fields ``example`` (index into ``questions``) and, with targets,
+    ``start``/``end``; token fields ``char_start``/``char_end``."""
+    if doc_stride <= 0:
+        raise UsageError(f"--doc_stride must be positive, got {doc_stride}")
+    vocab = tokenizer.vocab
+    cache: dict[str, tuple[list[int], list[int], list[int]]] = {}
+    sequences, char_starts, char_ends, example, starts, ends = [], [], [], [], [], []
+    for qi, q in enumerate(questions):
+        q_ids = tokenizer.encode(q.question)[:MAX_QUESTION_TOKENS]
+        width = seq_length - len(q_ids) - 3
+        if width < 1:
+            q_ids = q_ids[:max(0, seq_length - 4)]
+            width = seq_length - len(q_ids) - 3
+            if width < 1:
+                raise UsageError(f"--seq_length {seq_length} is too short for a question and a context token")
+        if q.context not in cache:
+            cache[q.context] = tokenize_with_offsets(tokenizer, q.context)
+        c_ids, c_start, c_end = cache[q.context]
+        a_first = a_last = None
+        if with_targets and q.answer_start is not None:
+            a_end = q.answer_start + len(q.answers[0])
+            inside = [t for t in range(len(c_ids)) if c_end[t] > q.answer_start and c_start[t] < a_end]
+            if inside:
+                a_first, a_last = inside[0], inside[-1]
+        offset = 0
+        while True:
+            window = range(offset, min(offset + width, len(c_ids)))
+            ids = [vocab.cls_id] + q_ids + [vocab.sep_id] + [c_ids[t] for t in window] + [vocab.sep_id]
+            head = len(q_ids) + 2
+            sequences.append((ids, head))
+            pad = [-1] * head
+            char_starts.append(np.asarray(pad + [c_start[t] for t in window] + [-1], dtype=np.int64))
+            char_ends.append(np.asarray(pad + [c_end[t] for t in window] + [-1], dtype=np.int64))
+            example.append(qi)
+            if with_targets:
+                if a_first is not None and window.start <= a_first and a_last < window.stop:
+                    starts.append(head + a_first - offset)
+                    ends.append(head + a_last - offset)
+                else:
+                    starts.append(0)
+                    ends.append(0)
+            if window.stop >= len(c_ids):
+                break
+            offset += doc_stride
+    fields = {"example": np.asarray(example, dtype=np.int64)}
+    if with_targets:
+        fields["start"] = np.asarray(starts, dtype=np.int64)
+        fields["end"] = np.asarray(ends, dtype=np.int64)
+    return Instances.from_sequences(sequences, fields, {"char_start": char_starts, "char_end": char_ends})
+
+
+def read_mrc(path: str, tokenizer: Tokenizer, seq_length: int, doc_stride: int,
+             with_answers: bool = True) -> tuple[Instances, list[Question]]:
+    questions = read_squad(path, with_answers)
+    return encode_questions(tokenizer, questions, seq_length, doc_stride, with_answers), questions
+
+
+# ------------------------------------------------------------------------------------------------------
+# head
+
+class SpanExtractor(nn.Module):
+    """Encoder output -> ``output_layer`` (hidden -> 2) -> start and end logits per token (UER-py's MRC model
+    and HF's ``BertForQuestionAnswering.qa_outputs``). Loss: the mean of the start and end cross-entropies,
+    padding excluded."""
+
+    def __init__(self, embedding: nn.Module, encoder: nn.Module, hidden_size: int) -> None:
+        super().__init__()
+        self.embedding = embedding
+        self.encoder = encoder
+        self.output_layer = nn.Linear(hidden_size, 2)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> HeadOutput:
+        src, seg = batch["src"], batch["seg"]
+        logits = self.output_layer(self.encoder(self.embedding(src, seg), seg)).float()
+        start_logits, end_logits = logits[..., 0], logits[..., 1]
+        outputs = {"start_logits": start_logits, "end_logits": end_logits}
+        names = ("start_logits", "end_logits")
+        if "start" not in batch:
+            return HeadOutput(None, outputs, token_outputs=names)
+        pad = seg == 0
+        s = start_logits.masked_fill(pad, -1e4)
+        e = end_logits.masked_fill(pad, -1e4)
+        loss = (F.cross_entropy(s, batch["start"], reduction="none") + F.cross_entropy(e, batch["end"], reduction="none")) / 2
+        correct = (s.argmax(-1) == batch["start"]) & (e.argmax(-1) == batch["end"])
+        return HeadOutput(loss, outputs, {"correct": correct.float()}, names)
+
+
+def span_extractor_from_args(args, vocab_size: int, pretrained: bool = True) -> SpanExtractor:
+    from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+
+    cfg, embedding, encoder = encoder_from_args(args, vocab_size)
+    model = SpanExtractor(embedding, encoder, cfg.hidden_size)
+    init_head(model)
+    if pretrained:
+        load_pretrained(model, getattr(args, "pretrained_model_path", None))
+    return model
+
+
+# ------------------------------------------------------------------------------------------------------
+# decoding and metric
+
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, valid: np.ndarray,
+              max_answer_length: int) -> tuple[int, int, float] | None:
+    """(start, end, score) of the best span over the ``valid`` positions: start <= end, end - start <
+    ``max_answer_length``; None when no position is valid."""
+    positions = np.flatnonzero(valid)
+    if len(positions) == 0:
+        return None
+    s, e = start_logits[positions].astype(np.float64), end_logits[positions].astype(np.float64)
+    n = len(positions)
+    # scores[i, k] = s[i] + e[i + k] for k < max_answer_length (band of the upper triangle)
+    band = min(max_answer_length, n)
+    idx = np.arange(n)[:, None] + np.arange(band)[None, :]
+    ok = idx < n
+    # valid positions are contiguous in a window, so offsets count tokens
+    scores = np.where(ok, s[:, None] + e[np.minimum(idx, n - 1)], -np.inf)
+    i, k = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return int(positions[i]), int(positions[i + k]), float(scores[i, k])
+
+
+def decode_answers(predictions: list[Prediction], data: Instances, questions: Sequence[Question],
+                   max_answer_length: int) -> list[dict]:
+    """Per question: ``{"id", "text", "start", "end", "score"}`` (character offsets into its context, end
+    exclusive), the best span over all its windows; text "" when no window has a context token."""
+    best: list[tuple[float, int, int] | None] = [None] * len(questions)
+    cs, ce, offsets = data.token_fields["char_start"], data.token_fields["char_end"], data.offsets
+    for i, pred in enumerate(predictions):
+        q = int(data.fields["example"][i])
+        starts, ends = cs[offsets[i]:offsets[i + 1]], ce[offsets[i]:offsets[i + 1]]
+        span = best_span(pred["start_logits"], pred["end_logits"], starts >= 0, max_answer_length)
+        if span is not None and (best[q] is None or span[2] > best[q][0]):
+            best[q] = (span[2], int(starts[span[0]]), int(ends[span[1]]))
+    out = []
+    for q, found in zip(questions, best):
+        if found is None:
+            out.append({"id": q.qid, "text": "", "start": 0, "end": 0, "score": float("-inf")})
+        else:
+            score, s, e = found
+            out.append({"id": q.qid, "text": q.context[s:e], "start": s, "end": e, "score": score})
+    return out
+
+
+def cmrc_metric(questions: Sequence[Question], max_answer_length: int):
+    """Metric for an EvalSet of a labelled SQuAD-format file: CMRC 2018 Avg/F1/EM (primary score ``avg``)."""
+    references = {q.qid: q.answers for q in questions}
+
+    def metric(predictions: list[Prediction], data: Instances) -> Evaluation:
+        answers = {a["id"]: a["text"] for a in decode_answers(predictions, data, questions, max_answer_length)}
+        report = cmrc_report(references, answers)
+        return Evaluation(report.scores(), report.summary(), report.summary())
+
+    return metric
+
+
+@torch.no_grad()
+def predict_answers(model: SpanExtractor, tokenizer: Tokenizer, questions: Sequence[str], contexts: Sequence[str],
+                    seq_length: int = 512, doc_stride: int = 128, max_answer_length: int = 64, batch_size: int = 8,
+                    device: torch.device | str = "cpu") -> list[dict]:
+    """Answer each (question, context) pair with a trained :class:`SpanExtractor`: per pair ``{"text",
+    "start", "end", "score"}`` with character offsets into the context (end exclusive). For servers."""
+    from uer.finetune.loop import predict
+
+    items = [Question(str(i), q, c, [], None) for i, (q, c) in enumerate(zip(questions, contexts))]
+    data = encode_questions(tokenizer, items, seq_length, doc_stride, with_targets=False)
+    preds = predict(model.to(device), data, batch_size, tokenizer.vocab.pad_id, torch.device(device))
+    return [{k: a[k] for k in ("text", "start", "end", "score")}
+            for a in decode_answers(preds, data, items, max_answer_length)]
