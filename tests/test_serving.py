@@ -134,7 +134,8 @@ def thread_server(app):
 
 
 def service_args(module, *argv: str):
-    return parse_args_with_config(module.build_parser(), list(argv))
+    parser = module.build_parser(module.task_of(argv)) if hasattr(module, "task_of") else module.build_parser()
+    return parse_args_with_config(parser, list(argv))
 
 
 def encoder_service(files, *extra: str):
@@ -460,3 +461,62 @@ def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path):
     with pytest.raises(ValueError, match="an export of kind 'classifier'; this server needs --kind encoder"):
         encoder_server.build_service(service_args(encoder_server, "--vocab_path", files["vocab"], "--backend",
                                                   "onnxruntime", "--onnx_path", str(classifier_onnx)))
+
+
+# -- NER and reading comprehension (run_ner.py / run_cmrc.py models) --------------------------------------
+
+@pytest.mark.slow
+def test_prediction_server_ner_and_mrc_equal_their_inference_scripts(files, tmp_path):
+    from uer.finetune.mrc import SpanExtractor
+    from uer.finetune.tagging import Tagger
+
+    cfg = load_config(TINY, len(VOCAB), dropout=0.0)
+    torch.manual_seed(3)
+    base = build_model(cfg, with_target=False)
+    tagger = Tagger(base.embedding, base.encoder, cfg.hidden_size, 3)
+    torch.nn.init.normal_(tagger.output_layer.weight, std=1.0)  # random tags, entities among them
+    save_model(tagger, tmp_path / "ner.bin")
+    (tmp_path / "label2id.json").write_text(json.dumps({"O": 0, "B-LOC": 1, "I-LOC": 2}), encoding="utf-8")
+    texts = ["今天 天气很好", "这本书不错了", "我们看书", "是一本好书了"]
+    (tmp_path / "ner.tsv").write_text("text_a\n" + "\n".join(" ".join(t.replace(" ", "")) for t in texts) + "\n",
+                                      encoding="utf-8")
+    ner_flags = ["--load_model_path", str(tmp_path / "ner.bin"), "--vocab_path", files["vocab"], "--config_path", TINY,
+                 "--label2id_path", str(tmp_path / "label2id.json")]
+    run_script("inference/run_ner_infer.py", *ner_flags, "--test_path", str(tmp_path / "ner.tsv"),
+               "--prediction_path", str(tmp_path / "ner_pred.tsv"))
+    expected = [line.split() for line in (tmp_path / "ner_pred.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    service = prediction_server.build_service(service_args(prediction_server, "--task", "ner", *ner_flags))
+    with thread_server(create_app(service, MicroBatcher(service.run), Limits())) as port:
+        client = PredictionClient("127.0.0.1", port)
+        predictions = client(texts)
+        with pytest.raises(ServerError, match="single texts") as err:
+            client(texts[:1], texts[:1])
+        assert err.value.status == 422
+    assert [p["tags"] for p in predictions] == expected
+    entities = [e for p in predictions for e in p["entities"]]
+    assert entities, "random tags should contain entities"
+    for text, p in zip(texts, predictions):
+        assert all(text[e["start"]:e["end"]] == e["text"] and e["type"] == "LOC" for e in p["entities"])
+
+    span = SpanExtractor(base.embedding, base.encoder, cfg.hidden_size)
+    torch.nn.init.normal_(span.output_layer.weight, std=1.0)
+    save_model(span, tmp_path / "mrc.bin")
+    questions, contexts = ["天气很好吗", "这是什么书"], ["今天天气很好，我们看书。", "这是一本好书，不错的书。"]
+    squad = {"data": [{"paragraphs": [{"context": c, "qas": [{"id": f"q{i}", "question": q, "answers": []}]}]}
+                      for i, (q, c) in enumerate(zip(questions, contexts))]}
+    (tmp_path / "mrc.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    mrc_flags = ["--load_model_path", str(tmp_path / "mrc.bin"), "--vocab_path", files["vocab"], "--config_path", TINY,
+                 "--seq_length", "64"]
+    run_script("inference/run_cmrc_infer.py", *mrc_flags, "--test_path", str(tmp_path / "mrc.json"),
+               "--prediction_path", str(tmp_path / "mrc_pred.json"))
+    expected = json.loads((tmp_path / "mrc_pred.json").read_text(encoding="utf-8"))
+    service = prediction_server.build_service(service_args(prediction_server, "--task", "mrc", *mrc_flags))
+    with thread_server(create_app(service, MicroBatcher(service.run), Limits())) as port:
+        client = PredictionClient("127.0.0.1", port)
+        answers = client(questions, contexts)
+        with pytest.raises(ServerError, match="texts_b") as err:
+            client(questions)
+        assert err.value.status == 422
+    assert [a["text"] for a in answers] == [expected[f"q{i}"] for i in range(len(questions))]
+    for context, a in zip(contexts, answers):
+        assert context[a["start"]:a["end"]] == a["text"] and a["text"]

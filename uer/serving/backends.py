@@ -143,8 +143,9 @@ class TextService:
     route = "/predict"
 
     def __init__(self, tokenizer: Tokenizer, seq_length: int, runner: Any, max_batch_size: int,
-                 info: dict[str, Any]) -> None:
+                 info: dict[str, Any], closing_sep: bool = True) -> None:
         self.tokenizer = tokenizer
+        self.closing_sep = closing_sep  # single texts as [CLS] text [SEP] (False: --no_closing_sep, [CLS] text)
         self.seq_length = seq_length
         self.runner = runner
         self.max_batch_size = max_batch_size
@@ -159,7 +160,7 @@ class TextService:
         for request in requests:
             texts_b = request.texts_b if request.texts_b is not None else [None] * len(request.texts)
             for a, b in zip(request.texts, texts_b):
-                sequences.append(encode_pair(self.tokenizer, a, b, self.seq_length))
+                sequences.append(encode_pair(self.tokenizer, a, b, self.seq_length, self.closing_sep))
         return Instances.from_sequences(sequences)
 
     def outputs(self, data: Instances) -> np.ndarray:
@@ -213,8 +214,9 @@ class ClassifierService(TextService):
     route = "/predict"
 
     def __init__(self, tokenizer: Tokenizer, seq_length: int, runner: Any, max_batch_size: int, labels_num: int,
-                 info: dict[str, Any]) -> None:
-        super().__init__(tokenizer, seq_length, runner, max_batch_size, {"labels_num": labels_num, **info})
+                 info: dict[str, Any], closing_sep: bool = True) -> None:
+        super().__init__(tokenizer, seq_length, runner, max_batch_size, {"labels_num": labels_num, **info},
+                         closing_sep)
         self.labels_num = labels_num
 
     def answer(self, rows: np.ndarray | None, request: TextPairs) -> list[dict[str, Any]]:
