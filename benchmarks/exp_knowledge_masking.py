@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 ACC = re.compile(r"test \(best model on dev\).*?Acc\. \(Correct/Total\): ([0-9.]+)", re.S)
-F1 = re.compile(r"test.*?f1[ =:]+([0-9.]+)", re.S | re.I)
+F1 = re.compile(r"test \(best model on dev\).*?entity P/R/F1: [0-9.]+/[0-9.]+/([0-9.]+)", re.S)
 
 
 def run(script: str, *args: str) -> str:
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="Fine-tuning seeds.")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/knowledge_masking_experiment"))
     parser.add_argument("--epochs", type=int, default=2, help="Fine-tuning epochs.")
+    parser.add_argument("--no_ner", action="store_true", help="Skip MSRA NER (chnsenticorp only).")
     args = parser.parse_args()
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -78,12 +79,12 @@ def main() -> None:
             match = ACC.search(out)
             if match:
                 scores["chnsenticorp acc"].append(float(match.group(1)))
-            if (ROOT / "run_ner.py").exists():
+            if not args.no_ner:
                 out = run("run_ner.py", "--pretrained_model_path", f"{model}-{args.steps}", "--vocab_path", vocab,
                           "--config_path", config, "--train_path", str(SHARED / "datasets/msra_ner/dev.tsv"),
                           "--dev_path", str(SHARED / "datasets/msra_ner/dev.tsv"),
                           "--test_path", str(SHARED / "datasets/msra_ner/test.tsv"),
-                          "--label2id_path", str(SHARED / "datasets/msra_ner/label2id.json"),
+                          "--label2id_path", str(SHARED / "datasets/msra_ner/label2id.json"), "--crf_target",
                           "--output_model_path", str(work / f"ner_{name}_{seed}.bin"), "--epochs_num",
                           str(args.epochs), "--batch_size", "32", "--learning_rate", "1e-3", "--seed", str(seed),
                           "--report_steps", "1000")

@@ -218,6 +218,15 @@ TASKS = [
                    lambda ws: [f"{ws['nonutf8_lines.json']}:2", "invalid UTF-8"])}),
 ]
 
+def plot_base(ws: dict, out: Path) -> list:
+    return ["--input_path", ws["corpus.txt"], "--output_path", out / "plot.png"]
+
+
+PLOT_CASES: Cases = {
+    "missing": (lambda ws: ["--input_path", ws["root"] / "missing.log"], lambda ws: [_s(ws["root"] / "missing.log")]),
+    "no_report_lines": (lambda ws: [], lambda ws: [_s(ws["corpus.txt"]), "no report lines"]),
+}
+
 FINETUNE = [(script, finetune_base, tsv_cases("train_path") | {"non_utf8": tsv_cases("dev_path")["non_utf8"]})
             for script in ("run_classifier.py", "run_dbqa.py")]
 MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
@@ -231,6 +240,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/generate_lm.py", generate_base, GENERATE_CASES),
     ("scripts/build_vocab.py", build_vocab_base, CORPUS_CASES),
     ("scripts/build_demo_data.py", demo_base, DEMO_CASES),
+    ("scripts/plot_training.py", plot_base, PLOT_CASES),
     ("scripts/convert_bert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
     ("scripts/convert_bert_text_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
     ("scripts/convert_bert_token_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),

@@ -56,7 +56,9 @@ def test_resume_continues_exactly(workspace):
     run_script("pretrain.py", *common_args(ws, "dynamic.pt", "full.bin", "--total_steps", "8",
                                            "--save_checkpoint_steps", "4", "--batch_size", "4"))
     run_script("pretrain.py", *common_args(ws, "dynamic.pt", "part.bin", "--total_steps", "8",
-                                           "--save_checkpoint_steps", "4", "--batch_size", "4"))
+                                           "--save_checkpoint_steps", "4", "--batch_size", "4",
+                                           "--keep_trainer_state", "all"))  # default: only the newest .trainer
+    assert (ws["root"] / "part.bin-4.trainer").exists() and not (ws["root"] / "full.bin-4.trainer").exists()
     (ws["root"] / "part.bin-8").unlink()
     out = run_script("pretrain.py", *common_args(ws, "dynamic.pt", "part.bin", "--total_steps", "8",
                                                  "--save_checkpoint_steps", "4", "--batch_size", "4",
@@ -95,12 +97,14 @@ def _rank_worker(proc_index: int, argv: list[str], out_dir: str, fail_rank: int)
 @pytest.mark.distributed
 def test_two_gloo_ranks_match_one_process(workspace):
     ws = workspace
-    steps = ["--total_steps", "5", "--save_checkpoint_steps", "5", "--dropout", "0"]
+    # with gradient clipping: the norm clipped is the global one (after DDP's all-reduce), as in one process
+    steps = ["--total_steps", "5", "--save_checkpoint_steps", "5", "--dropout", "0", "--max_grad_norm", "0.5"]
     # The real command line: two CPU ranks started by pretrain.py itself.
     out = run_script("pretrain.py", *common_args(ws, "static.pt", "ddp.bin", *steps, "--batch_size", "4",
                                                  "--world_size", "2", "--gpu_ranks", "0", "1", "--backend", "gloo",
                                                  "--master_ip", f"tcp://127.0.0.1:{free_port()}"))
     assert "on 2 process(es)" in out.stdout
+    assert min(map(float, re.findall(r"grad_norm (\d+\.\d+)", out.stdout))) > 0.5  # clipping was active
     run_script("pretrain.py", *common_args(ws, "static.pt", "single.bin", *steps, "--batch_size", "8"))
     ddp, single = load_state_dict(ws["root"] / "ddp.bin-5"), load_state_dict(ws["root"] / "single.bin-5")
     for key in single:

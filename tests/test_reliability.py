@@ -142,7 +142,7 @@ def test_case04_half_precision_loads_with_a_notice(ws: Path, capsys) -> None:
 
 # ------------------------------------------------------------------------------------------------ case 5
 def test_case05_resume_refuses_changed_options_and_honours_total_steps(ws: Path, capsys) -> None:
-    pretrain(pretrain_argv(ws, "run.bin", "--total_steps", "4"))
+    pretrain(pretrain_argv(ws, "run.bin", "--total_steps", "4", "--keep_trainer_state", "all"))  # resumed from step 2
     resume = ["--resume_from", str(ws / "run.bin-2")]
     line = user_error(capsys, pretrain, pretrain_argv(ws, "run.bin", "--total_steps", "4", "--learning_rate", "1e-3",
                                                       "--warmup", "0.3", *resume))

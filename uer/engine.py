@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import math
 from dataclasses import dataclass, fields
 from typing import Callable, ContextManager
 
@@ -28,6 +27,8 @@ from torch.nn.parallel import DistributedDataParallel
 from uer.errors import UsageError
 from uer.utils import optimizers
 from uer.utils.distributed import DistContext
+from uer.utils.schedulers import adam_bias_correction_undone, schedule_factor, str2scheduler
+from uer.utils.tensorboard import ScalarWriter
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +52,30 @@ class OptimConfig:
     fp16: bool = False
     fp16_opt_level: str = "O1"
     adam_bias_correction: bool = True
+    optimizer: str = "adamw"        # --optimizer: adamw | adafactor
+    scheduler: str = "linear"       # --scheduler (uer.utils.schedulers)
+    lr_decay: float = 0.5           # tri_stage: fraction of the steps in the final decay
+    num_cycles: int = 1             # cosine_with_restarts: cosine cycles
+    max_grad_norm: float | None = None  # clip the gradients' total norm to this (None: no clipping)
+    tensorboard_dir: str | None = None  # not optimisation, but read by the engine's report in both loops
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.warmup <= 1.0:
             raise UsageError(f"--warmup is a fraction of the training steps in [0, 1], got {self.warmup}")
+        if self.optimizer not in optimizers.OPTIMIZERS:
+            raise UsageError(f"--optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.scheduler not in str2scheduler:
+            raise UsageError(f"--scheduler must be one of {', '.join(str2scheduler)}, got {self.scheduler!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise UsageError(f"--max_grad_norm must be positive, got {self.max_grad_norm}")
 
 
 def optim_options_from_args(args: argparse.Namespace) -> dict:
     """The :class:`OptimConfig` fields the command line sets (same names as the options), for building a
     TrainConfig or FinetuneConfig; fields without an option (``adam_bias_correction``) keep their defaults."""
+    from uer.opts import check_optimizer_choice_options
+
+    check_optimizer_choice_options(args)
     return {f.name: getattr(args, f.name) for f in fields(OptimConfig) if hasattr(args, f.name)}
 
 
@@ -82,8 +98,10 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> ContextManager:
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """The optimiser of a run: fused AdamW, weight decay on matrices only, tied weights once."""
-    return optimizers.build_optimizer(model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
+    """The optimiser of a run (``--optimizer``: fused AdamW or Adafactor), weight decay on matrices only, tied
+    weights once."""
+    return optimizers.build_optimizer(model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay,
+                                      name=cfg.optimizer)
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
@@ -91,23 +109,23 @@ def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
     """The learning-rate schedule of a run, and its nominal factor: step ``t`` (0-based) trains with the
     nominal learning rate ``cfg.learning_rate * factor(t)`` (what the reports print).
 
-    Linear warm-up over ``warmup * total_steps`` steps, then linear decay to 0. Without
+    ``--scheduler`` after a warm-up over ``warmup * total_steps`` steps (default: linear decay to 0). Without
     ``cfg.adam_bias_correction`` the rate torch's AdamW gets is also multiplied by
     (1 - beta1^t) / sqrt(1 - beta2^t), which undoes its bias correction: UER-py fine-tunes with an AdamW without
     it (``correct_bias=False``, as Google's BERT optimiser), whose early steps are larger (by
     1 / sqrt(1 - beta2^t) for the second moment: 3.2x at step 1, still 1.4x after 626 steps, 2 epochs of
     book_review). Short fine-tuning runs are tuned for that (UER-py's learning rates), so this gives the same
     update up to where epsilon enters.
+
+    The formulas are in uer.utils.schedulers; the bias correction is undone for AdamW only (Adafactor has no
+    first moment to correct).
     """
-    linear = optimizers.linear_warmup_decay(total_steps, cfg.warmup)
-    if cfg.adam_bias_correction:
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, linear), linear
-
-    def factor(step: int) -> float:
-        t = step + 1  # the Adam step this learning rate is used for
-        return linear(step) * (1.0 - cfg.beta1 ** t) / math.sqrt(1.0 - cfg.beta2 ** t)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), linear
+    nominal = schedule_factor(cfg.scheduler, total_steps, cfg.warmup, cfg.learning_rate, cfg.lr_decay,
+                              cfg.num_cycles)
+    if cfg.adam_bias_correction or cfg.optimizer != "adamw":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, nominal), nominal
+    factor = adam_bias_correction_undone(nominal, cfg.beta1, cfg.beta2)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), nominal
 
 
 class Engine:
@@ -142,6 +160,10 @@ class Engine:
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
         self._factor: Callable[[int], float] | None = None
+        self.writer = ScalarWriter(cfg.tensorboard_dir, enabled=ctx.is_main)
+        # the gradient norm is measured when it is clipped or written to TensorBoard (one pass over the grads)
+        self.measure_grad_norm = cfg.max_grad_norm is not None or cfg.tensorboard_dir is not None
+        self._grad_norms: list[torch.Tensor] = []  # since the last report, kept on the device (no sync)
 
     def build_optimization(self, total_steps: int) -> None:
         """A fresh optimiser and schedule for a run of ``total_steps`` optimiser steps."""
@@ -174,7 +196,10 @@ class Engine:
         self.scaler.scale(loss).backward()
 
     def step(self) -> None:
-        """The optimiser step on the accumulated gradients, the schedule's step, and zeroed gradients."""
+        """The optimiser step on the accumulated gradients (clipped to ``--max_grad_norm`` after unscaling),
+        the schedule's step, and zeroed gradients."""
+        if self.measure_grad_norm:
+            self._grad_norms.append(optimizers.clip_gradients(self.optimizer, self.cfg.max_grad_norm, self.scaler))
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -186,9 +211,35 @@ class Engine:
 
     # ----------------------------------------------------------------------------------------------
     def report(self, scalars: Scalars, line: Callable[[Scalars], str]) -> None:
-        """Log one report (rank 0): ``scalars`` formatted by ``line``."""
-        if self.ctx.is_main:
-            logger.info(line(scalars))
+        """Log one report (rank 0): ``scalars`` formatted by ``line``, and the same values as TensorBoard
+        scalars (``--tensorboard_dir``) with the mean gradient norm of the steps since the last report and,
+        under float16, the loss scale. The line shows the gradient norm only with ``--max_grad_norm``, so
+        default report lines stay as they are."""
+        scalars = dict(scalars)
+        if self._grad_norms:
+            norms = torch.stack(self._grad_norms).double()
+            finite = norms[torch.isfinite(norms)]  # float16 steps that overflowed were skipped
+            scalars["grad_norm"] = finite.mean().item() if finite.numel() else float("nan")
+            self._grad_norms = []
+        if not self.ctx.is_main:
+            return
+        shown = {k: v for k, v in scalars.items() if k != "grad_norm" or self.cfg.max_grad_norm is not None}
+        logger.info(line(shown))
+        if self.writer.active:
+            if self.scaler.is_enabled():
+                scalars["loss_scale"] = self.scaler.get_scale()
+            self.writer.add({k: v for k, v in scalars.items() if k not in REPORT_STRUCTURE}, int(scalars["step"]))
+
+    def report_dev(self, scores: dict[str, float], epoch: int) -> None:
+        """Dev metrics of an epoch as TensorBoard scalars ``dev/<metric>`` (rank 0)."""
+        self.writer.add(scores, epoch, prefix="dev/")
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+# keys of a report that place it (x axis, ETA) rather than measure training: not written as scalars
+REPORT_STRUCTURE = ("step", "total_steps", "epoch", "epochs", "epoch_step", "epoch_steps", "seconds_left")
 
 
 def pretrain_report_line(s: Scalars) -> str:
@@ -201,12 +252,14 @@ def pretrain_report_line(s: Scalars) -> str:
         elif name.startswith("acc_"):
             parts.append(f"{name} {value:6.3f}")
     parts.append(f"lr {s['lr']:.2e}")
+    if "grad_norm" in s:  # with --max_grad_norm only
+        parts.append(f"grad_norm {s['grad_norm']:.3f}")
     return "| ".join(parts)
 
 
 # the keys of a fine-tuning report that are not a head statistic
 _FINETUNE_FIXED = ("epoch", "epochs", "epoch_step", "epoch_steps", "step", "loss", "examples_per_s", "lr",
-                   "seconds_left")
+                   "seconds_left", "grad_norm")
 
 
 def finetune_report_line(s: Scalars) -> str:
@@ -217,7 +270,7 @@ def finetune_report_line(s: Scalars) -> str:
     done, total = int(s["epoch_step"]), int(s["epoch_steps"])
     return (f"| epoch {int(s['epoch'])}/{int(s['epochs'])} | {done:6d}/{total} steps ({100.0 * done / total:5.1f}%) "
             f"| loss {s['loss']:.4f}{stats} | {s['examples_per_s']:7.1f} examples/s | lr {s['lr']:.2e} "
-            f"| {duration(s['seconds_left'])} left")
+            f"| {duration(s['seconds_left'])} left" + (f" | grad_norm {s['grad_norm']:.4f}" if "grad_norm" in s else ""))
 
 
 def duration(seconds: float) -> str:

@@ -14,7 +14,11 @@ import argparse
 from dataclasses import dataclass
 from typing import Sequence
 
-import torch
+from uer.utils.runtime import prefer_passive_openmp_wait
+
+prefer_passive_openmp_wait()  # before torch loads OpenMP: scripts/generate.py imports this module first
+
+import torch  # noqa: E402
 
 from uer.encoders.transformer_encoder import TransformerEncoder
 from uer.models.model import Model
@@ -163,7 +167,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=prog, description="Continue each line of --input_path with a model "
                                      "pre-trained with the lm target.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=opts.HelpFormatter)
     group = parser.add_argument_group("generation")
     group.add_argument("--load_model_path", "--pretrained_model_path", dest="load_model_path", required=True,
                        help="Model pre-trained with --target lm (.bin or .safetensors).")
@@ -186,6 +190,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     opts.add_device_option(group)
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -205,14 +210,17 @@ def _main(argv: Sequence[str] | None, prog: str) -> None:
     from uer.model_loader import ModelLoadError, load_model_weights
     from uer.text.tokenizers import build_tokenizer
     from uer.utils.io import atomic_write_text, check_outputs, read_lines
-    from uer.utils.logging import setup_logging
-    from uer.utils.runtime import tune_cpu_allocator
+    from uer.utils.logging import setup_logging, setup_logging_from_args
+    from uer.utils.progress import progress_iter
+    from uer.utils.runtime import set_threads, tune_cpu_allocator
 
     setup_logging(True)
     tune_cpu_allocator()
     logger = logging.getLogger("generate")
     parser = build_parser(prog)
     args = parse_args_with_config(parser, argv)
+    setup_logging_from_args(args)
+    set_threads(args.threads)
     if not args.vocab_path and not args.spm_model_path:
         parser.error("a vocabulary is required: --vocab_path or --spm_model_path")
     check_outputs(args, outputs=("output_path",),
@@ -245,7 +253,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> None:
     vocab = tokenizer.vocab
     specials = {vocab.cls_id, vocab.sep_id, vocab.pad_id}
     outputs = []
-    for number, line in enumerate(prompts, start=1):
+    for number, line in enumerate(progress_iter(prompts, "generating", unit="line"), start=1):
         tokens = tokenizer.encode(line)
         prompt = fit_prompt([vocab.cls_id] + tokens, args.seq_length)
         if len(prompt) < len(tokens) + 1:

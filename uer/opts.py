@@ -19,7 +19,7 @@ from uer.text.tokenizers import str2tokenizer
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--config_path", default="models/bert/base_config.json",
-                       help="JSON file of model hyper-parameters (models/bert/tiny_config.json ...).")
+                       help="JSON file of model hyper-parameters; the sizes are in models/bert/ (tiny, mini, small, medium, base, large, xlarge) and models/albert/.")
     group.add_argument("--embedding", nargs="+", default=["word", "pos", "seg"],
                        help=f"Embedding parts ({', '.join(names.EMBEDDINGS)}), e.g. 'word pos seg', or a legacy "
                             f"name: {', '.join(names.EMBEDDING_ALIASES)}.")
@@ -242,3 +242,93 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
     add_device_option(group)
     add_input_form_option(group)
+
+# ------------------------------------------------------------------------------------------------------
+# Training experience: help text, log files, threads, optimiser and schedule choice (kept apart from the
+# option groups above).
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` prints the description as written (usage examples keep their lines) and every default."""
+
+
+LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+
+
+def add_logging_options(parser: argparse.ArgumentParser) -> None:
+    """UER-py's log flags: the console keeps --log_level, the file (--log_path) gets --log_file_level."""
+    group = parser.add_argument_group("logging")
+    group.add_argument("--log_path", default=None,
+                       help="Also append the log to this file (with dates and levels); none when omitted.")
+    group.add_argument("--log_level", choices=LOG_LEVELS, default="INFO",
+                       help="Console log level (ERROR < WARNING < INFO < DEBUG < NOTSET, the last shows everything).")
+    group.add_argument("--log_file_level", choices=LOG_LEVELS, default="INFO", help="Log level of --log_path.")
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per process for torch's operators. Default: torch's (one per core; "
+                             "with several CPU processes, the cores divided among them). On a machine other "
+                             "programs keep busy, 1 is often several times faster (see the README).")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """Log files and threads: every entry script that runs a model."""
+    add_logging_options(parser)
+    add_threads_option(parser)
+
+
+def add_optimizer_choice_options(parser: argparse.ArgumentParser) -> None:
+    """--optimizer and --scheduler (UER-py's later names); choices come from the registries."""
+    from uer.utils.optimizers import OPTIMIZERS
+    from uer.utils.schedulers import str2scheduler
+
+    group = parser.add_argument_group("optimiser and schedule")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
+                       help="adamw: torch's fused AdamW (fine-tuning: UER-py's update without bias correction); "
+                            "adafactor: factored second moments, --learning_rate as its step size (UER-py's settings).")
+    group.add_argument("--scheduler", choices=list(str2scheduler), default="linear",
+                       help="Learning-rate schedule after --warmup (formulas in uer/utils/schedulers.py).")
+    group.add_argument("--lr_decay", type=float, default=0.5,
+                       help="tri_stage only: fraction of the steps spent in the final exponential decay.")
+    group.add_argument("--num_cycles", type=int, default=1,
+                       help="cosine_with_restarts only: number of cosine cycles (hard restarts).")
+    group.add_argument("--max_grad_norm", type=float, default=None,
+                       help="Clip the gradients' total L2 norm to this (after float16 unscaling, over all "
+                            "accumulated micro-batches and ranks) and report the norm; 1.0 is the usual "
+                            "value (HF's default). Off by default, as in UER-py.")
+
+
+def check_optimizer_choice_options(args: argparse.Namespace) -> None:
+    """An option that only one schedule reads is an error with the others (never silently ignored)."""
+    from uer.errors import UsageError
+
+    explicit = getattr(args, "explicit", set())
+    if "lr_decay" in explicit and args.scheduler != "tri_stage":
+        raise UsageError(f"--lr_decay applies to --scheduler tri_stage only (this run: {args.scheduler})")
+    if "num_cycles" in explicit and args.scheduler != "cosine_with_restarts":
+        raise UsageError(f"--num_cycles applies to --scheduler cosine_with_restarts only (this run: {args.scheduler})")
+
+
+def add_training_curve_options(parser: argparse.ArgumentParser) -> None:
+    """--tensorboard_dir (pretrain.py and the fine-tuning scripts)."""
+    from uer.utils.tensorboard import add_tensorboard_option
+
+    add_tensorboard_option(parser.add_argument_group("training curves"))
+
+
+def add_checkpoint_keeping_options(parser: argparse.ArgumentParser) -> None:
+    """pretrain.py: how many checkpoints and resume files stay on disk."""
+    group = parser.add_argument_group("checkpoints kept")
+    group.add_argument("--save_total_limit", type=int, default=None,
+                       help="Keep only the newest N checkpoints (the oldest is deleted once the new one is written); "
+                            "all when omitted.")
+    group.add_argument("--keep_trainer_state", choices=["last", "all", "none"], default="last",
+                       help="The .trainer file beside each checkpoint (optimiser state for --resume_from, 1-2x the "
+                            "model's size): keep the newest only, keep all, or write none (no resume).")
+
+
+def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
+    """Fine-tuning scripts that keep the best model on dev."""
+    parser.add_argument("--early_stopping_patience", type=int, default=None,
+                        help="Stop after this many epochs without a better dev score (the best model is kept); "
+                             "train every epoch when omitted.")

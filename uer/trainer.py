@@ -20,7 +20,9 @@ from torch import nn
 from uer.engine import Engine, OptimConfig, pretrain_report_line
 from uer.errors import UsageError
 from uer.model_saver import atomic_write, save_model, unwrap
+from uer.utils.checkpoints import KEEP_TRAINER_STATE, prune_checkpoints
 from uer.utils.distributed import DistContext, all_reduce_sum
+from uer.utils.progress import Progress
 from uer.utils.resume import check_resume
 
 logger = logging.getLogger(__name__)
@@ -39,12 +41,18 @@ class TrainConfig(OptimConfig):
     report_steps: int = 100
     accumulation_steps: int = 1
     batch_size: int = 32
+    save_total_limit: int | None = None  # keep the newest N checkpoints (None: all)
+    keep_trainer_state: str = "last"     # .trainer files: "last" (newest only), "all", "none"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("total_steps", "save_checkpoint_steps", "report_steps", "accumulation_steps", "batch_size"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
+        if self.save_total_limit is not None and self.save_total_limit < 1:
+            raise UsageError(f"--save_total_limit must be at least 1, got {self.save_total_limit}")
+        if self.keep_trainer_state not in KEEP_TRAINER_STATE:
+            raise UsageError(f"--keep_trainer_state must be one of {', '.join(KEEP_TRAINER_STATE)}")
 
 
 class Trainer:
@@ -83,9 +91,13 @@ class Trainer:
         return f"{self.cfg.output_model_path}-{step}"
 
     def save_checkpoint(self) -> str:
-        """Model file (UER-py format) plus a sidecar with everything needed to resume exactly."""
+        """Model file (UER-py format) plus a sidecar with everything needed to resume exactly (unless
+        --keep_trainer_state none); then older checkpoints and sidecars the options do not keep are deleted."""
         path = self.checkpoint_path(self.step)
         save_model(self.model, path)
+        if self.cfg.keep_trainer_state == "none":
+            prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, "none")
+            return path
         state = {
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
@@ -98,6 +110,7 @@ class Trainer:
             "run": self.run_identity,
         }
         atomic_write(path + TRAINER_STATE_SUFFIX, lambda tmp: torch.save(state, tmp))
+        prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, self.cfg.keep_trainer_state)
         return path
 
     def load_trainer_state(self, checkpoint_path: str) -> None:
@@ -143,6 +156,19 @@ class Trainer:
         if ctx.is_main:
             logger.info("training from step %d to %d on %d process(es), device %s", self.step, cfg.total_steps,
                         ctx.world_size, ctx.device)
+        # a bar on a terminal only: elsewhere the report lines are the progress lines
+        progress = Progress(cfg.total_steps, "pre-training", unit="step", enabled=ctx.is_main,
+                            interval=float("inf"), initial=self.step)
+        try:
+            self._steps(stream, target, forward, sums, tokens, window_start, progress)
+        finally:
+            progress.close()
+            engine.close()
+
+    def _steps(self, stream: Iterator[dict], target: nn.Module, forward: nn.Module, sums: dict[str, torch.Tensor],
+               tokens: int, window_start: float, progress: Progress) -> None:
+        """The steps of :meth:`fit` (which opens and closes the progress bar and the TensorBoard writer)."""
+        cfg, ctx, engine = self.cfg, self.ctx, self.engine
         while self.step < cfg.total_steps:
             engine.seed_step(self.step)
             micro = [engine.to_device(next(stream)) for _ in range(cfg.accumulation_steps)]
@@ -165,6 +191,7 @@ class Trainer:
                 tokens += batch["src"].numel()
             engine.step()
             self.step += 1
+            progress.update()
             if self.step % cfg.report_steps == 0 or self.step == cfg.total_steps:
                 self._report(sums, tokens, time.perf_counter() - window_start)
                 sums, tokens, window_start = {}, 0, time.perf_counter()

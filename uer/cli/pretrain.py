@@ -1,4 +1,4 @@
-"""Pre-train an embedding + encoder + target model on a dataset written by preprocess.py.
+r"""Pre-train an embedding + encoder + target model on a dataset written by preprocess.py.
 
     python3 pretrain.py --dataset_path dataset.pt --vocab_path models/google_zh_vocab.txt \
         --config_path models/bert/tiny_config.json --output_model_path models/output_model.bin \
@@ -42,7 +42,7 @@ INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "vocab_path", "spm_model_p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_training_options(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_span_masking_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_checkpoint_keeping_options(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -66,7 +70,9 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         output_model_path=args.output_model_path, total_steps=args.total_steps,
         save_checkpoint_steps=args.save_checkpoint_steps, report_steps=args.report_steps,
-        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size, **optim_options_from_args(args))
+        accumulation_steps=args.accumulation_steps, batch_size=args.batch_size,
+        save_total_limit=args.save_total_limit, keep_trainer_state=args.keep_trainer_state,
+        **optim_options_from_args(args))
 
 
 def masking_config(args: argparse.Namespace, dataset: PretrainDataset, vocab: Vocab) -> MaskingConfig | None:

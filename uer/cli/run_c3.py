@@ -1,4 +1,4 @@
-"""Fine-tune multiple choice (C3): one score per (document, question, choice) sequence, softmax over the
+r"""Fine-tune multiple choice (C3): one score per (document, question, choice) sequence, softmax over the
 choices of a question.
 
     python3 run_c3.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
@@ -40,13 +40,17 @@ def add_choice_options(parser: argparse.ArgumentParser, default_choices: int = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_choice_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_early_stopping_option(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

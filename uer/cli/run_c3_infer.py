@@ -1,4 +1,4 @@
-"""Predict the choice of every question of a C3-format file with a model fine-tuned by run_c3.py.
+r"""Predict the choice of every question of a C3-format file with a model fine-tuned by run_c3.py.
 
     python3 inference/run_c3_infer.py --load_model_path models/finetuned_model.bin \
         --vocab_path models/google_zh_vocab.txt --test_path datasets/c3/test.json \
@@ -28,19 +28,21 @@ from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.choice import choice_instances, multiple_choice_from_args, question_scores, read_c3_questions
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_c3_infer")
 
 
 def build_parser(default_choices: int = 4) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
     parser.set_defaults(seq_length=512, batch_size=8)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_choice_options(parser, default_choices)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -67,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     check_outputs(args, outputs=("prediction_path",),
                   inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
-    setup_logging(True)
+    setup_logging_from_args(args)
+    set_threads(args.threads)
     tune_cpu_allocator()
     args.tokenizer_obj = tokenizer_from_args(args)
     questions = read_c3_questions(args.test_path, args.tokenizer_obj, args.seq_length, args.max_choices_num,

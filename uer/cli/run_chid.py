@@ -1,4 +1,4 @@
-"""Fine-tune idiom cloze (ChID): choose the idiom that fills each #idiomNNNNNN# blank from its candidates.
+r"""Fine-tune idiom cloze (ChID): choose the idiom that fills each #idiomNNNNNN# blank from its candidates.
 
     python3 run_chid.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
         --train_path datasets/chid/train.json --train_answer_path datasets/chid/train_answer.json \
@@ -34,7 +34,7 @@ logger = logging.getLogger("run_chid")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser)
     group = parser.add_argument_group("idiom cloze")
     group.add_argument("--train_answer_path", required=True, help="Answers of the training set (JSON).")
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_choice_options(parser, default_choices=10)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_early_stopping_option(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Fill the idiom blanks of a ChID file with a model fine-tuned by run_chid.py.
+r"""Fill the idiom blanks of a ChID file with a model fine-tuned by run_chid.py.
 
     python3 inference/run_chid_infer.py --load_model_path models/finetuned_model.bin \
         --vocab_path models/google_zh_vocab.txt --test_path datasets/chid/test.json \
@@ -20,7 +20,8 @@ from uer.errors import entry_point
 from uer.utils.io import check_outputs
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.choice import read_chid_questions
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_chid_infer")
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     check_outputs(args, outputs=("prediction_path",),
                   inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
-    setup_logging(True)
+    setup_logging_from_args(args)
+    set_threads(args.threads)
     tune_cpu_allocator()
     args.tokenizer_obj = tokenizer_from_args(args)
     questions = read_chid_questions(args.test_path, args.tokenizer_obj, args.seq_length, args.max_choices_num)

@@ -1,4 +1,4 @@
-"""Fine-tune a classifier (two feed-forward layers over the pooled encoder output) on single texts or pairs.
+r"""Fine-tune a classifier (two feed-forward layers over the pooled encoder output) on single texts or pairs.
 
     python3 run_classifier.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
         --train_path datasets/douban_book_review/train.tsv --dev_path datasets/douban_book_review/dev.tsv \
@@ -32,13 +32,17 @@ logger = logging.getLogger("run_classifier")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_early_stopping_option(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""K-fold cross-validation of the classifier; writes out-of-fold class probabilities for stacking.
+r"""K-fold cross-validation of the classifier; writes out-of-fold class probabilities for stacking.
 
     python3 run_classifier_cv.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
         --config_path models/bert/base_config.json --output_model_path models/classifier_model.bin \
@@ -40,7 +40,7 @@ logger = logging.getLogger("run_classifier_cv")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser, output_model_path="models/classifier_model.bin", data_paths=False)
     parser.add_argument("--train_path", required=True, help="Training set (TSV with a header row).")
     parser.add_argument("--train_features_path", required=True,
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_classifier_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -78,7 +81,9 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
         train_rows = np.setdiff1d(np.arange(len(data)), held_out)
         model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
         path = fold_model_path(args.output_model_path, fold)
-        tuner = FineTuner(model, finetune_config_from_args(args, output_model_path=path, keep="last"), ctx,
+        curves = None if args.tensorboard_dir is None else str(Path(args.tensorboard_dir) / f"fold_{fold}")
+        tuner = FineTuner(model, finetune_config_from_args(args, output_model_path=path, keep="last",
+                                                           tensorboard_dir=curves), ctx,
                           tokenizer.vocab.pad_id)
         if ctx.is_main:
             logger.info("fold %d/%d: training on %d rows, held out %d", fold + 1, args.folds_num, len(train_rows),

@@ -1,4 +1,4 @@
-"""Test-set features for stacking from the fold models of run_classifier_cv.py: class probabilities averaged
+r"""Test-set features for stacking from the fold models of run_classifier_cv.py: class probabilities averaged
 over the folds.
 
     python3 inference/run_classifier_cv_infer.py --load_model_path models/classifier_model.bin \
@@ -35,13 +35,14 @@ from uer.finetune.heads import Classifier
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, require_file, run_tool, save_array, write_text
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 
 logger = logging.getLogger("run_classifier_cv_infer")
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=opts.HelpFormatter)
     parser.add_argument("--load_model_path", required=True,
                         help="run_classifier_cv.py's --output_model_path; fold i is read from NAME-fold_i.SUFFIX.")
     parser.add_argument("--test_path", required=True, help="File to predict (TSV with a header row).")
@@ -58,6 +59,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -85,7 +87,8 @@ def fold_predictions(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
 def main(argv: Sequence[str] | None = None, prog: str = "run_classifier_cv_infer.py") -> None:
     def body(argv: Sequence[str] | None) -> None:
         args = parse_args_with_config(build_parser(prog), list(sys.argv[1:] if argv is None else argv))
-        setup_logging(True)
+        setup_logging_from_args(args)
+        set_threads(args.threads)
         if not args.test_features_path and not args.prediction_path:
             raise ToolError("give --test_features_path (features for stacking) and/or --prediction_path")
         if (args.output_logits or args.output_prob) and not args.prediction_path:

@@ -1,4 +1,4 @@
-"""Predict labels with a model fine-tuned by run_classifier.py (or run_dbqa.py).
+r"""Predict labels with a model fine-tuned by run_classifier.py (or run_dbqa.py).
 
     python3 inference/run_classifier_infer.py --load_model_path models/finetuned_model.bin \
         --vocab_path models/google_zh_vocab.txt --test_path datasets/douban_book_review/test_nolabel.tsv \
@@ -30,14 +30,14 @@ from uer.api import resolve_device
 from uer.errors import entry_point
 from uer.utils.io import atomic_write_text, check_outputs
 from uer.config import parse_args_with_config
-from uer.utils.logging import setup_logging
-from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads, tune_cpu_allocator
 
 logger = logging.getLogger("run_classifier_infer")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
     parser.add_argument("--labels_num", type=int, required=True, help="Number of labels of the model.")
     parser.add_argument("--output_logits", action="store_true", help="Add a 'logits' column.")
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -73,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     check_outputs(args, outputs=("prediction_path",),
                   inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path"))
-    setup_logging(True)
+    setup_logging_from_args(args)
     tune_cpu_allocator()
+    set_threads(args.threads)
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
     data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False,  # before the model

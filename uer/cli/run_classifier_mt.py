@@ -1,4 +1,4 @@
-"""Multi-task classification: embedding and encoder shared, one two-layer classifier per task.
+r"""Multi-task classification: embedding and encoder shared, one two-layer classifier per task.
 
     python3 run_classifier_mt.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
         --dataset_path_list datasets/douban_book_review/ datasets/chnsenticorp/ \
@@ -36,7 +36,7 @@ logger = logging.getLogger("run_classifier_mt")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     parser.add_argument("--dataset_path_list", nargs="+", required=True,
                         help="Task folders, each with train.tsv and dev.tsv (test.tsv optional).")
     opts.add_finetune_options(parser, output_model_path="models/multitask_classifier_model.bin", data_paths=False)
@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_classifier_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_early_stopping_option(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Predict every task's label with a multi-task classifier trained by run_classifier_mt.py.
+r"""Predict every task's label with a multi-task classifier trained by run_classifier_mt.py.
 
     python3 inference/run_classifier_mt_infer.py --load_model_path models/multitask_classifier_model.bin \
         --vocab_path models/google_zh_vocab.txt --config_path models/bert/base_config.json \
@@ -34,7 +34,8 @@ from uer.finetune.heads import MultitaskClassifier, encode_and_pool
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, run_tool, write_text
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 
 logger = logging.getLogger("run_classifier_mt_infer")
 
@@ -55,7 +56,7 @@ class AllTaskLogits(nn.Module):
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
     parser.add_argument("--labels_num_list", type=int, nargs="+", required=True,
                         help="Number of labels of each task, in training order.")
@@ -64,6 +65,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -84,7 +86,8 @@ def format_predictions(per_task: Sequence[np.ndarray], output_logits: bool, outp
 def main(argv: Sequence[str] | None = None, prog: str = "run_classifier_mt_infer.py") -> None:
     def body(argv: Sequence[str] | None) -> None:
         args = parse_args_with_config(build_parser(prog), list(sys.argv[1:] if argv is None else argv))
-        setup_logging(True)
+        setup_logging_from_args(args)
+        set_threads(args.threads)
         if min(args.labels_num_list) < 1:
             raise ToolError(f"--labels_num_list: every task needs at least one label, got {args.labels_num_list}")
         check_outputs_are_not_inputs([("--prediction_path", args.prediction_path)],

@@ -1,4 +1,4 @@
-"""Fine-tune span-extraction reading comprehension (CMRC 2018, SQuAD format): start and end scores per token.
+r"""Fine-tune span-extraction reading comprehension (CMRC 2018, SQuAD format): start and end scores per token.
 
     python3 run_cmrc.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
         --train_path datasets/cmrc2018/train.json --dev_path datasets/cmrc2018/dev.json \
@@ -42,13 +42,17 @@ def add_mrc_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_mrc_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_early_stopping_option(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Answer the questions of a SQuAD-format file with a model fine-tuned by run_cmrc.py.
+r"""Answer the questions of a SQuAD-format file with a model fine-tuned by run_cmrc.py.
 
     python3 inference/run_cmrc_infer.py --load_model_path models/finetuned_model.bin \
         --vocab_path models/google_zh_vocab.txt --test_path datasets/cmrc2018/test.json \
@@ -27,19 +27,21 @@ from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
 from uer.finetune.mrc import decode_answers, read_mrc, span_extractor_from_args
 from uer.model_loader import load_model_weights
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_cmrc_infer")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
     parser.set_defaults(seq_length=512, batch_size=8)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_mrc_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -52,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     check_outputs(args, outputs=("prediction_path",),
                   inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
-    setup_logging(True)
+    setup_logging_from_args(args)
+    set_threads(args.threads)
     tune_cpu_allocator()
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)

@@ -1,4 +1,4 @@
-"""Document-based question answering as pair classification: is sentence text_b an answer to question text_a?
+r"""Document-based question answering as pair classification: is sentence text_b an answer to question text_a?
 
     python3 run_dbqa.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
         --train_path datasets/nlpcc-dbqa/train.tsv --dev_path datasets/nlpcc-dbqa/dev.tsv \
@@ -36,13 +36,17 @@ logger = logging.getLogger("run_dbqa")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_early_stopping_option(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Fine-tune a sequence labeller (named entity recognition): one feed-forward layer over every token's
+r"""Fine-tune a sequence labeller (named entity recognition): one feed-forward layer over every token's
 encoder output, optionally followed by a linear-chain CRF (--crf_target).
 
     python3 run_ner.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
@@ -48,7 +48,7 @@ def add_tagging_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_finetune_options(parser)
     opts.add_tokenizer_options(parser)
     parser.set_defaults(tokenizer="space")
@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_tagging_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
+    opts.add_optimizer_choice_options(parser)
+    opts.add_early_stopping_option(parser)
+    opts.add_training_curve_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 

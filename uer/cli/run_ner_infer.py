@@ -1,4 +1,4 @@
-"""Tag a file with a model fine-tuned by run_ner.py.
+r"""Tag a file with a model fine-tuned by run_ner.py.
 
     python3 inference/run_ner_infer.py --load_model_path models/finetuned_model.bin \
         --vocab_path models/google_zh_vocab.txt --test_path datasets/msra_ner/test_nolabel.tsv \
@@ -26,19 +26,21 @@ from uer.finetune.loop import predict
 from uer.finetune.tagging import read_label2id, read_tagging, sentence_tags, tagger_from_args
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.cli.run_ner import add_tagging_options
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_ner_infer")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
     opts.add_tokenizer_options(parser)
     parser.set_defaults(tokenizer="space")
     opts.add_model_options(parser)
     add_tagging_options(parser)
+    opts.add_runtime_options(parser)
     return parser
 
 
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     check_outputs(args, outputs=("prediction_path",),
                   inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", "label2id_path", ))
-    setup_logging(True)
+    setup_logging_from_args(args)
+    set_threads(args.threads)
     tune_cpu_allocator()
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)

@@ -19,14 +19,16 @@ from uer.converters import albert, bert, google, gpt2
 from uer.converters.common import ConversionError, read_state, write_state
 from uer.errors import entry_point
 from uer.model_loader import normalize_keys
+from uer.opts import HelpFormatter, add_runtime_options
 from uer.utils.io import atomic_write_text, check_outputs
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads
 
 logger = logging.getLogger(__name__)
 
 
 def _parser(description: str, input_help: str, output_help: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     parser.add_argument("--input_model_path", required=True, help=input_help)
     parser.add_argument("--output_model_path", required=True, help=output_help)
     parser.add_argument("--layers_num", type=int, default=None,
@@ -51,11 +53,13 @@ def _add_config_output(parser: argparse.ArgumentParser, file_name: str) -> None:
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, convert: Callable[[argparse.Namespace], None]) -> None:
     """Parse, check that the output is not the input, convert; user errors end in one line (uer.errors)."""
+    add_runtime_options(parser)
 
     @entry_point(parser.prog)
     def run() -> None:
         args = parser.parse_args(argv)
-        setup_logging()
+        setup_logging_from_args(args)
+        set_threads(args.threads)
         # The output folder may be new (HF-style folders); the input must survive.
         check_outputs(args, outputs=("output_model_path",), inputs=("input_model_path", "config_path"),
                       create_folder=True)
@@ -242,7 +246,8 @@ def albert_uer_to_huggingface(argv: Sequence[str] | None = None) -> None:
 def uer_legacy_to_current(argv: Sequence[str] | None = None) -> None:
     """2020-era UER-py key names -> current ones (the tensors are unchanged)."""
     parser = argparse.ArgumentParser(description="Rewrite a UER-py model file keyed with 2020-era names "
-                                                 "(embedding.word_embedding, target.mlm_linear_1, ...) to current names.")
+                                                 "(embedding.word_embedding, target.mlm_linear_1, ...) to current names.",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--input_model_path", required=True, help="Model file with old (or current) UER key names.")
     parser.add_argument("--output_model_path", required=True, help="Output file (.bin, or .safetensors).")
 

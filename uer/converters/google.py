@@ -159,7 +159,10 @@ def read_tf_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except (ValueError, tf.errors.OpError) as err:
         raise ConversionError(f"{path}: not a readable TensorFlow checkpoint ({str(err).splitlines()[0]}); "
                               "give the prefix, e.g. models/bert_model.ckpt") from None
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    from uer.utils.progress import progress_iter
+
+    names = list(reader.get_variable_to_shape_map())
+    return {name: reader.get_tensor(name) for name in progress_iter(names, f"reading {path}", unit="variable")}
 
 
 def write_tf_checkpoint(variables: dict[str, np.ndarray], path: str | os.PathLike) -> None:

@@ -26,7 +26,7 @@ from uer.utils.cleanup import remove_stale_temp_files
 from uer.errors import UserError
 from uer.utils.io import UTF8_BOM, decode_utf8, line_number_at
 
-PROGRESS_SECONDS = 2.0
+PROGRESS_SECONDS = 10.0  # between plain progress lines (UER_PROGRESS_SECONDS overrides)
 
 
 class PreprocessError(UserError, RuntimeError):
@@ -135,14 +135,16 @@ def split_corpus(path: str | os.PathLike, parts: int, documents: bool) -> list[t
 
 
 def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: str, encode: Callable[[str], list[int]],
-                 docs_buffer_size: int, on_invalid_utf8: Callable[[int], None] | None = None) -> Iterator[DocumentBuffer]:
+                 docs_buffer_size: int, on_invalid_utf8: Callable[[int], None] | None = None,
+                 read: Callable[[int], None] | None = None) -> Iterator[DocumentBuffer]:
     """Tokenized documents of bytes [start, end) of the corpus, ``docs_buffer_size`` documents at a time.
 
     "documents": one sentence per line, blank line between documents; "lines": one document per line;
     "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped).
     Sentences and documents without tokens are skipped. A leading UTF-8 byte-order mark is skipped; bytes that
     are not UTF-8 are an error naming the file, line and byte offset (UER-py stopped with a traceback), or,
-    with ``on_invalid_utf8``, decoded as U+FFFD after calling it with the line's byte offset.
+    with ``on_invalid_utf8``, decoded as U+FFFD after calling it with the line's byte offset. ``read(bytes)``
+    is told how far the reading got before each buffer is handed out (progress).
     """
     buf = DocumentBuffer()
     with open(path, "rb") as f:
@@ -180,13 +182,17 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
             else:
                 buf.end_document()
             if len(buf) >= docs_buffer_size:
+                if read is not None:
+                    read(pos - start)
                 yield buf
                 buf = DocumentBuffer()
     buf.end_document()
+    if read is not None:
+        read(end - start)
     yield buf  # possibly empty: the builder may still hold carried-over tokens
 
 
-_progress: Any = None  # shared per-piece instance counters (set in each worker process)
+_progress: Any = None  # shared counters: instances of each piece, then bytes read of each (set in each worker)
 
 
 def _init_worker(progress: Any) -> None:
@@ -194,7 +200,8 @@ def _init_worker(progress: Any) -> None:
     _progress = progress
 
 
-def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> int:
+def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None,
+               read: Callable[[int], None] | None = None) -> int:
     """Build the instances of one byte range into ``job.shard_path``; returns how many were written."""
     from uer.text.tokenizers import build_tokenizer
 
@@ -215,11 +222,14 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None) -> i
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
+
+        def read(n: int) -> None:
+            _progress[len(_progress) // 2 + job.worker] = n
     replaced: list[int] = []  # byte offsets of the lines decoded with U+FFFD (--replace_invalid_utf8)
     with DatasetWriter(job.shard_path) as writer:
         if job.end > job.start:
             buffers = iter_buffers(o.corpus_path, job.start, job.end, builder.corpus_format, encode,
-                                   o.docs_buffer_size, replaced.append if o.replace_invalid_utf8 else None)
+                                   o.docs_buffer_size, replaced.append if o.replace_invalid_utf8 else None, read)
             pending = next(buffers)
             for nxt in buffers:  # look one ahead so the builder knows which buffer is the last
                 _write(builder, writer, pending, False, report)
@@ -288,7 +298,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     log(f"Building {o.target} instances from {corpus} with {o.processes_num} worker(s) ...")
     t0 = time.perf_counter()
     try:
-        counts = _run_jobs(jobs, log, t0)
+        counts = _run_jobs(jobs, log)
         total = sum(counts)
         built = [path for path, job in zip(shard_paths, jobs) if job.end > job.start]  # empty parts: no shard
         if total == 0:
@@ -370,21 +380,17 @@ def _process_main(jobs: list[WorkerJob], progress: Any, results: Any) -> None:
             return
 
 
-def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> list[int]:
-    """Run the pieces with periodic progress lines; returns each piece's instance count (in order).
+def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None]) -> list[int]:
+    """Run the pieces with progress over the corpus bytes read (a bar for the whole corpus and one per process
+    on a terminal, else a plain line every PROGRESS_SECONDS, uer.utils.progress); returns each piece's
+    instance count (in order).
 
     The first process's share runs in this process while the others run in spawned processes: the main
     process would otherwise sit idle, and its tokenizer is already loaded while a spawned worker needs
     ~0.3 s to start. Workers die with this process (SIGKILL included) and are stopped when it is
     interrupted or a piece fails.
     """
-    last = [time.perf_counter()]
-
-    def progress_line(done: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] >= PROGRESS_SECONDS:
-            last[0] = now
-            log(f"  {done:,} instances so far ({done / max(now - t0, 1e-9):,.0f} instances/s)")
+    from uer.utils.progress import Progress, plain_interval
 
     cores = available_cores()
     plan = plan_processes(jobs, len(jobs), cores)
@@ -393,12 +399,58 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> l
         log(f"--processes_num {len(jobs)}: running {len(plan)} process(es) ({pieces} of the {len(jobs)} parts of "
             f"the corpus hold text, {cores} CPU core(s)); the dataset is the same as with {len(jobs)} processes.")
     counts = [0] * len(jobs)
+    n = len(jobs)
+    ctx = get_context("spawn")
+    # instances built of each piece, then bytes read of each (written by the workers, read here)
+    shared: Any = [0] * (2 * n) if len(plan) == 1 else ctx.Array("q", 2 * n, lock=False)
+    sizes = [sum(j.end - j.start for j in group) for group in plan]
+
+    def read_of(group: list[WorkerJob]) -> int:
+        return sum(shared[n + j.worker] for j in group)
+
+    def plain_line(line: str) -> None:
+        parts = " ".join(f"{100.0 * read_of(g) / max(1, size):.0f}%" for g, size in zip(plan, sizes))
+        log(f"  {line}; {sum(shared[:n]):,} instances" + (f"; workers {parts}" if len(plan) > 1 else ""))
+
+    merged = Progress(sum(sizes), "preprocessing", unit="B", interval=plain_interval(PROGRESS_SECONDS),
+                      write=plain_line)
+    bars = [Progress(size, f"worker {i}", unit="B", position=i + 1)
+            for i, size in enumerate(sizes)] if merged.terminal and len(plan) > 1 else []
+
+    def progress_line(_: int = 0) -> None:
+        merged.set(sum(shared[n:]))
+        for bar, group in zip(bars, plan):
+            bar.set(read_of(group))
+
+    try:
+        return _run_planned(jobs, plan, shared, counts, progress_line, ctx)
+    finally:
+        for bar in bars[::-1]:
+            bar.close()
+        merged.close()
+
+
+def _run_planned(jobs: list[WorkerJob], plan: list[list[WorkerJob]], shared: Any, counts: list[int],
+                 progress_line: Callable[..., None], ctx: Any) -> list[int]:
+    """The processes of :func:`_run_jobs`: ``plan[0]`` here, the other groups in spawned processes."""
+    n = len(jobs)
+
+    def reporters(piece: int) -> tuple[Callable[[int], None], Callable[[int], None]]:
+        def report_main(k: int) -> None:
+            shared[piece] = k
+            progress_line()
+
+        def read_main(k: int) -> None:
+            shared[n + piece] = k
+            progress_line()
+
+        return report_main, read_main
+
     if len(plan) == 1:
         for job in plan[0]:
-            counts[job.worker] = run_worker(job, report=lambda n: progress_line(sum(counts) + n))
+            report, read = reporters(job.worker)
+            counts[job.worker] = run_worker(job, report=report, read=read)
         return counts
-    ctx = get_context("spawn")
-    shared = ctx.Array("q", len(jobs), lock=False)
     results = ctx.SimpleQueue()
     processes = [ctx.Process(target=_process_main, args=(group, shared, results), daemon=True,
                              name=f"preprocess-worker-{i}") for i, group in enumerate(plan[1:], start=1)]
@@ -406,11 +458,8 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> l
         for process in processes:
             process.start()
         for job in plan[0]:
-            def report_main(n: int, piece: int = job.worker) -> None:
-                shared[piece] = n
-                progress_line(sum(shared))
-
-            counts[job.worker] = run_worker(job, report=report_main)
+            report, read = reporters(job.worker)
+            counts[job.worker] = run_worker(job, report=report, read=read)
         remaining = {job.worker for group in plan[1:] for job in group}
         while remaining:
             while not results.empty():
@@ -425,7 +474,8 @@ def _run_jobs(jobs: list[WorkerJob], log: Callable[[str], None], t0: float) -> l
                                       "memory?) before finishing its part of the corpus")
             if remaining:
                 time.sleep(0.05)
-                progress_line(sum(shared))
+                progress_line()
+        progress_line()  # the last counters (100%)
         return counts
     finally:
         for process in processes:

@@ -74,6 +74,6 @@ def finetune_config_from_args(args: argparse.Namespace, **overrides) -> Finetune
     values = dict(
         output_model_path=args.output_model_path, epochs_num=args.epochs_num, batch_size=args.batch_size,
         seq_length=args.seq_length, report_steps=args.report_steps, length_bucketing=args.length_bucketing,
-        **optim_options_from_args(args))
+        early_stopping_patience=getattr(args, "early_stopping_patience", None), **optim_options_from_args(args))
     values.update(overrides)
     return FinetuneConfig(**values)

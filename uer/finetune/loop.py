@@ -31,6 +31,7 @@ from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.model_loader import load_model_weights
 from uer.model_saver import save_model
 from uer.utils.distributed import DistContext, all_reduce_sum
+from uer.utils.progress import Progress
 
 logger = logging.getLogger("uer.finetune")
 
@@ -49,9 +50,15 @@ class FinetuneConfig(OptimConfig):
     length_bucketing: bool = True   # batches of similar lengths: less padding, faster epochs
     keep: str = "best"              # "best": the best model on dev; "last": the final one (cross-validation)
     adam_bias_correction: bool = False  # UER-py and Google's BERT fine-tune with Adam without bias correction
+    early_stopping_patience: int | None = None  # stop after this many epochs without a better dev score
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.early_stopping_patience is not None:
+            if self.early_stopping_patience < 1:
+                raise UsageError(f"--early_stopping_patience must be at least 1, got {self.early_stopping_patience}")
+            if self.keep != "best":
+                raise UsageError("--early_stopping_patience needs the best model on dev to be kept (not with keep='last')")
         for name in ("epochs_num", "batch_size", "seq_length", "report_steps"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
@@ -61,7 +68,7 @@ class FinetuneConfig(OptimConfig):
 
 def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, device: torch.device,
             amp_dtype: torch.dtype | None = None, ctx: DistContext = DistContext(), pad_to: int | None = None,
-            ) -> list[Prediction]:
+            desc: str = "predicting") -> list[Prediction]:
     """The outputs of ``model`` on ``data``: one dict per instance, in file order, without padding (outputs
     the head names in ``token_outputs`` cut to the instance's length; floating outputs as float32 numpy).
     Under DDP every rank computes a share of the batches and all ranks receive all predictions."""
@@ -69,13 +76,15 @@ def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, dev
     model.eval()
     batches = evaluation_batches(data, batch_size)
     parts: list[tuple[np.ndarray, dict[str, np.ndarray], tuple[str, ...]]] = []
-    with torch.no_grad():
-        for i in range(ctx.rank, len(batches), ctx.world_size):
+    mine = range(ctx.rank, len(batches), ctx.world_size)
+    with torch.no_grad(), Progress(len(mine), desc, unit="batch", enabled=ctx.is_main) as progress:
+        for i in mine:
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, batches[i], pad_id, pad_to).items()}
             with autocast(device, amp_dtype):
                 out: HeadOutput = model(batch)
             arrays = {name: (t.float() if t.is_floating_point() else t).cpu().numpy() for name, t in out.outputs.items()}
             parts.append((batches[i], arrays, tuple(out.token_outputs)))
+            progress.update()
     model.train(was_training)
     if ctx.distributed:
         gathered: list = [None] * ctx.world_size
@@ -124,6 +133,8 @@ class FineTuner:
         self.pad_to = None if cfg.dynamic_padding else cfg.seq_length
         self.train_seconds = 0.0
         self.train_examples = 0
+        self.eval_seconds = 0.0  # dev evaluations so far (the whole-run ETA counts the ones left)
+        self.total_steps = 0
 
     # ----------------------------------------------------------------------------------------------
     def _epoch_batches(self, datasets: Sequence[Instances], epoch: int) -> list[tuple[int, np.ndarray]]:
@@ -154,6 +165,17 @@ class FineTuner:
         total_steps = steps_per_epoch * cfg.epochs_num
         engine = self.engine
         engine.build_optimization(total_steps)
+        self.total_steps = total_steps
+        progress = Progress(total_steps, "fine-tuning", unit="step", enabled=ctx.is_main, interval=float("inf"))
+        try:
+            return self._fit(datasets, dev, steps_per_epoch, progress)
+        finally:
+            progress.close()
+            engine.close()
+
+    def _fit(self, datasets: list[Instances], dev: Sequence[EvalSet], steps_per_epoch: int,
+             progress: Progress) -> float | None:
+        cfg, ctx, engine = self.cfg, self.ctx, self.engine
         forward = engine.module
         if ctx.is_main:
             logger.info("fine-tuning: %d training instances, batch size %d, %d steps per epoch, %d epochs, "
@@ -161,6 +183,7 @@ class FineTuner:
                         cfg.epochs_num, ctx.world_size, ctx.device,
                         ", length bucketing" if cfg.length_bucketing else ", random batches (no length bucketing)")
         best: float | None = None
+        stale = 0  # epochs since the best dev score
         for epoch in range(1, cfg.epochs_num + 1):
             self.model.train()
             # weighted sums since the last report (loss, instances, loss units, the head's statistics),
@@ -185,6 +208,7 @@ class FineTuner:
                 engine.backward(loss)
                 engine.step()
                 self.step += 1
+                progress.update()
                 with torch.no_grad():
                     step_sums = weighted_sums(out, w)
                     if sums is None:
@@ -202,8 +226,14 @@ class FineTuner:
                     window_start = time.perf_counter()
             self.train_seconds += time.perf_counter() - epoch_start
             if dev:
+                eval_start = time.perf_counter()
                 results = self.evaluate(dev, f"epoch {epoch}/{cfg.epochs_num} dev", full=False)
+                self.eval_seconds += time.perf_counter() - eval_start
+                for s in dev:
+                    prefix = f"{s.name}/" if len(dev) > 1 else ""
+                    engine.report_dev({prefix + k: v for k, v in results[s.name].scores.items()}, epoch)
                 score = float(np.mean([results[s.name].scores[s.primary] for s in dev]))
+                stale = 0 if best is None or score > best else stale + 1
                 if cfg.keep == "best" and (best is None or score > best):
                     best = score
                     if ctx.is_main:
@@ -212,6 +242,12 @@ class FineTuner:
                                     score, cfg.output_model_path)
                 elif cfg.keep == "last":
                     best = score
+                if cfg.early_stopping_patience is not None and stale >= cfg.early_stopping_patience \
+                        and epoch < cfg.epochs_num:
+                    if ctx.is_main:
+                        logger.info("early stopping after epoch %d/%d: no better dev score for %d epoch(s) (best %.4f)",
+                                    epoch, cfg.epochs_num, stale, best)
+                    break
         if cfg.keep == "last" or best is None:
             if ctx.is_main:
                 save_model(self.model, cfg.output_model_path)
@@ -236,13 +272,22 @@ class FineTuner:
                    "step": self.step, **report_scalars(totals),
                    "examples_per_s": totals["instances"] / max(window, 1e-9),
                    "lr": self.engine.learning_rate(self.step - 1),  # the rate of the step just taken
-                   "seconds_left": elapsed / done * (total - done)}
+                   "seconds_left": self._seconds_left(epoch, elapsed)}
         self.engine.report(scalars, finetune_report_line)
 
+    def _seconds_left(self, epoch: int, epoch_elapsed: float) -> float:
+        """Time left in the whole run (not only this epoch): the training steps left at this run's rate so
+        far, plus the dev evaluations left at their mean duration so far (none is known during epoch 1)."""
+        steps_left = self.total_steps - self.step
+        train_rate = (self.train_seconds + epoch_elapsed) / max(self.step, 1)
+        evals_done = epoch - 1
+        evals_left = self.cfg.epochs_num - evals_done
+        return steps_left * train_rate + (self.eval_seconds / evals_done * evals_left if evals_done else 0.0)
+
     # ----------------------------------------------------------------------------------------------
-    def predict(self, data: Instances) -> list[Prediction]:
+    def predict(self, data: Instances, desc: str = "predicting") -> list[Prediction]:
         return predict(self.model, data, self.cfg.batch_size, self.pad_id, self.ctx.device, self.engine.amp_dtype,
-                       self.ctx, self.pad_to)
+                       self.ctx, self.pad_to, desc)
 
     def evaluate(self, sets: Sequence[EvalSet], title: str, full: bool = True) -> dict[str, Evaluation]:
         """Metrics of every set (computed on every rank from the gathered predictions; rank 0 logs the full
@@ -250,7 +295,7 @@ class FineTuner:
         results = {}
         for s in sets:
             start = time.perf_counter()
-            results[s.name] = s.metric(self.predict(s.data), s.data)
+            results[s.name] = s.metric(self.predict(s.data, f"{title} [{s.name}]"), s.data)
             if self.ctx.is_main:
                 name = f"{title} [{s.name}]" if len(sets) > 1 else title
                 result = results[s.name]

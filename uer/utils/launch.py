@@ -29,8 +29,8 @@ from uer.utils import io
 from uer.utils.cleanup import die_with_parent, install_signal_handlers, remove_stale_temp_files
 from uer.utils.distributed import (DEFAULT_DIST_TIMEOUT, DistContext, check_same_options, destroy_process_group,
                                    init_process_group, is_timeout, torchrun_env, unresponsive_ranks_error)
-from uer.utils.logging import setup_logging
-from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.runtime import set_threads, tune_cpu_allocator
 
 logger = logging.getLogger("uer.launch")
 
@@ -83,14 +83,14 @@ def _rank_main(proc_index: int, worker: Worker, args: argparse.Namespace, node_r
         last_written.value = os.fsencode(path)[:_PATH_BYTES - 1]
 
     io.add_write_listener(share)
-    setup_logging(rank == 0, rank)
+    setup_logging_from_args(args, rank == 0, rank)
     tune_cpu_allocator()
     if use_cuda:
         device = torch.device("cuda", proc_index % torch.cuda.device_count())
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // len(node_ranks)))
+    set_threads(getattr(args, "threads", None), 1 if use_cuda else len(node_ranks))
     try:
         ctx = init_process_group(args.backend if use_cuda else "gloo", args.master_ip, rank, world_size, device,
                                  _dist_timeout(args))
@@ -154,8 +154,9 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
     launched = torchrun_env()
     if launched is not None:
         rank, world_size, local_rank = launched
-        setup_logging(rank == 0, rank)
+        setup_logging_from_args(args, rank == 0, rank)
         tune_cpu_allocator()
+        set_threads(getattr(args, "threads", None))
         if rank == 0:
             _remove_leftovers(args)
         use_cuda = torch.cuda.is_available() and args.backend == "nccl"
@@ -166,8 +167,9 @@ def launch(args: argparse.Namespace, worker: Worker, script: str, use_visible_gp
                                  _dist_timeout(args))
         _run_rank(worker, args, ctx, f"{socket.gethostname()} (torchrun, rank {rank - local_rank} upwards)")
         return
-    setup_logging(True)
+    setup_logging_from_args(args)
     tune_cpu_allocator()
+    set_threads(getattr(args, "threads", None))
     node_ranks, world_size = list(args.gpu_ranks), args.world_size
     if not node_ranks or 0 in node_ranks or world_size == 1:  # the node that writes the outputs
         _remove_leftovers(args)

@@ -6,7 +6,8 @@ what the checkpoint was trained with, or be a change with one clear meaning:
 * ``--total_steps`` may change (as long as it is beyond the checkpoint's step): the linear decay then
   ends at the new total (the warm-up stays a fraction of it) and the log shows the learning rate before
   and after;
-* ``--report_steps``, ``--save_checkpoint_steps`` and ``--output_model_path`` only change what is written;
+* ``--report_steps``, ``--save_checkpoint_steps``, ``--output_model_path``, ``--save_total_limit``,
+  ``--keep_trainer_state`` and ``--tensorboard_dir`` only change what is written;
 * everything else (batch size, accumulation, seed, learning rate, warm-up, Adam's betas, weight decay,
   precision, number of processes, model configuration, dataset, vocabulary, loader and masking options)
   is refused, naming the option and both values. To continue with other values, start a new run from the
@@ -19,7 +20,10 @@ from typing import Any, Mapping
 from uer.model_config import ConfigError
 
 # TrainConfig fields that may differ (they change what is written, not what is trained).
-OUTPUT_ONLY = {"output_model_path", "report_steps", "save_checkpoint_steps"}
+OUTPUT_ONLY = {"output_model_path", "report_steps", "save_checkpoint_steps", "save_total_limit", "keep_trainer_state",
+               "tensorboard_dir"}
+# What checkpoints written before these options existed were trained with.
+EARLIER_DEFAULTS = {"optimizer": "adamw", "scheduler": "linear", "lr_decay": 0.5, "num_cycles": 1, "max_grad_norm": None}
 
 
 def _flag(name: str) -> str:
@@ -49,7 +53,7 @@ def check_resume(state: Mapping[str, Any], train_config: Mapping[str, Any], run:
         world_size: this run's number of processes.
         checkpoint: the --resume_from path (for the messages).
     """
-    saved, step = dict(state["train_config"]), int(state["step"])
+    saved, step = {**EARLIER_DEFAULTS, **state["train_config"]}, int(state["step"])
     problems: list[str] = []
     notices: list[str] = []
     for name, value in train_config.items():

@@ -1,0 +1,41 @@
+"""--help of every entry script: each option shows its default, usage examples print as written."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+
+import pytest
+
+from conftest import run_script
+
+PARSERS = ["uer.cli.pretrain", "uer.cli.run_classifier", "uer.cli.run_classifier_cv", "uer.cli.run_classifier_mt",
+           "uer.cli.run_dbqa", "uer.cli.run_classifier_infer"]
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if a.option_strings and a.help is not argparse.SUPPRESS
+            and a.default is not argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)]
+
+
+@pytest.mark.parametrize("module", PARSERS + ["uer.generation"])
+def test_every_option_shows_its_default(module: str) -> None:
+    mod = importlib.import_module(module)
+    parser = mod.build_parser("generate.py") if module == "uer.generation" else mod.build_parser()
+    assert isinstance(parser._get_formatter(), argparse.RawDescriptionHelpFormatter)
+    for action in _options(parser):
+        formatter = parser._get_formatter()
+        formatter.add_argument(action)  # the lines --help prints for this option
+        entry = re.sub(r"\s+", " ", formatter.format_help())
+        assert f"(default: {action.default})".replace("[", "").replace("]", "")[:20] in entry.replace("[", "").replace("]", ""), entry
+
+
+def test_usage_examples_keep_their_lines_and_config_default() -> None:
+    out = run_script("pretrain.py", "--help").stdout
+    assert "--vocab_path models/google_zh_vocab.txt \\\n        --config_path" in out
+    config_help = re.sub(r"\s+", " ", out.split("--config_path CONFIG_PATH\n", 1)[1].split("--embedding", 1)[0])
+    assert "(default: models/bert/base_config.json)" in config_help
+    assert "tiny_config" not in config_help
+    assert "(default: None)" in re.sub(r"\s+", " ", out.split("--threads THREADS")[-1])
+    preprocess = run_script("preprocess.py", "--help").stdout
+    assert "--vocab_path models/google_zh_vocab.txt \\\n" in preprocess and "(default: dataset.pt)" in preprocess
