@@ -137,6 +137,29 @@ GOOGLE_IN_CASES: Cases = {
     "missing": (lambda ws: ["--input_model_path", ws["root"] / "missing.ckpt"], lambda ws: [_s(ws["root"] / "missing.ckpt")]),
 }
 
+def encoder_server_base(ws: dict, out: Path) -> list:
+    return ["--load_model_path", ws["lm.bin"], "--vocab_path", ws["vocab.txt"], "--config_path", ws["config.json"],
+            "--seq_length", "16", "--port", "0"]
+
+
+def prediction_server_base(ws: dict, out: Path) -> list:
+    return ["--load_model_path", ws["classifier.bin"], "--vocab_path", ws["vocab.txt"], "--config_path",
+            ws["config.json"], "--labels_num", "2", "--seq_length", "16", "--port", "0"]
+
+
+def export_onnx_base(ws: dict, out: Path) -> list:
+    return ["--kind", "classifier", *prediction_server_base(ws, out)[:-2], "--output_path", out / "model.onnx"]
+
+
+# The servers fail before they listen; the export writes nothing.
+SERVING_CASES: Cases = {
+    "bad_config": BAD_CONFIG,
+    "non_utf8": (lambda ws: ["--vocab_path", ws["bad_vocab.txt"]], lambda ws: [f"{ws['bad_vocab.txt']}:7", "UTF-8"]),
+    "missing": (lambda ws: ["--load_model_path", ws["root"] / "missing.bin"],
+                lambda ws: [_s(ws["root"] / "missing.bin"), "not found"]),
+}
+
+
 def _task_files(ws: dict, **files) -> list:
     return [f"--{k}={ws[v] if v in ws else v}" for k, v in files.items()]
 
@@ -237,6 +260,9 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/convert_albert_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_google_to_uer.py", converter_base, GOOGLE_IN_CASES),
     ("scripts/convert_bert_from_original_tf_to_uer.py", converter_base, GOOGLE_IN_CASES),
+    ("scripts/encoder_server.py", encoder_server_base, SERVING_CASES),
+    ("scripts/prediction_server.py", prediction_server_base, SERVING_CASES),
+    ("scripts/export_onnx.py", export_onnx_base, SERVING_CASES),
 ] + tool_matrix(tsv_cases)  # the tool scripts (tests/tools_error_cases.py)
 
 

@@ -67,7 +67,8 @@ class MultiHeadedAttention(nn.Module):
             return x.view(batch_size, x.shape[1], self.heads_num, self.head_size).transpose(1, 2)
 
         projections = self.linear_layers[1:] if first_only else self.linear_layers
-        if batch_size * seq_length < 64:
+        # Exporting (ONNX with dynamic axes) takes the stacked product: a branch on the shape cannot be exported.
+        if batch_size * seq_length < 64 and not torch.compiler.is_exporting():
             projected = [heads(linear(hidden)) for linear in projections]
         else:
             weight = torch.cat([linear.weight for linear in projections])

@@ -1,0 +1,96 @@
+"""ONNX export of a serving module (:mod:`uer.serving.modules`), checked against torch before it is written.
+
+The graph has inputs ``src`` and ``seg`` (int64 [batch x sequence], segment 0 = padding) with both axes
+dynamic (the sequence up to the model's ``max_seq_length``) and one output (``vectors`` or ``logits``).
+torch's exporter (torch.export + onnxscript) traces the module; the two places where the encoder branches on
+the data or on the shape for speed take their general path while exporting (``torch.compiler.is_exporting``),
+which computes the same values. The file carries metadata (``uer_kind``, ``vocab_size``,
+``max_seq_length``, ``dim`` / ``labels_num``, ``encode_layer``, ``normalize``) that the servers check
+against their flags. Before the file is moved into place, onnxruntime runs it on padded batches of several
+shapes and its outputs must equal torch's to ``tolerance``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from uer.errors import UserError
+from uer.utils.io import atomic_write
+from uer.serving import require
+from uer.serving.backends import ONNX_INPUTS, OnnxRunner
+
+logger = logging.getLogger("uer.serving")
+
+
+class ExportMismatch(UserError):
+    """onnxruntime's outputs differ from torch's by more than the tolerance (nothing is written)."""
+
+
+def check_inputs(vocab_size: int, cls_id: int, longest: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batches to compare the export on: several batch sizes and lengths, pairs (segment 2) and padding."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for batch_size, length in ((1, 1), (1, 7), (3, 13), (5, max(2, longest))):
+        src = rng.integers(min(5, vocab_size - 1), vocab_size, size=(batch_size, length), dtype=np.int64)
+        src[:, 0] = cls_id
+        seg = np.ones((batch_size, length), dtype=np.int64)
+        lengths = rng.integers(1, length + 1, size=batch_size)
+        lengths[0] = length  # the longest row has no padding, as in a real batch
+        for row, n in enumerate(lengths):
+            seg[row, n // 2 + 1:n] = 2 if row % 2 else 1
+            seg[row, n:] = 0
+            src[row, n:] = 0
+        batches.append((src, seg))
+    return batches
+
+
+def export_onnx(module: nn.Module, path: str | os.PathLike, metadata: dict[str, str], output_name: str,
+                max_seq_length: int | None, vocab_size: int, cls_id: int, check_length: int = 128,
+                opset_version: int = 18, tolerance: float = 1e-4) -> float:
+    """Export ``module`` (``(src, seg) -> [batch x ...]``) to ``path``; returns the largest difference to torch.
+
+    Raises :class:`ExportMismatch` (and writes nothing) when onnxruntime disagrees with torch.
+    """
+    onnx = require("onnx", purpose="ONNX export")
+    require("onnxscript", purpose="ONNX export")  # torch's exporter builds the graph with it
+    require("onnxruntime", purpose="checking the ONNX export")
+    module = module.eval().cpu()
+    logging.getLogger("onnxscript").setLevel(logging.WARNING)  # its optimiser logs every folded constant
+    example = check_inputs(vocab_size, cls_id, 16, seed=1)[2]  # batch 3 x 13 with padding: no size-1 axis
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    sequence = torch.export.Dim("sequence", min=1, max=max_seq_length or (1 << 16))
+    shapes = {name: {0: batch, 1: sequence} for name in ONNX_INPUTS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on renamed axes and deprecated options
+        program = torch.onnx.export(module, tuple(torch.from_numpy(x) for x in example), dynamo=True,
+                                    input_names=list(ONNX_INPUTS), output_names=[output_name],
+                                    dynamic_shapes=shapes, opset_version=opset_version, external_data=False,
+                                    verbose=False)
+    proto = program.model_proto
+    for key, value in {**metadata, "vocab_size": str(vocab_size), "max_seq_length": str(max_seq_length or 0)}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    worst = [0.0]
+
+    def write_checked(tmp: str) -> None:
+        onnx.save(proto, tmp)
+        runner = OnnxRunner(tmp, threads=1)
+        for src, seg in check_inputs(vocab_size, cls_id, min(check_length, max_seq_length or check_length)):
+            with torch.inference_mode():
+                expected = module(torch.from_numpy(src), torch.from_numpy(seg)).float().numpy()
+            got = runner(src, seg)[0]
+            if got.shape != expected.shape:
+                raise ExportMismatch(f"the export gives shape {got.shape} for input {src.shape}; torch {expected.shape}")
+            diff = float(np.abs(got - expected).max()) if got.size else 0.0
+            worst[0] = max(worst[0], diff)
+            if not diff <= tolerance:
+                raise ExportMismatch(f"onnxruntime differs from torch by {diff:.3g} (> {tolerance:g}) on a batch of "
+                                     f"shape {src.shape}; nothing written")
+
+    atomic_write(path, write_checked)
+    return worst[0]
