@@ -10,6 +10,7 @@ command line.
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from uer import names
 from uer.text.segment import SEGMENTERS
@@ -343,3 +344,16 @@ def add_finetune_training_options(parser: argparse.ArgumentParser) -> None:
     add_early_stopping_option(parser)
     add_training_curve_options(parser)
     add_runtime_options(parser)
+
+
+def build_finetune_parser(description: str | None, add_task_options: Callable[[argparse.ArgumentParser], None],
+                          ) -> argparse.ArgumentParser:
+    """The parser of a fine-tuning script: paths and loop flags, tokenizer, model, the task's own options
+    (its head), then the shared training options."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    add_finetune_options(parser)
+    add_tokenizer_options(parser)
+    add_model_options(parser)
+    add_task_options(parser)
+    add_finetune_training_options(parser)
+    return parser

@@ -40,13 +40,7 @@ def add_choice_options(parser: argparse.ArgumentParser, default_choices: int = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
-    opts.add_finetune_options(parser)
-    opts.add_tokenizer_options(parser)
-    opts.add_model_options(parser)
-    add_choice_options(parser)
-    opts.add_finetune_training_options(parser)
-    return parser
+    return opts.build_finetune_parser(__doc__, add_choice_options)
 
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:

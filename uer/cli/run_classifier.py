@@ -32,13 +32,7 @@ logger = logging.getLogger("run_classifier")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
-    opts.add_finetune_options(parser)
-    opts.add_tokenizer_options(parser)
-    opts.add_model_options(parser)
-    opts.add_classifier_options(parser)
-    opts.add_finetune_training_options(parser)
-    return parser
+    return opts.build_finetune_parser(__doc__, opts.add_classifier_options)
 
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:

@@ -42,13 +42,7 @@ def add_mrc_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
-    opts.add_finetune_options(parser)
-    opts.add_tokenizer_options(parser)
-    opts.add_model_options(parser)
-    add_mrc_options(parser)
-    opts.add_finetune_training_options(parser)
-    return parser
+    return opts.build_finetune_parser(__doc__, add_mrc_options)
 
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
