@@ -192,9 +192,10 @@ def test_extract_feature_equals_the_encoder_output(tmp_path, word):
          "--config_path", TINY, "--tokenizer", "space", "--batch_size", "3")
     states = torch.load(tmp_path / "feature_output.pt", weights_only=True)
     tokenizer, model = word["tokenizer"], word["module"]
-    assert states.shape == (len(SENTENCES), 1 + max(len(s.split()) for s in SENTENCES), 128)
+    # [CLS] text [SEP], the default encoding of single texts
+    assert states.shape == (len(SENTENCES), 2 + max(len(s.split()) for s in SENTENCES), 128)
     for i, sentence in enumerate(SENTENCES):
-        expected = encode_ids(model, [tokenizer.vocab.cls_id] + tokenizer.encode(sentence))
+        expected = encode_ids(model, [tokenizer.vocab.cls_id] + tokenizer.encode(sentence) + [tokenizer.vocab.sep_id])
         torch.testing.assert_close(states[i, :len(expected)], expected, atol=2e-5, rtol=0)
         assert not states[i, len(expected):].any()
     # UER-py's newer spelling: pooled vectors (padding excluded) in .npy and .safetensors
@@ -207,7 +208,7 @@ def test_extract_feature_equals_the_encoder_output(tmp_path, word):
 
     max_vectors = load_file(str(tmp_path / "vectors.safetensors"))["features"]
     for i, sentence in enumerate(SENTENCES):
-        expected = encode_ids(model, [tokenizer.vocab.cls_id] + tokenizer.encode(sentence))
+        expected = encode_ids(model, [tokenizer.vocab.cls_id] + tokenizer.encode(sentence) + [tokenizer.vocab.sep_id])
         np.testing.assert_allclose(vectors[i], expected.mean(0).numpy(), atol=2e-5)
         np.testing.assert_allclose(max_vectors[i], expected.max(0).values.numpy(), atol=2e-5)
     encoder = TextEncoder(load_model(load_config(TINY, 25), word["model"]), tokenizer, load_config(TINY, 25))
@@ -414,7 +415,7 @@ def test_multitask_inference_reads_every_head(tmp_path, word):
     vocab = word["tokenizer"].vocab
     for sentence, line in zip(SENTENCES, lines[1:]):
         labels, logits, probs = line.split("\t")
-        ids = torch.tensor([[vocab.cls_id] + vocab.to_ids(sentence.split())])
+        ids = torch.tensor([[vocab.cls_id] + vocab.to_ids(sentence.split()) + [vocab.sep_id]])
         expected = []
         with torch.no_grad():
             for task in (0, 1):
