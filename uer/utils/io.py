@@ -77,22 +77,15 @@ def move_into_place(finished: str | os.PathLike, path: str | os.PathLike) -> Non
     _commit(Path(finished), Path(path))
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
-    """Call ``write(temp_path)`` (e.g. ``torch.save(state, temp_path)``), then fsync and rename onto ``path``.
-
-    The folder of ``path`` is created when missing (scripts refuse a missing output folder earlier, with
-    :func:`check_outputs`). A full disk raises :class:`uer.errors.OutputError`; the temp file is removed on
-    any failure, Ctrl-C included.
-    """
-    path = Path(path)
+@contextlib.contextmanager
+def _staged(path: Path) -> Iterator[Path]:
+    """A temp file beside ``path``, renamed onto it (with fsync) when the block ends normally; removed on any
+    failure, Ctrl-C included. A full disk becomes :class:`uer.errors.OutputError`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
     try:
         _create(tmp)
-        mode = stat.S_IMODE(os.stat(tmp).st_mode)
-        write(str(tmp))
-        if stat.S_IMODE(os.stat(tmp).st_mode) != mode:  # the library replaced our file (safetensors: 0600)
-            os.chmod(tmp, mode)
+        yield tmp
         _commit(tmp, path)
     except OSError as err:
         _remove(tmp)
@@ -102,6 +95,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
+    """Call ``write(temp_path)`` (e.g. ``torch.save(state, temp_path)``), then fsync and rename onto ``path``.
+
+    The folder of ``path`` is created when missing (scripts refuse a missing output folder earlier, with
+    :func:`check_outputs`). A full disk raises :class:`uer.errors.OutputError`; the temp file is removed on
+    any failure, Ctrl-C included.
+    """
+    with _staged(Path(path)) as tmp:
+        mode = stat.S_IMODE(os.stat(tmp).st_mode)
+        write(str(tmp))
+        if stat.S_IMODE(os.stat(tmp).st_mode) != mode:  # the library replaced our file (safetensors: 0600)
+            os.chmod(tmp, mode)
 
 
 @contextlib.contextmanager
@@ -111,23 +118,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes new files: mode 'w' or 'wb', not {mode!r}")
     binary = mode == "wb"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_for(path)
-    try:
-        _create(tmp)
+    with _staged(Path(path)) as tmp:
         with open(tmp, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as handle:
             yield handle
             handle.flush()
-        _commit(tmp, path)
-    except OSError as err:
-        _remove(tmp)
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise _disk_full(err, path) from None
-        raise
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
