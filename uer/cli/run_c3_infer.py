@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -21,16 +20,13 @@ import numpy as np
 from uer import opts
 from uer.api import resolve_device
 from uer.cli.run_c3 import add_choice_options
-from uer.config import parse_args_with_config
+from uer.cli.common import start_inference
 from uer.errors import entry_point
-from uer.utils.io import atomic_write_text, check_outputs
+from uer.utils.io import atomic_write_text
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.choice import choice_instances, multiple_choice_from_args, question_scores, read_c3_questions
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
-from uer.utils.logging import setup_logging_from_args
-from uer.utils.runtime import set_threads
-from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_c3_infer")
 
@@ -66,12 +62,7 @@ def write_lines(path: str, records: list[dict]) -> None:
 
 @entry_point("run_c3_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
-    check_outputs(args, outputs=("prediction_path",),
-                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
-    setup_logging_from_args(args)
-    set_threads(args.threads)
-    tune_cpu_allocator()
+    args = start_inference(build_parser(), argv)
     args.tokenizer_obj = tokenizer_from_args(args)
     questions = read_c3_questions(args.test_path, args.tokenizer_obj, args.seq_length, args.max_choices_num,
                                   with_answers=False)

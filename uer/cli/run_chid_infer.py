@@ -10,19 +10,14 @@ Writes ``{"#idiomNNNNNN#": index of the predicted candidate, ...}``, the format 
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Sequence
 
 from uer.cli.run_c3_infer import build_parser as c3_parser, predict_choices
 from uer.cli.run_cmrc_infer import write_json
-from uer.config import parse_args_with_config
+from uer.cli.common import start_inference
 from uer.errors import entry_point
-from uer.utils.io import check_outputs
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.choice import read_chid_questions
-from uer.utils.logging import setup_logging_from_args
-from uer.utils.runtime import set_threads
-from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_chid_infer")
 
@@ -36,12 +31,7 @@ def build_parser():
 
 @entry_point("run_chid_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
-    check_outputs(args, outputs=("prediction_path",),
-                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
-    setup_logging_from_args(args)
-    set_threads(args.threads)
-    tune_cpu_allocator()
+    args = start_inference(build_parser(), argv)
     args.tokenizer_obj = tokenizer_from_args(args)
     questions = read_chid_questions(args.test_path, args.tokenizer_obj, args.seq_length, args.max_choices_num)
     labels = predict_choices(args, questions)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -28,10 +27,8 @@ from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
 from uer.api import resolve_device
 from uer.errors import entry_point
-from uer.utils.io import atomic_write_text, check_outputs
-from uer.config import parse_args_with_config
-from uer.utils.logging import setup_logging_from_args
-from uer.utils.runtime import set_threads, tune_cpu_allocator
+from uer.utils.io import atomic_write_text
+from uer.cli.common import start_inference
 
 logger = logging.getLogger("run_classifier_infer")
 
@@ -71,12 +68,7 @@ def write_predictions(path: str, logits: np.ndarray, output_logits: bool, output
 
 @entry_point("run_classifier_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
-    check_outputs(args, outputs=("prediction_path",),
-                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path"))
-    setup_logging_from_args(args)
-    tune_cpu_allocator()
-    set_threads(args.threads)
+    args = start_inference(build_parser(), argv)
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
     data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False,  # before the model

@@ -14,22 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from typing import Sequence
 
 from uer import opts
 from uer.api import resolve_device
 from uer.cli.run_cmrc import add_mrc_options
-from uer.config import parse_args_with_config
+from uer.cli.common import start_inference
 from uer.errors import entry_point
-from uer.utils.io import atomic_write_text, check_outputs
+from uer.utils.io import atomic_write_text
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
 from uer.finetune.mrc import decode_answers, read_mrc, span_extractor_from_args
 from uer.model_loader import load_model_weights
-from uer.utils.logging import setup_logging_from_args
-from uer.utils.runtime import set_threads
-from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_cmrc_infer")
 
@@ -51,12 +47,7 @@ def write_json(path: str, value) -> None:
 
 @entry_point("run_cmrc_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
-    check_outputs(args, outputs=("prediction_path",),
-                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", ))
-    setup_logging_from_args(args)
-    set_threads(args.threads)
-    tune_cpu_allocator()
+    args = start_inference(build_parser(), argv)
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
     data, questions = read_mrc(args.test_path, tokenizer, args.seq_length, args.doc_stride, with_answers=False)

@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Sequence
 
 from uer import opts
 from uer.api import resolve_device
-from uer.config import parse_args_with_config
+from uer.cli.common import start_inference
 from uer.errors import entry_point
-from uer.utils.io import atomic_write_text, check_outputs
+from uer.utils.io import atomic_write_text
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
 from uer.finetune.tagging import read_label2id, read_tagging, sentence_tags, tagger_from_args
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.cli.run_ner import add_tagging_options
-from uer.utils.logging import setup_logging_from_args
-from uer.utils.runtime import set_threads
-from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("run_ner_infer")
 
@@ -50,12 +46,7 @@ def write_tags(path: str, tags: list[list[str]]) -> None:
 
 @entry_point("run_ner_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
-    check_outputs(args, outputs=("prediction_path",),
-                  inputs=("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path", "label2id_path", ))
-    setup_logging_from_args(args)
-    set_threads(args.threads)
-    tune_cpu_allocator()
+    args = start_inference(build_parser(), argv, extra_inputs=("label2id_path",))
     device = resolve_device(args.device)
     tokenizer = tokenizer_from_args(args)
     label2id = read_label2id(args.label2id_path)
