@@ -252,10 +252,10 @@ def test_pooler_is_the_sp_heads_first_layer(files, text_encoder):
 
 
 def readme_serving_example(files) -> tuple[list[str], str]:
-    """The README's serving example: the encoder server's flags (model, vocabulary and port replaced by the
-    test's) and the three lines of Python."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Serving"):]
+    """The guide's serving example (docs/inference-and-serving.md): the encoder server's flags (model, vocabulary
+    and port replaced by the test's) and the three lines of Python."""
+    guide = (ROOT / "docs" / "inference-and-serving.md").read_text(encoding="utf-8")
+    section = guide[guide.index("## Serving"):]
     bash = section[section.index("```bash\n") + 8:section.index("```\n", section.index("```bash"))]
     python = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python"))]
     argv = shlex.split(bash.replace("\\\n", " "))
@@ -267,13 +267,13 @@ def readme_serving_example(files) -> tuple[list[str], str]:
 
 
 def test_encoder_server_script_end_to_end(files, text_encoder):
-    """The entry script as the README starts it, queried with the README's Python: health, info, the client
+    """The entry script as the guide starts it, queried with the guide's Python: health, info, the client
     and plain HTTP, limits, malformed requests, concurrency, clean shutdown."""
     flags, python = readme_serving_example(files)
     with script_server("scripts/encoder_server.py", *flags, "--max_texts", "8", "--max_text_chars", "40",
                        "--threads", "1") as (port, _):
         namespace: dict = {}
-        exec(compile(python.replace("8866", str(port)), "README.md", "exec"), namespace)
+        exec(compile(python.replace("8866", str(port)), "docs/inference-and-serving.md", "exec"), namespace)
         np.testing.assert_allclose(namespace["vectors"], text_encoder.embed(["这本书很好看", "酒店的服务太差了"],
                                                                             pooling="mean"), atol=1e-5)
         url = f"http://127.0.0.1:{port}"

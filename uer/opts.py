@@ -269,7 +269,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process for torch's operators. Default: torch's (one per core; "
                              "with several CPU processes, the cores divided among them). On a machine other "
-                             "programs keep busy, 1 is often several times faster (see the README).")
+                             "programs keep busy, 1 is often several times faster (docs/distributed-and-performance.md).")
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
