@@ -86,8 +86,9 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
                                                            tensorboard_dir=curves), ctx,
                           tokenizer.vocab.pad_id)
         if ctx.is_main:
-            logger.info("fold %d/%d: training on %d rows, held out %d", fold + 1, args.folds_num, len(train_rows),
-                        len(held_out))
+            # folds are numbered from 0 in every line, as in UER-py's log and the fold models' file names
+            logger.info("fold %d (of folds 0-%d): training on %d rows, held out %d", fold, args.folds_num - 1,
+                        len(train_rows), len(held_out))
         held = data.subset(held_out)
         tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, metric)])
         logits = stacked_logits(tuner.predict(held), labels_num)

@@ -5,7 +5,7 @@ r"""Tag a file with a model fine-tuned by run_ner.py.
         --prediction_path datasets/msra_ner/prediction.tsv --label2id_path datasets/msra_ner/label2id.json \
         --embedding word_pos_seg --encoder transformer --mask fully_visible
 
-Reads ``text_a`` (space-separated characters) by column name; writes a TSV with a ``label`` column: one
+Reads ``text_a`` (space-separated characters) by column name; writes a TSV with UER-py's ``pred_label`` column: one
 tag per input character, separated by spaces (long sentences are predicted in windows and joined). A model
 trained with --crf_target is recognised from its file (its ``crf.*`` weights) and decoded by Viterbi.
 """
@@ -22,7 +22,8 @@ from uer.errors import entry_point
 from uer.utils.io import atomic_write_text
 from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
-from uer.finetune.tagging import read_label2id, read_tagging, sentence_tags, tagger_from_args
+from uer.finetune.tagging import (format_predicted_tags, read_label2id, read_tagging, sentence_tags,
+                                  tagger_from_args)
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.cli.run_ner import add_tagging_options
 
@@ -40,10 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_tags(path: str, tags: list[list[str]]) -> None:
-    atomic_write_text(path, "label\n" + "".join(" ".join(t) + "\n" for t in tags))
-
-
 @entry_point("run_ner_infer.py")
 def main(argv: Sequence[str] | None = None) -> None:
     args = start_inference(build_parser(), argv, extra_inputs=("label2id_path",))
@@ -58,5 +55,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = tagger_from_args(args, len(tokenizer.vocab), label2id, pretrained=False)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",), state=state)
     preds = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
-    write_tags(args.prediction_path, sentence_tags(preds, data, sentences, id2label))
+    atomic_write_text(args.prediction_path, format_predicted_tags(sentence_tags(preds, data, sentences, id2label)))
     logger.info("tagged %d sentences of %s into %s", len(sentences.words), args.test_path, args.prediction_path)

@@ -229,6 +229,15 @@ def sentence_tags(predictions: list[Prediction], data: Instances, sentences: Sen
     return out
 
 
+PREDICTION_COLUMN = "pred_label"  # UER-py's run_ner_infer.py header
+
+
+def format_predicted_tags(tags: Sequence[Sequence[str]]) -> str:
+    """The NER prediction file's text, as UER-py's run_ner_infer.py writes it: a ``pred_label`` header, then one
+    line per sentence with one tag per input character, separated by spaces."""
+    return PREDICTION_COLUMN + "\n" + "".join(" ".join(sentence) + "\n" for sentence in tags)
+
+
 def ner_metric(sentences: Sentences, id2label: Sequence[str]):
     """Metric for an EvalSet of a labelled tagging file: entity P/R/F1 (primary score ``f1``)."""
 
