@@ -425,7 +425,7 @@ def test_bad_server_options_are_one_line_errors(files, capsys):
 # -- ONNX -------------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path):
+def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path, capfd):
     pytest.importorskip("onnxruntime", reason="ONNX export needs requirements-serve.txt")
     pytest.importorskip("onnxscript", reason="ONNX export needs requirements-serve.txt")
     from uer.serving.backends import TextPairs
@@ -434,6 +434,11 @@ def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path):
     encoder_onnx = tmp_path / "encoder.onnx"
     export_onnx.main(["--kind", "encoder", "--load_model_path", files["model"], "--vocab_path", files["vocab"],
                       "--config_path", TINY, "--encode_layer", "mean", "--normalize", "--output_path", str(encoder_onnx)])
+    # one line per step; the exporter's and optimiser's own lines (~100) only at --log_level DEBUG
+    out, err = capfd.readouterr()
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert len(lines) <= 4 and "exporting" in lines[-3] and "checking onnxruntime" in lines[-2] and \
+        "wrote" in lines[-1], lines
     onnx_flags = ["--vocab_path", files["vocab"], "--backend", "onnxruntime", "--onnx_path", str(encoder_onnx),
                   "--threads", "1"]
     service = encoder_server.build_service(service_args(encoder_server, *onnx_flags))
