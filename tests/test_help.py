@@ -50,7 +50,7 @@ ENTRY_SCRIPTS = sorted(["preprocess.py", "pretrain.py"] + [p.name for p in ROOT.
 
 def test_every_entry_script_shows_its_defaults(monkeypatch, capsys) -> None:
     """`SCRIPT --help` of every entry script, run in this process: every option of the parser that prints the
-    help shows its default (the parsers are recorded as they parse)."""
+    help shows its default, and no option group appears twice (the parsers are recorded as they parse)."""
     parsers: list[argparse.ArgumentParser] = []
     original = argparse.ArgumentParser.parse_known_args
 
@@ -70,6 +70,8 @@ def test_every_entry_script_shows_its_defaults(monkeypatch, capsys) -> None:
         assert "usage:" in capsys.readouterr().out, script
         assert parsers, f"{script}: no parser printed the help"
         parser = parsers[-1]
+        titles = [group.title for group in parser._action_groups]
+        assert len(titles) == len(set(titles)) and "optimiser and schedule" not in titles, (script, titles)
         for action in _options(parser):
             formatter = parser._get_formatter()
             formatter.add_argument(action)

@@ -71,6 +71,8 @@ def add_knowledge_masking_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_optimization_options(parser: argparse.ArgumentParser) -> None:
+    """One "optimisation" group: learning rate and warm-up, Adam's settings, mixed precision, then the optimiser,
+    schedule and clipping choices."""
     group = parser.add_argument_group("optimisation")
     group.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate.")
     group.add_argument("--warmup", type=float, default=0.1, help="Fraction of total steps spent warming up.")
@@ -81,6 +83,7 @@ def add_optimization_options(parser: argparse.ArgumentParser) -> None:
                        help="Mixed precision with torch.amp: float16 + loss scaling on CUDA, bfloat16 on CPU.")
     group.add_argument("--fp16_opt_level", default="O1", choices=["O0", "O1", "O2", "O3"],
                        help="Apex-compatible spelling: O0 keeps float32; O1-O3 all use native autocast with float32 master weights.")
+    add_optimizer_choice_options(group)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -278,12 +281,12 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     add_threads_option(parser)
 
 
-def add_optimizer_choice_options(parser: argparse.ArgumentParser) -> None:
-    """--optimizer and --scheduler (UER-py's later names); choices come from the registries."""
+def add_optimizer_choice_options(group: argparse._ArgumentGroup) -> None:
+    """--optimizer and --scheduler (UER-py's later names), into the optimisation group; choices come from the
+    registries."""
     from uer.utils.optimizers import OPTIMIZERS
     from uer.utils.schedulers import str2scheduler
 
-    group = parser.add_argument_group("optimiser and schedule")
     group.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
                        help="adamw: torch's fused AdamW (fine-tuning: UER-py's update without bias correction); "
                             "adafactor: factored second moments, --learning_rate as its step size (UER-py's settings).")
@@ -336,11 +339,10 @@ def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finetune_training_options(parser: argparse.ArgumentParser) -> None:
-    """What every fine-tuning script with a dev set shares after its own options: optimisation, processes,
-    optimiser/schedule choice, early stopping, curves and logs, threads."""
+    """What every fine-tuning script with a dev set shares after its own options: optimisation (optimiser and
+    schedule included), processes, early stopping, curves and logs, threads."""
     add_optimization_options(parser)
     add_distributed_options(parser)
-    add_optimizer_choice_options(parser)
     add_early_stopping_option(parser)
     add_training_curve_options(parser)
     add_runtime_options(parser)

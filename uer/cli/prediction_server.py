@@ -42,7 +42,7 @@ TASKS = ("classifier", "ner", "mrc")
 def build_parser(task: str = "classifier") -> argparse.ArgumentParser:
     """The options of ``--task`` (each task takes the flags of its own inference script)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
-    group = parser.add_argument_group("model")
+    group = parser.add_argument_group("model file and task")
     group.add_argument("--task", choices=TASKS, default="classifier",
                        help="What the model was fine-tuned for: classifier (run_classifier.py), ner (run_ner.py: "
                             "entities with character offsets) or mrc (run_cmrc.py: texts are questions, texts_b "
