@@ -74,6 +74,8 @@ def add_knowledge_masking_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_optimization_options(parser: argparse.ArgumentParser) -> None:
+    """One "optimisation" group: learning rate and warm-up, Adam's settings, mixed precision, then the optimiser,
+    schedule and clipping choices."""
     group = parser.add_argument_group("optimisation")
     group.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate.")
     group.add_argument("--warmup", type=float, default=0.1, help="Fraction of total steps spent warming up.")
@@ -84,6 +86,7 @@ def add_optimization_options(parser: argparse.ArgumentParser) -> None:
                        help="Mixed precision with torch.amp: float16 + loss scaling on CUDA, bfloat16 on CPU.")
     group.add_argument("--fp16_opt_level", default="O1", choices=["O0", "O1", "O2", "O3"],
                        help="Apex-compatible spelling: O0 keeps float32; O1-O3 all use native autocast with float32 master weights.")
+    add_optimizer_choice_options(group)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -252,7 +255,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process for torch's operators. Default: torch's (one per core; "
                              "with several CPU processes, the cores divided among them). On a machine other "
-                             "programs keep busy, 1 is often several times faster (see the README).")
+                             "programs keep busy, 1 is often several times faster (docs/distributed-and-performance.md).")
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
@@ -261,12 +264,12 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     add_threads_option(parser)
 
 
-def add_optimizer_choice_options(parser: argparse.ArgumentParser) -> None:
-    """--optimizer and --scheduler (UER-py's later names); choices come from the registries."""
+def add_optimizer_choice_options(group: argparse._ArgumentGroup) -> None:
+    """--optimizer and --scheduler (UER-py's later names), into the optimisation group; choices come from the
+    registries."""
     from uer.training.optimizers import OPTIMIZERS
     from uer.training.schedulers import str2scheduler
 
-    group = parser.add_argument_group("optimiser and schedule")
     group.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
                        help="adamw: torch's fused AdamW (fine-tuning: UER-py's update without bias correction); "
                             "adafactor: factored second moments, --learning_rate as its step size (UER-py's settings).")
@@ -308,11 +311,10 @@ def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finetune_training_options(parser: argparse.ArgumentParser, early_stopping: bool = True) -> None:
-    """What every fine-tuning command shares after its task's options: optimisation, processes,
-    optimiser/schedule choice, early stopping (tasks that keep the best model on dev), curves and logs, threads."""
+    """What every fine-tuning command shares after its task's options: optimisation (optimiser and schedule
+    included), processes, early stopping (tasks that keep the best model on dev), curves and logs, threads."""
     add_optimization_options(parser)
     add_distributed_options(parser)
-    add_optimizer_choice_options(parser)
     if early_stopping:
         add_early_stopping_option(parser)
     add_training_curve_options(parser)

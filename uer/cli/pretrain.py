@@ -51,7 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_span_masking_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
-    opts.add_optimizer_choice_options(parser)
     opts.add_checkpoint_keeping_options(parser)
     opts.add_training_curve_options(parser)
     opts.add_runtime_options(parser)
