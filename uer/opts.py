@@ -78,7 +78,11 @@ def add_optimization_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--beta2", type=float, default=0.999, help="Adam beta2.")
     group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay (not on biases and norms).")
     group.add_argument("--fp16", action="store_true",
-                       help="Mixed precision with torch.amp: float16 + loss scaling on CUDA, bfloat16 on CPU.")
+                       help="Mixed precision (torch.amp autocast): bfloat16 on CPUs with AVX-512 BF16/AMX and on GPUs "
+                            "with bfloat16, float16 + loss scaling on older GPUs; float32 weights, layer norms, "
+                            "softmax and losses.")
+    group.add_argument("--bf16", action="store_true",
+                       help="HuggingFace's name for the same mixed precision, refused on a GPU without bfloat16.")
     group.add_argument("--fp16_opt_level", default="O1", choices=["O0", "O1", "O2", "O3"],
                        help="Apex-compatible spelling: O0 keeps float32; O1-O3 all use native autocast with float32 master weights.")
 
