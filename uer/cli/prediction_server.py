@@ -32,6 +32,7 @@ from uer.serving.modules import classifier_logits_from_args
 from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options,
                                 limits_from_args, serve, set_threads, url_of)
 from uer.utils.logging import setup_logging
+from uer.utils.quantize import check_quantize_backend, quantize_for_inference
 from uer.utils.runtime import tune_cpu_allocator
 
 logger = logging.getLogger("prediction_server")
@@ -51,6 +52,7 @@ def build_parser(task: str = "classifier") -> argparse.ArgumentParser:
                        help="Fine-tuned model file; not needed with --backend onnxruntime.")
     group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(group)
+    opts.add_quantize_option(group)
     opts.add_input_form_option(group)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
@@ -96,12 +98,14 @@ def build_task_service(args: argparse.Namespace, device) -> TextService:
         args.crf_target = args.crf_target or "crf.transitions" in state  # as run_ner_infer.py
         model = tagger_from_args(args, len(tokenizer.vocab), label2id, pretrained=False)
         load_model_weights(model, args.load_model_path, strict_prefixes=("",), state=state)
+        model = quantize_for_inference(model, args.quantize, device)
         return NerService(model, tokenizer, args.seq_length, args.max_batch_size, device,
                           sorted(label2id, key=label2id.get), not args.no_closing_sep, info)
     from uer.finetune.mrc import span_extractor_from_args
 
     model = span_extractor_from_args(args, len(tokenizer.vocab), pretrained=False)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))
+    model = quantize_for_inference(model, args.quantize, device)
     return MrcService(model, tokenizer, args.seq_length, args.max_batch_size, device, args.doc_stride,
                       args.max_answer_length, info)
 
@@ -116,8 +120,9 @@ def build_service(args: argparse.Namespace) -> TextService:
         if args.labels_num is None or args.labels_num < 1:
             raise UsageError("give --labels_num: the number of labels the classifier was trained with")
         module, tokenizer, _ = classifier_logits_from_args(args, args.load_model_path)
-        runner, model = TorchRunner(module, device), args.load_model_path
+        runner, model = TorchRunner(quantize_for_inference(module, args.quantize, device), device), args.load_model_path
     else:
+        check_quantize_backend(args.quantize, args.backend)
         tokenizer = tokenizer_from_args(args)
         runner = OnnxRunner(args.onnx_path, args.threads, device)
         meta = runner.check("classifier", len(tokenizer.vocab), args.seq_length)

@@ -27,6 +27,7 @@ from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.choice import choice_instances, multiple_choice_from_args, question_scores, read_c3_questions
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
+from uer.utils.quantize import quantize_for_inference
 
 logger = logging.getLogger("run_c3_infer")
 
@@ -51,6 +52,7 @@ def predict_choices(args: argparse.Namespace, questions) -> list[int]:
     model = multiple_choice_from_args(args, len(tokenizer.vocab), pooler=has_pooler(args.load_model_path),
                                       pretrained=False)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))
+    model = quantize_for_inference(model, args.quantize, device)
     data = choice_instances(questions, args.max_choices_num, tokenizer, with_labels=False)
     preds = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
     return [int(np.argmax(s)) for s in question_scores(preds, data)]

@@ -34,6 +34,7 @@ from uer.finetune.classification import read_classification, softmax, stacked_lo
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
+from uer.utils.quantize import quantize_for_inference
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, require_file, run_tool, save_array, write_text
 from uer.utils.logging import setup_logging_from_args
 from uer.utils.runtime import set_threads
@@ -56,6 +57,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
     parser.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(parser)
+    opts.add_quantize_option(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)
@@ -76,6 +78,7 @@ def fold_predictions(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
         cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
         model = Classifier(embedding, encoder, cfg.hidden_size, args.labels_num, args.pooling)
         load_model_weights(model, path, strict_prefixes=("",))  # every key: a fine-tuned model
+        model = quantize_for_inference(model, args.quantize, device)
         logits = stacked_logits(predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device),
                                 args.labels_num)
         logits_sum += logits

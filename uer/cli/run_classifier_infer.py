@@ -25,6 +25,7 @@ from uer.finetune.classification import read_classification, softmax, stacked_lo
 from uer.finetune.heads import Classifier
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
+from uer.utils.quantize import quantize_for_inference
 from uer.api import resolve_device
 from uer.errors import entry_point
 from uer.utils.io import atomic_write_text
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
     model = Classifier(embedding, encoder, cfg.hidden_size, args.labels_num, args.pooling)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))  # every key: a fine-tuned model
+    model = quantize_for_inference(model, args.quantize, device)
     logits = stacked_logits(predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device),
                             args.labels_num)
     write_predictions(args.prediction_path, logits, args.output_logits, args.output_prob)

@@ -33,6 +33,7 @@ from uer.finetune.contract import HeadOutput, stack_outputs
 from uer.finetune.heads import MultitaskClassifier, encode_and_pool
 from uer.finetune.loop import predict
 from uer.model_loader import load_model_weights
+from uer.utils.quantize import quantize_for_inference
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, run_tool, write_text
 from uer.utils.logging import setup_logging_from_args
 from uer.utils.runtime import set_threads
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "run_classifier_mt_infer
         cfg, embedding, encoder = encoder_from_args(args, len(tokenizer.vocab))
         model = MultitaskClassifier(embedding, encoder, cfg.hidden_size, args.labels_num_list, args.pooling)
         load_model_weights(model, args.load_model_path, strict_prefixes=("",))  # every key, heads included
+        model = quantize_for_inference(model, args.quantize, device)
         data = read_classification(args.test_path, tokenizer, args.seq_length, with_labels=False)
         predictions = predict(AllTaskLogits(model).to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
         per_task = [stack_outputs(predictions, f"task_{i}") if predictions else np.zeros((0, n), np.float32)

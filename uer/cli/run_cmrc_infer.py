@@ -26,6 +26,7 @@ from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
 from uer.finetune.mrc import decode_answers, read_mrc, span_extractor_from_args
 from uer.model_loader import load_model_weights
+from uer.utils.quantize import quantize_for_inference
 
 logger = logging.getLogger("run_cmrc_infer")
 
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     data, questions = read_mrc(args.test_path, tokenizer, args.seq_length, args.doc_stride, with_answers=False)
     model = span_extractor_from_args(args, len(tokenizer.vocab), pretrained=False)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",))
+    model = quantize_for_inference(model, args.quantize, device)
     preds = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
     answers = decode_answers(preds, data, questions, args.max_answer_length)
     write_json(args.prediction_path, {a["id"]: a["text"] for a in answers})

@@ -24,6 +24,7 @@ from uer.finetune.builders import tokenizer_from_args
 from uer.finetune.loop import predict
 from uer.finetune.tagging import read_label2id, read_tagging, sentence_tags, tagger_from_args
 from uer.model_loader import load_model_weights, load_state_dict
+from uer.utils.quantize import quantize_for_inference
 from uer.cli.run_ner import add_tagging_options
 
 logger = logging.getLogger("run_ner_infer")
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.crf_target = args.crf_target or "crf.transitions" in state
     model = tagger_from_args(args, len(tokenizer.vocab), label2id, pretrained=False)
     load_model_weights(model, args.load_model_path, strict_prefixes=("",), state=state)
+    model = quantize_for_inference(model, args.quantize, device)
     preds = predict(model.to(device), data, args.batch_size, tokenizer.vocab.pad_id, device)
     write_tags(args.prediction_path, sentence_tags(preds, data, sentences, id2label))
     logger.info("tagged %d sentences of %s into %s", len(sentences.words), args.test_path, args.prediction_path)

@@ -119,7 +119,9 @@ class MultiHeadedAttention(nn.Module):
 
         projections = self.linear_layers[1:] if first_only else self.linear_layers
         # Exporting (ONNX with dynamic axes) takes the stacked product: a branch on the shape cannot be exported.
-        if batch_size * seq_length < 64 and not torch.compiler.is_exporting():
+        # int8 (uer.utils.quantize) replaces the projections by quantized ones, whose weights cannot be stacked.
+        stackable = isinstance(self.linear_layers[0], nn.Linear)
+        if not stackable or (batch_size * seq_length < 64 and not torch.compiler.is_exporting()):
             projected = [heads(linear(hidden)) for linear in projections]
         else:
             weight = torch.cat([linear.weight for linear in projections])
