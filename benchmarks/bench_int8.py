@@ -45,7 +45,7 @@ def fine_tune(size: str, args: argparse.Namespace, work: Path) -> Path:
     pretrained = getattr(args, f"pretrained_{size}")
     if pretrained:
         cmd += ["--pretrained_model_path", pretrained]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="2"))
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     if proc.returncode != 0:
         raise SystemExit(f"fine-tuning {size} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     dev = re.findall(r"Acc\. \(Correct/Total\): ([0-9.]+)", proc.stdout + proc.stderr)
@@ -97,9 +97,9 @@ def measure(size: str, model_path: Path, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["tiny", "mini"], choices=sorted(SIZES))
-    parser.add_argument("--train_examples", type=int, default=6000)
-    parser.add_argument("--epochs_num", type=int, default=2)
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--train_examples", type=int, default=20000)
+    parser.add_argument("--epochs_num", type=int, default=1)
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
     parser.add_argument("--test_examples", type=int, default=8000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--pretrained_tiny", default=None)
