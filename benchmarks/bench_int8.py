@@ -70,7 +70,7 @@ def measure(size: str, model_path: Path, args: argparse.Namespace) -> None:
     tokenizer = build_tokenizer("bert", str(SHARED / "models" / "google_zh_vocab.txt"))
     test = read_classification(str(SHARED / "datasets" / "book_review" / "test.tsv"), tokenizer, 128, 2)
     test = test.subset(np.arange(min(args.test_examples, len(test))))
-    labels = np.asarray(test.labels)
+    labels = np.asarray(test.fields["label"])
     cfg = load_config(SIZES[size], len(tokenizer.vocab), dropout=0.0)
     base = build_model(cfg, with_target=False)
     model = Classifier(base.embedding, base.encoder, cfg.hidden_size, 2)
