@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Largest difference to PyTorch's outputs the export may have.")
     add_encoder_output_options(parser)
     parser.add_argument("--labels_num", type=int, default=None, help="--kind classifier: number of labels.")
+    opts.add_quantize_option(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_pooling_option(parser)
@@ -84,6 +85,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.perf_counter()
     worst = export_onnx(module, args.output_path, metadata, output, cfg.max_seq_length if bounded else None,
                         len(tokenizer.vocab), tokenizer.vocab.cls_id, args.seq_length, args.opset_version,
-                        args.tolerance)
+                        args.tolerance, args.quantize)
     logger.info("wrote %s (%s, %.1f MB) in %.1f s; onnxruntime equals PyTorch to %.2g", args.output_path, args.kind,
                 os.path.getsize(args.output_path) / 1e6, time.perf_counter() - start, worst)

@@ -121,6 +121,8 @@ def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
         "dataset_weights": list(args.dataset_weights or []),
         "instances_buffer_size": args.instances_buffer_size,
         "span_masking": [args.span_masking, args.span_geo_prob, args.span_max_length],
+        # recorded only when on: runs from before bucketing existed resume with --no_length_bucketing
+        **({"length_bucketing": opts.BUCKET_WINDOW} if args.length_bucketing else {}),
     }
 
 
@@ -166,7 +168,9 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
         dataset = open_dataset(path, args, vocab, model_cfg, None if multi else data_processor_from_args(args))
         sources.append(PretrainBatches(dataset, batch_size=args.batch_size, rank=ctx.rank, world_size=ctx.world_size,
                                        seed=args.seed, instances_buffer_size=args.instances_buffer_size,
-                                       dynamic_masking=masking_config(args, dataset, vocab)))
+                                       dynamic_masking=masking_config(args, dataset, vocab),
+                                       length_bucketing=opts.BUCKET_WINDOW if args.length_bucketing else 0,
+                                       accumulation_steps=args.accumulation_steps))
     if not multi:
         return sources[0], sources[0].dataset
     fed_by: dict[str, list[str]] = {name: [] for name in model.target.names}

@@ -390,7 +390,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
         from uer.serving.tasks import NerService
 
         args = self.args
-        model = self.load_model(args.load_model_path)
+        model = self.inference_model(args.load_model_path, device)
         info = {"model": args.load_model_path, "task": self.name, "device": str(device), "threads": args.threads}
         return NerService(model, self.tokenizer, args.seq_length, max_batch_size, device, self.id2label,
                           self.closing_sep, info)
