@@ -196,6 +196,7 @@ class Trainer:
                 self._report(sums, tokens, time.perf_counter() - window_start)
                 sums, tokens, window_start = {}, 0, time.perf_counter()
             if ctx.is_main and (self.step % cfg.save_checkpoint_steps == 0 or self.step == cfg.total_steps):
+                engine.check_finite()  # never save a model trained through a NaN loss
                 path = self.save_checkpoint()
                 logger.info("saved checkpoint %s", path)
 

@@ -33,6 +33,7 @@ from uer.serving.server import (add_server_options, announce, batcher_from_args,
                                 limits_from_args, serve, set_threads, url_of)
 from uer.utils.logging import setup_logging
 from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.ranges import positive_int, sequence_length
 
 logger = logging.getLogger("prediction_server")
 
@@ -49,13 +50,13 @@ def build_parser(task: str = "classifier") -> argparse.ArgumentParser:
                             "their contexts; the answer text and span).")
     group.add_argument("--load_model_path", default=None,
                        help="Fine-tuned model file; not needed with --backend onnxruntime.")
-    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(group)
     opts.add_input_form_option(group)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     if task == "classifier":
-        group.add_argument("--labels_num", type=int, default=None,
+        group.add_argument("--labels_num", type=positive_int, default=None,
                            help="Number of labels of the classifier (as for run_classifier_infer.py).")
         opts.add_classifier_options(parser)
     elif task == "ner":

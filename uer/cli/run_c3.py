@@ -28,13 +28,14 @@ from uer.finetune.loop import FineTuner
 from uer.utils.distributed import DistContext
 from uer.utils.io import check_outputs
 from uer.utils.launch import launch
+from uer.utils.ranges import positive_int
 
 logger = logging.getLogger("run_c3")
 
 
 def add_choice_options(parser: argparse.ArgumentParser, default_choices: int = 4) -> None:
     group = parser.add_argument_group("multiple choice")
-    group.add_argument("--max_choices_num", type=int, default=default_choices,
+    group.add_argument("--max_choices_num", type=positive_int, default=default_choices,
                        help="Choices per question; questions with fewer get filler choices that never win.")
     group.add_argument("--bidirectional", action="store_true", help="Recurrent encoders only (accepted for UER-py compatibility).")
 

@@ -35,6 +35,7 @@ from uer.utils.io import atomic_write_bytes, check_outputs
 from uer.config import parse_args_with_config
 from uer.utils.distributed import DistContext
 from uer.finetune.metrics import classification_report
+from uer.utils.ranges import int_range
 
 logger = logging.getLogger("run_classifier_cv")
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train_path", required=True, help="Training set (TSV with a header row).")
     parser.add_argument("--train_features_path", required=True,
                         help="Out-of-fold class probabilities (.npy, one row per training row) for stacking.")
-    parser.add_argument("--folds_num", type=int, default=5, help="Number of folds.")
+    parser.add_argument("--folds_num", type=int_range(2), default=5, help="Number of folds.")
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     opts.add_classifier_options(parser)

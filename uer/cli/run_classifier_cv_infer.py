@@ -37,6 +37,7 @@ from uer.model_loader import load_model_weights
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, require_file, run_tool, save_array, write_text
 from uer.utils.logging import setup_logging_from_args
 from uer.utils.runtime import set_threads
+from uer.utils.ranges import int_range, positive_int, sequence_length
 
 logger = logging.getLogger("run_classifier_cv_infer")
 
@@ -51,10 +52,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--prediction_path", default=None, help="Also write the ensemble's predictions (TSV).")
     parser.add_argument("--output_logits", action="store_true", help="Prediction file: a 'logits' column (fold mean).")
     parser.add_argument("--output_prob", action="store_true", help="Prediction file: a 'prob' column (fold mean).")
-    parser.add_argument("--folds_num", type=int, default=5, help="Number of fold models.")
-    parser.add_argument("--labels_num", type=int, required=True, help="Number of labels of the models.")
-    parser.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
-    parser.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    parser.add_argument("--folds_num", type=int_range(2), default=5, help="Number of fold models.")
+    parser.add_argument("--labels_num", type=positive_int, required=True, help="Number of labels of the models.")
+    parser.add_argument("--batch_size", type=positive_int, default=64, help="Instances per forward pass.")
+    parser.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)

@@ -29,6 +29,7 @@ from uer.api import resolve_device
 from uer.errors import entry_point
 from uer.utils.io import atomic_write_text
 from uer.cli.common import start_inference
+from uer.utils.ranges import positive_int
 
 logger = logging.getLogger("run_classifier_infer")
 
@@ -36,7 +37,7 @@ logger = logging.getLogger("run_classifier_infer")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
-    parser.add_argument("--labels_num", type=int, required=True, help="Number of labels of the model.")
+    parser.add_argument("--labels_num", type=positive_int, required=True, help="Number of labels of the model.")
     parser.add_argument("--output_logits", action="store_true", help="Add a 'logits' column.")
     parser.add_argument("--output_prob", action="store_true", help="Add a 'prob' column (softmax of the logits).")
     opts.add_tokenizer_options(parser)

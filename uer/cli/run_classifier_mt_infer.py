@@ -36,6 +36,7 @@ from uer.model_loader import load_model_weights
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, run_tool, write_text
 from uer.utils.logging import setup_logging_from_args
 from uer.utils.runtime import set_threads
+from uer.utils.ranges import positive_int
 
 logger = logging.getLogger("run_classifier_mt_infer")
 
@@ -58,7 +59,7 @@ class AllTaskLogits(nn.Module):
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=opts.HelpFormatter)
     opts.add_inference_options(parser)
-    parser.add_argument("--labels_num_list", type=int, nargs="+", required=True,
+    parser.add_argument("--labels_num_list", type=positive_int, nargs="+", required=True,
                         help="Number of labels of each task, in training order.")
     parser.add_argument("--output_logits", action="store_true", help="Add a 'logits' column.")
     parser.add_argument("--output_prob", action="store_true", help="Add a 'prob' column (softmax per task).")

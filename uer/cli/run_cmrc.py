@@ -29,15 +29,16 @@ from uer.finetune.mrc import cmrc_metric, read_mrc, span_extractor_from_args
 from uer.utils.distributed import DistContext
 from uer.utils.io import check_outputs
 from uer.utils.launch import launch
+from uer.utils.ranges import positive_int
 
 logger = logging.getLogger("run_cmrc")
 
 
 def add_mrc_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reading comprehension")
-    group.add_argument("--doc_stride", type=int, default=128,
+    group.add_argument("--doc_stride", type=positive_int, default=128,
                        help="Tokens between the starts of consecutive windows of a long context.")
-    group.add_argument("--max_answer_length", type=int, default=64, help="Longest answer in tokens.")
+    group.add_argument("--max_answer_length", type=positive_int, default=64, help="Longest answer in tokens.")
     group.add_argument("--bidirectional", action="store_true", help="Recurrent encoders only (accepted for UER-py compatibility).")
 
 

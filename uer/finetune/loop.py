@@ -225,6 +225,7 @@ class FineTuner:
                     sums.zero_()
                     window_start = time.perf_counter()
             self.train_seconds += time.perf_counter() - epoch_start
+            engine.check_finite()  # a model trained through a NaN loss is never evaluated or saved
             if dev:
                 eval_start = time.perf_counter()
                 results = self.evaluate(dev, f"epoch {epoch}/{cfg.epochs_num} dev", full=False)

@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 from uer.errors import UsageError, entry_point
 from uer.utils.io import UTF8_BOM, atomic_open, check_input_file, check_outputs, decode_utf8
+from uer.utils.ranges import positive_int
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TOKENIZERS = ("bert", "char", "space")
@@ -130,9 +131,9 @@ def build_parser(prog: str = "build_vocab.py") -> argparse.ArgumentParser:
                              "Default: --delimiter if given, else bert.")
     parser.add_argument("--delimiter", choices=("char", "space"), default=None,
                         help="Older spelling of --tokenizer char / --tokenizer space.")
-    parser.add_argument("--processes_num", "--workers_num", dest="workers_num", type=int, default=1,
+    parser.add_argument("--processes_num", "--workers_num", dest="workers_num", type=positive_int, default=1,
                         help="Processes counting tokens in parallel.")
-    parser.add_argument("--min_count", type=int, default=1, help="Keep tokens seen at least this many times.")
+    parser.add_argument("--min_count", type=positive_int, default=1, help="Keep tokens seen at least this many times.")
     return parser
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, require_file, run_tool, write_text
+from uer.utils.ranges import seed_int
 
 if TYPE_CHECKING:
     import torch
@@ -133,7 +134,7 @@ def adapter_main(argv: Sequence[str] | None = None, prog: str = "dynamic_vocab_a
     parser.add_argument("--old_vocab_path", required=True, help="The model's vocabulary.")
     parser.add_argument("--new_vocab_path", required=True, help="The vocabulary to adapt to.")
     parser.add_argument("--new_model_path", required=True, help="The adapted model (.bin, or .safetensors by name).")
-    parser.add_argument("--seed", type=int, default=7, help="Seed of the new tokens' random rows.")
+    parser.add_argument("--seed", type=seed_int, default=7, help="Seed of the new tokens' random rows.")
 
     def body(argv: Sequence[str] | None) -> None:
         from uer.model_loader import load_state_dict
