@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv_lines
+from uer.data.finetune_data import (DataError, Instances, encode_pair, parse_decimal, parse_integer, parse_label,
+                                    read_tsv_lines)
 from uer.finetune.contract import Evaluation, Prediction, stack_outputs
 from uer.utils.io import read_lines
 from uer.finetune.metrics import classification_report
@@ -83,10 +84,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     for name in extra_int_columns:
         values = []
         for row, line in zip(rows, lines):
-            try:
-                values.append(int(row[columns[name]]))
-            except ValueError:
-                raise DataError(f"column {name!r} must hold integers, found {row[columns[name]]!r}", path, line) from None
+            values.append(parse_integer(row[columns[name]], f"column {name!r}:", path, line))
         fields[name] = np.array(values, dtype=np.int64)
     return Instances.from_sequences(sequences, fields)
 
@@ -94,10 +92,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
 def _read_logits(path: str, rows: list[list[str]], lines: list[int], column: int, labels_num: int | None) -> np.ndarray:
     out = []
     for row, line in zip(rows, lines):
-        try:
-            values = [float(v) for v in row[column].split()]
-        except ValueError:
-            raise DataError(f"logits {row[column]!r} are not space-separated numbers", path, line) from None
+        values = [parse_decimal(v, "logit", path, line) for v in row[column].split()]
         if labels_num is not None and len(values) != labels_num:
             raise DataError(f"{len(values)} logits for {labels_num} labels", path, line)
         out.append(values)
