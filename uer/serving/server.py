@@ -85,9 +85,10 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
-    except OSError as err:
+    except (OSError, OverflowError, UnicodeError) as err:  # in use, not an address here, a bad name
         sock.close()
-        raise OSError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
+        raise UsageError(f"cannot listen on {host}:{port} ({getattr(err, 'strerror', None) or err}): "
+                         "choose another --port or --host") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
