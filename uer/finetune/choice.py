@@ -53,14 +53,17 @@ def read_c3_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_choi
     vocab = tokenizer.vocab
     out = []
     for d, item in enumerate(data):
-        if not (isinstance(item, list) and len(item) >= 2 and isinstance(item[1], list)):
-            raise DataError(f"item {d}: expected [document sentences, questions, id]", path)
+        if not (isinstance(item, list) and len(item) >= 2 and isinstance(item[1], list)
+                and isinstance(item[0], list) and all(isinstance(x, str) for x in item[0])):
+            raise DataError(f"item {d}: expected [document sentences (strings), questions, id]", path)
         document = tokenizer.encode("\n".join(item[0]).lower())
         for k, q in enumerate(item[1]):
             where = f"item {d}, question {k}"
+            if not isinstance(q, dict):
+                raise DataError(f"{where}: expected an object with 'question', 'choice' and 'answer'", path)
             choices = q.get("choice")
-            if not isinstance(choices, list) or not choices:
-                raise DataError(f"{where}: no 'choice' list", path)
+            if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
+                raise DataError(f"{where}: no 'choice' list of strings", path)
             if len(choices) > max_choices_num:
                 raise DataError(f"{where}: {len(choices)} choices, more than --max_choices_num {max_choices_num}", path)
             label = -1
@@ -71,6 +74,10 @@ def read_c3_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_choi
                     label = choices.index(q["answer"])
                 except ValueError:
                     raise DataError(f"{where}: the answer {q['answer']!r} is not one of its choices", path) from None
+                if choices.count(q["answer"]) > 1:
+                    raise DataError(f"{where}: the answer {q['answer']!r} is choice {label + 1} and again choice "
+                                    f"{choices.index(q['answer'], label + 1) + 1}; the copy would be trained as "
+                                    "wrong", path)
             question = tokenizer.encode(q.get("question", "").lower())
             texts, firsts = [], []
             for choice in choices:
