@@ -27,7 +27,7 @@ from collections import Counter
 from multiprocessing import get_context
 from typing import Callable, Sequence
 
-from uer.errors import UsageError, entry_point
+from uer.errors import DataError, UsageError, entry_point
 from uer.utils.io import UTF8_BOM, atomic_open, check_input_file, check_outputs, decode_utf8
 from uer.utils.ranges import positive_int
 
@@ -157,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_outputs(args, outputs=("vocab_path",), inputs=("corpus_path", "spm_model_path"))
     counts = count_tokens(args.corpus_path, tokenizer, args.workers_num, args.spm_model_path)
     vocab = vocab_from_counts(counts, args.min_count)
+    if len(vocab) == len(SPECIAL_TOKENS):  # nothing but the special tokens: no model could use it
+        found = (f"{len(counts)} distinct tokens, the most frequent seen {max(counts.values())} times" if counts
+                 else "no tokens at all")
+        raise DataError(f"no token is seen at least --min_count {args.min_count} times ({found}); nothing written: "
+                        "lower --min_count or give a larger corpus", args.corpus_path)
     write_vocab(vocab, args.vocab_path)
     by = f"sentencepiece model {args.spm_model_path}" if args.spm_model_path else f"{tokenizer} tokenizer"
     print(f"{args.vocab_path}: {len(vocab)} tokens ({len(SPECIAL_TOKENS)} special + {len(vocab) - len(SPECIAL_TOKENS)} "

@@ -145,6 +145,10 @@ def adapter_main(argv: Sequence[str] | None = None, prog: str = "dynamic_vocab_a
                                      [("--old_model_path", args.old_model_path), ("--old_vocab_path", args.old_vocab_path),
                                       ("--new_vocab_path", args.new_vocab_path)])
         old_tokens, new_tokens = read_vocab_tokens(args.old_vocab_path), read_vocab_tokens(args.new_vocab_path)
+        for flag, path, tokens in (("--old_vocab_path", args.old_vocab_path, old_tokens),
+                                   ("--new_vocab_path", args.new_vocab_path, new_tokens)):
+            if not tokens:
+                raise ToolError(f"{flag} {path}: the vocabulary is empty; the model would have no embedding rows")
         state = load_state_dict(args.old_model_path)
         try:
             adapted, keys = adapt_state_dict(state, old_tokens, new_tokens, args.seed)
