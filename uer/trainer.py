@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping
@@ -18,9 +20,9 @@ import torch
 from torch import nn
 
 from uer.engine import Engine, OptimConfig, pretrain_report_line
-from uer.errors import UsageError
+from uer.errors import UsageError, UserError
 from uer.model_saver import atomic_write, save_model, unwrap
-from uer.utils.checkpoints import KEEP_TRAINER_STATE, prune_checkpoints
+from uer.utils.checkpoints import KEEP_TRAINER_STATE, check_no_later_checkpoints, prune_checkpoints
 from uer.utils.distributed import DistContext, all_reduce_sum
 from uer.utils.progress import Progress
 from uer.utils.resume import check_resume
@@ -71,6 +73,7 @@ class Trainer:
         self.engine.build_optimization(cfg.total_steps)
         self.model = self.engine.model
         self.step = 0
+        self.written_steps: list[int] = []  # checkpoints this run wrote: the only ones pruning may delete
 
     # the engine's optimiser, schedule and loss scaler, under the names the checkpoint code uses
     @property
@@ -95,8 +98,10 @@ class Trainer:
         --keep_trainer_state none); then older checkpoints and sidecars the options do not keep are deleted."""
         path = self.checkpoint_path(self.step)
         save_model(self.model, path)
+        self.written_steps.append(self.step)
         if self.cfg.keep_trainer_state == "none":
-            prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, "none")
+            prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, "none",
+                              self.written_steps)
             return path
         state = {
             "step": self.step,
@@ -110,7 +115,8 @@ class Trainer:
             "run": self.run_identity,
         }
         atomic_write(path + TRAINER_STATE_SUFFIX, lambda tmp: torch.save(state, tmp))
-        prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, self.cfg.keep_trainer_state)
+        prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, self.cfg.keep_trainer_state,
+                          self.written_steps)
         return path
 
     def load_trainer_state(self, checkpoint_path: str) -> None:
@@ -119,7 +125,17 @@ class Trainer:
         if not os.path.isfile(sidecar):
             raise FileNotFoundError(f"--resume_from {checkpoint_path}: no trainer state {sidecar} next to it "
                                     "(only checkpoints written by this pretrain.py can be resumed)")
-        state = torch.load(sidecar, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(sidecar, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            found = re.search(r"(Unsupported global: GLOBAL \S+|Unsupported class \S+|Unsupported operand \d+)", str(err))
+            raise UserError(f"refused: the trainer state holds pickled data other than tensors and numbers "
+                            f"({found.group(1) if found else 'not a state'}), which could run code when loaded; "
+                            "only .trainer files written by pretrain.py can be resumed", sidecar) from None
+        except (RuntimeError, EOFError, ValueError) as err:
+            raise UserError(f"not a readable trainer state (truncated or damaged: {str(err).splitlines()[0][:200]})",
+                            sidecar) from None
+        check_no_later_checkpoints(self.cfg.output_model_path, int(state.get("step", 0)) if isinstance(state, dict) else 0)
         notices = check_resume(state, asdict(self.cfg), self.run_identity, self.ctx.world_size, checkpoint_path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
