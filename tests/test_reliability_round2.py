@@ -117,7 +117,7 @@ def test_resume_prunes_only_its_own_files(error_ws, tmp_path, capsys) -> None:
     assert sorted(first_run) == ["m.bin-2", "m.bin-2.trainer", "m.bin-4", "m.bin-4.trainer"]
     # resuming from an earlier checkpoint would overwrite m.bin-4: refused before any work
     one_line(capsys, "pretrain.py", *pretrain_args(error_ws, out, "--total_steps", "4", "--resume_from",
-                                                    f"{out}-2"), needles=("m.bin-4", "would overwrite"))
+                                                    f"{out}-2"), needles=("m.bin-4", "would overwrite it"))
     assert run_entry("pretrain.py", *pretrain_args(error_ws, out, "--total_steps", "8", "--resume_from",
                                                     f"{out}-4")) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -334,3 +334,23 @@ def test_dynamic_vocab_adapter_refuses_an_empty_vocabulary(error_ws, tmp_path, c
              error_ws["vocab.txt"], "--new_vocab_path", empty, "--new_model_path", tmp_path / "new.bin",
              needles=("--new_vocab_path", "empty"))
     assert not (tmp_path / "new.bin").exists()
+
+
+# ------------------------------------------------------------------------------------------------------
+# 13. --no_verify_dataset on a damaged dataset: token ids outside the vocabulary are one line
+
+def test_out_of_range_ids_with_no_verify_dataset(error_ws, tmp_path, capsys) -> None:
+    import struct
+
+    data = bytearray(error_ws["dataset.pt"].read_bytes())
+    (size,) = struct.unpack("<Q", data[8:16])
+    src = json.loads(data[16:16 + size])["arrays"]["src"]
+    data[src["offset"]:src["offset"] + 8] = b"\xff" * 8  # the first instance's first ids
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    one_line(capsys, "pretrain.py", *pretrain_args(error_ws, out / "m.bin", "--total_steps", "4", "--batch_size",
+                                                    "64"), "--dataset_path", damaged, "--no_verify_dataset",
+             needles=("outside the vocabulary of 13 tokens", "--no_verify_dataset"))
+    assert list(out.iterdir()) == []

@@ -41,11 +41,12 @@ LEGACY_KEY_PREFIXES = [
 ]
 
 
-def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str, torch.Tensor]:
+def load_state_dict(path: str | os.PathLike, normalize: bool = True, finite: bool = True) -> dict[str, torch.Tensor]:
     """Read a model file into a CPU state dict of tensors; refuse anything else.
 
     Keys get current UER-py names (:func:`normalize_keys`) unless ``normalize`` is False (converters
-    reading other tools' files, and the legacy rewriter, which reports what it renamed).
+    reading other tools' files, and the legacy rewriter, which reports what it renamed). NaN or infinite
+    weights are refused unless ``finite`` is False (scripts/check_model.py, which reports them).
     """
     path = str(path)
     if os.path.isdir(path):
@@ -78,7 +79,8 @@ def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str
             raise ModelLoadError(f"not a readable model file (truncated or damaged: {_first_line(err)})", path) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"{path}: expected a state dict mapping names to tensors, found {type(state).__name__}")
-    check_finite_weights(state, path)
+    if finite:
+        check_finite_weights(state, path)
     return normalize_keys(state) if normalize else dict(state)
 
 

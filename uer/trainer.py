@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from uer.engine import Engine, OptimConfig, pretrain_report_line
-from uer.errors import UsageError, UserError
+from uer.errors import DataError, UsageError, UserError
 from uer.model_saver import atomic_write, save_model, unwrap
 from uer.utils.checkpoints import KEEP_TRAINER_STATE, check_no_later_checkpoints, prune_checkpoints
 from uer.utils.distributed import DistContext, all_reduce_sum
@@ -30,6 +30,7 @@ from uer.utils.resume import check_resume
 logger = logging.getLogger(__name__)
 
 TRAINER_STATE_SUFFIX = ".trainer"
+TOKEN_ID_KEYS = ("src", "mlm_labels", "lm_labels", "lm_backward_labels")  # batch tensors of vocabulary ids
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +75,8 @@ class Trainer:
         self.model = self.engine.model
         self.step = 0
         self.written_steps: list[int] = []  # checkpoints this run wrote: the only ones pruning may delete
+        word = dict(unwrap(model).named_modules()).get("embedding.word.embedding")
+        self.vocab_size = word.num_embeddings if isinstance(word, nn.Embedding) else None
 
     # the engine's optimiser, schedule and loss scaler, under the names the checkpoint code uses
     @property
@@ -135,8 +138,9 @@ class Trainer:
         except (RuntimeError, EOFError, ValueError) as err:
             raise UserError(f"not a readable trainer state (truncated or damaged: {str(err).splitlines()[0][:200]})",
                             sidecar) from None
-        check_no_later_checkpoints(self.cfg.output_model_path, int(state.get("step", 0)) if isinstance(state, dict) else 0)
         notices = check_resume(state, asdict(self.cfg), self.run_identity, self.ctx.world_size, checkpoint_path)
+        check_no_later_checkpoints(self.cfg.output_model_path, int(state["step"]), self.cfg.total_steps,
+                                   self.cfg.save_checkpoint_steps)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.cfg.total_steps != state["train_config"]["total_steps"]:
@@ -187,7 +191,7 @@ class Trainer:
         cfg, ctx, engine = self.cfg, self.ctx, self.engine
         while self.step < cfg.total_steps:
             engine.seed_step(self.step)
-            micro = [engine.to_device(next(stream)) for _ in range(cfg.accumulation_steps)]
+            micro = [engine.to_device(self._checked(next(stream))) for _ in range(cfg.accumulation_steps)]
             names = target.names
             local_counts = torch.tensor([[target.counts(b)[n] for n in names] for b in micro],
                                         dtype=torch.float64).sum(0)
@@ -215,6 +219,19 @@ class Trainer:
                 engine.check_finite()  # never save a model trained through a NaN loss
                 path = self.save_checkpoint()
                 logger.info("saved checkpoint %s", path)
+
+    def _checked(self, batch: dict) -> dict:
+        """Token ids outside the vocabulary (a damaged dataset read with --no_verify_dataset) are one line, not
+        an IndexError deep in the embedding; a max over the CPU batch costs next to nothing."""
+        if self.vocab_size is None:
+            return batch
+        for key in TOKEN_ID_KEYS:
+            ids = batch.get(key)
+            if ids is not None and ids.numel() and int(ids.max()) >= self.vocab_size:
+                raise DataError(f"the dataset holds token id {int(ids.max())} ({key}, step {self.step + 1}), outside "
+                                f"the vocabulary of {self.vocab_size} tokens: the file is damaged (run without "
+                                "--no_verify_dataset to find the damaged array) or was built with another vocabulary")
+        return batch
 
     def _report(self, sums: dict[str, torch.Tensor], tokens: int, elapsed: float) -> None:
         names = list(sums)

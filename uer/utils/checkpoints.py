@@ -61,12 +61,15 @@ def prune_checkpoints(output_model_path: str, current_step: int, save_total_limi
     return deleted
 
 
-def check_no_later_checkpoints(output_model_path: str, resumed_step: int, flag: str = "--output_model_path") -> None:
-    """A run resumed at ``resumed_step`` writes the checkpoints of later steps: refuse, before any work, when
-    some exist already (an earlier run's, which would be overwritten)."""
-    later = [s for s in checkpoint_steps(output_model_path) if s > resumed_step]
-    if later:
-        raise OutputError(f"checkpoints of later steps exist ({output_model_path}-{later[0]}"
-                          f"{f' and {len(later) - 1} more' if len(later) > 1 else ''}): resuming from step "
-                          f"{resumed_step} would overwrite them; move them away or choose another {flag}",
+def check_no_later_checkpoints(output_model_path: str, resumed_step: int, total_steps: int, save_steps: int,
+                               flag: str = "--output_model_path") -> None:
+    """A run resumed at ``resumed_step`` writes the checkpoints of the steps after it (every ``save_steps``
+    and the last): refuse, before any work, when one of them exists already (an earlier run's)."""
+    planned = set(range(resumed_step + 1, total_steps + 1)) if save_steps <= 0 else {
+        s for s in range(resumed_step + 1, total_steps + 1) if s % save_steps == 0} | {total_steps}
+    clash = [s for s in checkpoint_steps(output_model_path) if s in planned]
+    if clash:
+        raise OutputError(f"a checkpoint this run would write exists already ({output_model_path}-{clash[0]}"
+                          f"{f' and {len(clash) - 1} more' if len(clash) > 1 else ''}): resuming from step "
+                          f"{resumed_step} would overwrite it; move it away or choose another {flag}",
                           output_model_path)
