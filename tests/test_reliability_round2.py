@@ -189,6 +189,16 @@ def test_training_stops_at_the_first_nan_loss_and_saves_nothing(error_ws, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_deferred_finite_check_names_the_same_step(error_ws, tmp_path, capsys, monkeypatch) -> None:
+    """The GPU way (the first bad step kept on the device, read at reports and before saves), run on the CPU."""
+    import uer.engine
+
+    monkeypatch.setattr(uer.engine, "defer_finite_check", lambda device: True)
+    line = one_line(capsys, "run_classifier.py", *classifier_args(error_ws, tmp_path / "m.bin"), "--epochs_num", "3",
+                    "--learning_rate", "1e30", "--report_steps", "100", needles=("at optimiser step 2 ",))
+    assert "nothing from this step on was saved" in line and list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------------------------------
 # 7, 10, 14. TSV and label syntax
 

@@ -204,7 +204,7 @@ class Engine:
         """Remember the first step whose loss is NaN or infinite. On the CPU the check costs nothing and the
         run stops at once; on a GPU it stays on the device (no sync per step) until :meth:`check_finite`."""
         bad = ~torch.isfinite(loss.detach())
-        if loss.device.type == "cpu":
+        if not defer_finite_check(loss.device):
             if bool(bad):
                 raise diverged(self._step + 1, self.learning_rate(self._step) if self._factor else None)
             return
@@ -262,6 +262,11 @@ class Engine:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def defer_finite_check(device: torch.device) -> bool:
+    """Whether reading a loss's finiteness would stall the device (a GPU: yes, the check waits for reports)."""
+    return device.type != "cpu"
 
 
 def diverged(step: int, learning_rate: float | None) -> TrainingDivergedError:

@@ -44,16 +44,8 @@ def add_server_options(parser: argparse.ArgumentParser, default_port: int) -> No
 
 
 def check_server_options(args: argparse.Namespace) -> None:
-    """Options that cannot work: a UsageError (one line from the entry script)."""
-    for name in ("max_batch_size", "max_queue", "max_texts", "max_text_chars"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.max_wait_ms < 0:
-        raise UsageError(f"--max_wait_ms must not be negative, got {args.max_wait_ms}")
-    if args.threads < 0:
-        raise UsageError(f"--threads must not be negative, got {args.threads}")
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port must be in 0..65535, got {args.port}")
+    """Options that cannot work together: a UsageError (one line from the entry script). Numeric ranges are
+    checked when the options are parsed (uer/utils/ranges.py)."""
     if args.backend == "onnxruntime" and not args.onnx_path:
         raise UsageError("--backend onnxruntime needs --onnx_path (write the file with scripts/export_onnx.py)")
     if args.backend == "torch" and args.onnx_path:
