@@ -109,6 +109,7 @@ def test_log_and_tensorboard_paths_are_outputs(error_ws, tmp_path, capsys) -> No
 # ------------------------------------------------------------------------------------------------------
 # 5. resuming: pruning removes only this run's files; later checkpoints are never overwritten
 
+@pytest.mark.slow
 def test_resume_prunes_only_its_own_files(error_ws, tmp_path, capsys) -> None:
     out = tmp_path / "m.bin"
     assert run_entry("pretrain.py", *pretrain_args(error_ws, out, "--total_steps", "4", "--keep_trainer_state",
@@ -145,6 +146,7 @@ def _limited(script: str, *args, limit: int) -> subprocess.CompletedProcess:
                           env=subprocess_env(), preexec_fn=set_limit, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["run_classifier.py", "preprocess.py"])
 def test_file_size_limit_is_one_line(error_ws, tmp_path, script: str) -> None:
     if script == "preprocess.py":
