@@ -119,7 +119,7 @@ def read_chid_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_ch
                     if blank not in answers:
                         raise DataError(f"no answer for {blank} (of {path}, line {line_no})", answer_path)
                     label = answers[blank]
-                    if not isinstance(label, int) or not 0 <= label < len(candidates):
+                    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(candidates):
                         raise DataError(f"answer {label} of {blank} is not a candidate index (0 .. {len(candidates) - 1})",
                                         answer_path)
                 left: list[int] = []
