@@ -37,6 +37,7 @@ from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
 from uer.utils.io import atomic_write_text
 from uer.text.tokenizers import Tokenizer
+from uer.utils.ranges import positive_int
 
 FILLER_SCORE = -1e4
 
@@ -275,7 +276,7 @@ def choice_metric(questions: Sequence[ChoiceQuestion]):
 
 def add_choice_options(parser: argparse.ArgumentParser, default_choices: int) -> None:
     group = parser.add_argument_group("multiple choice")
-    group.add_argument("--max_choices_num", type=int, default=default_choices,
+    group.add_argument("--max_choices_num", type=positive_int, default=default_choices,
                        help="Choices per question; questions with fewer get filler choices that never win.")
 
 
