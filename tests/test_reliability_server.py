@@ -41,7 +41,7 @@ def post(port: int, route: str, body: bytes) -> tuple[int, bytes]:
 
 
 def test_mrc_empty_context_is_valid_json_info_names_the_file_nested_json_is_422(files, tmp_path):
-    from uer.finetune.mrc import SpanExtractor
+    from uer.finetune.tasks.mrc import SpanExtractor
 
     cfg = load_config(TINY, len(VOCAB), dropout=0.0)
     base = build_model(cfg, with_target=False)
