@@ -32,6 +32,7 @@ from uer.text.tokenizers import tokenizer_from_args
 from uer.utils.logging import setup_logging
 from uer.utils.quantize import check_quantize_backend
 from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.ranges import sequence_length
 
 logger = logging.getLogger("prediction_server")
 
@@ -53,7 +54,7 @@ def build_parser(task: type[Task] | str = DEFAULT_TASK) -> argparse.ArgumentPars
                            f"{name}: {get_task(name).summary}" for name in served_tasks()) + ".")
     group.add_argument("--load_model_path", default=None,
                        help="Fine-tuned model file; not needed with --backend onnxruntime.")
-    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(group)
     opts.add_quantize_option(group)
     opts.add_input_form_option(group)

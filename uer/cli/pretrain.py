@@ -220,5 +220,5 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args_with_config(build_parser(), argv)
-    check_outputs(args, outputs=("output_model_path",), inputs=INPUT_OPTIONS)
+    check_outputs(args, outputs=("output_model_path",), inputs=INPUT_OPTIONS, checkpoints=("output_model_path",))
     launch(args, train, "pretrain.py", use_visible_gpus=False)

@@ -23,6 +23,7 @@ from uer.opts import HelpFormatter, add_runtime_options
 from uer.utils.io import atomic_write_text, check_outputs
 from uer.utils.logging import setup_logging_from_args
 from uer.utils.runtime import set_threads
+from uer.utils.ranges import positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def _parser(description: str, input_help: str, output_help: str) -> argparse.Arg
     parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     parser.add_argument("--input_model_path", required=True, help=input_help)
     parser.add_argument("--output_model_path", required=True, help=output_help)
-    parser.add_argument("--layers_num", type=int, default=None,
+    parser.add_argument("--layers_num", type=positive_int, default=None,
                         help="Number of transformer layers; taken from the file when omitted (and checked when given).")
     return parser
 
@@ -47,7 +48,7 @@ def _add_config_output(parser: argparse.ArgumentParser, file_name: str) -> None:
                        help=f"Also write {file_name} describing the output model into this folder.")
     group.add_argument("--config_path", default=None,
                        help="Our JSON config of the model (heads_num, hidden_act, layer norm) for that file.")
-    group.add_argument("--heads_num", type=int, default=None,
+    group.add_argument("--heads_num", type=positive_int, default=None,
                        help="Attention heads (default: from --config_path, else hidden_size / 64 as in every BERT size).")
 
 

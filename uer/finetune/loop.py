@@ -29,7 +29,8 @@ from uer.training.engine import Engine, OptimConfig, autocast, finetune_report_l
 from uer.errors import UsageError
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.model_loader import load_model_weights
-from uer.model_saver import save_model
+from uer.model_saver import model_state_dict, save_model, unwrap
+from uer.utils.io import is_stream, write_target
 from uer.utils.distributed import DistContext, all_reduce_sum
 from uer.utils.progress import Progress
 
@@ -130,6 +131,7 @@ class FineTuner:
         self.engine = Engine(model, cfg, ctx, find_unused_parameters)
         self.model = self.engine.model
         self.step = 0
+        self._best_state: dict | None = None  # the best weights, when the output cannot be read back
         self.pad_to = None if cfg.dynamic_padding else cfg.seq_length
         self.train_seconds = 0.0
         self.train_examples = 0
@@ -225,6 +227,7 @@ class FineTuner:
                     sums.zero_()
                     window_start = time.perf_counter()
             self.train_seconds += time.perf_counter() - epoch_start
+            engine.check_finite()  # a model trained through a NaN loss is never evaluated or saved
             if dev:
                 eval_start = time.perf_counter()
                 results = self.evaluate(dev, f"epoch {epoch}/{cfg.epochs_num} dev", full=False)
@@ -236,6 +239,8 @@ class FineTuner:
                 stale = 0 if best is None or score > best else stale + 1
                 if cfg.keep == "best" and (best is None or score > best):
                     best = score
+                    if is_stream(write_target(cfg.output_model_path)):  # /dev/null, a pipe: not readable back
+                        self._best_state = model_state_dict(self.model)
                     if ctx.is_main:
                         save_model(self.model, cfg.output_model_path)
                         logger.info("best so far (%s %.4f): saved %s", "/".join(sorted({s.primary for s in dev})),
@@ -254,7 +259,10 @@ class FineTuner:
                 logger.info("saved %s", cfg.output_model_path)
         self._barrier()
         if cfg.keep == "best" and dev:
-            self.load(cfg.output_model_path)
+            if self._best_state is not None:
+                unwrap(self.model).load_state_dict(self._best_state)
+            else:
+                self.load(cfg.output_model_path)
         return best
 
     def _loss_denominator(self, out: HeadOutput, w: torch.Tensor, global_instances: int) -> float:

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv_lines
+from uer.data.finetune_data import (DataError, Instances, encode_pair, parse_decimal, parse_integer, parse_label,
+                                    read_tsv_lines)
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction, stack_outputs
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
 from uer.layers.pooling import encode_and_pool
@@ -25,6 +26,7 @@ from uer.names import POOLINGS
 from uer.utils.io import atomic_write_text, read_lines
 from uer.finetune.metrics import classification_report
 from uer.text.tokenizers import Tokenizer
+from uer.utils.ranges import positive_int, probability
 
 
 def count_labels(path: str, soft_targets: bool = False) -> int:
@@ -94,10 +96,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     for name in extra_int_columns:
         values = []
         for row, line in zip(rows, lines):
-            try:
-                values.append(int(row[columns[name]]))
-            except ValueError:
-                raise DataError(f"column {name!r} must hold integers, found {row[columns[name]]!r}", path, line) from None
+            values.append(parse_integer(row[columns[name]], f"column {name!r}:", path, line))
         fields[name] = np.array(values, dtype=np.int64)
     return Instances.from_sequences(sequences, fields)
 
@@ -105,10 +104,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
 def _read_logits(path: str, rows: list[list[str]], lines: list[int], column: int, labels_num: int | None) -> np.ndarray:
     out = []
     for row, line in zip(rows, lines):
-        try:
-            values = [float(v) for v in row[column].split()]
-        except ValueError:
-            raise DataError(f"logits {row[column]!r} are not space-separated numbers", path, line) from None
+        values = [parse_decimal(v, "logit", path, line) for v in row[column].split()]
         if labels_num is not None and len(values) != labels_num:
             raise DataError(f"{len(values)} logits for {labels_num} labels", path, line)
         out.append(values)
@@ -207,7 +203,7 @@ def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     add_pooling_option(group)
     group.add_argument("--soft_targets", action="store_true",
                        help="Distillation: also fit the teacher's logits (training file column 'logits').")
-    group.add_argument("--soft_alpha", type=float, default=0.5,
+    group.add_argument("--soft_alpha", type=probability, default=0.5,
                        help="Weight of the soft-target MSE; the hard-label cross-entropy gets 1 - soft_alpha.")
 
 
@@ -272,7 +268,7 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         if mode != "train":
-            parser.add_argument("--labels_num", type=int, required=mode == "infer", default=None,
+            parser.add_argument("--labels_num", type=positive_int, required=mode == "infer", default=None,
                                 help="Number of labels of the model.")
         if mode == "infer":
             add_prediction_columns_options(parser)

@@ -25,6 +25,7 @@ from uer.finetune.tasks.classifier import (ClassifierTask, add_classifier_option
                                            count_labels, prediction_rows, read_classification, softmax,
                                            stacked_logits)
 from uer.utils.io import atomic_write_bytes, atomic_write_text, check_input_file
+from uer.utils.ranges import int_range, positive_int
 
 logger = logging.getLogger("uer.finetune")
 
@@ -87,13 +88,13 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         group = parser.add_argument_group("cross-validation")
-        group.add_argument("--folds_num", type=int, default=5, help="Number of folds (of fold models).")
+        group.add_argument("--folds_num", type=int_range(2), default=5, help="Number of folds (of fold models).")
         if mode == "train":
             group.add_argument("--train_path", required=True, help="Training set (TSV with a header row).")
             group.add_argument("--train_features_path", required=True,
                                help="Out-of-fold class probabilities (.npy, one row per training row) for stacking.")
         else:
-            group.add_argument("--labels_num", type=int, required=True, help="Number of labels of the models.")
+            group.add_argument("--labels_num", type=positive_int, required=True, help="Number of labels of the models.")
             group.add_argument("--test_features_path", default=None,
                                help="Mean class probabilities of the fold models (.npy [rows x labels]) for stacking.")
             add_prediction_columns_options(group)
