@@ -104,6 +104,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--instances_buffer_size", type=int, default=25600,
                        help="Instances shuffled together (consecutive chunk of the dataset).")
     group.add_argument("--seed", type=int, default=7, help="Random seed.")
+    group.add_argument("--dev_dataset_path", default=None,
+                       help="A dataset (preprocess.py, same vocabulary and kind) evaluated every --validation_steps "
+                            "steps: loss, accuracy and, for token predictions, perplexity of each objective.")
+    group.add_argument("--validation_steps", type=int, default=None,
+                       help="Evaluate --dev_dataset_path every N optimiser steps.")
     group.add_argument("--no_verify_dataset", action="store_true",
                        help="Skip the check of the dataset's array checksums at start-up (it reads the whole file "
                             "once, about a second per GB; the header is always checked).")
@@ -174,6 +179,11 @@ def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=7, help="Random seed (output is fixed for a given --processes_num).")
     group.add_argument("--dynamic_masking", action="store_true",
                        help="Store unmasked instances; the data loader masks them at training time (RoBERTa).")
+    group.add_argument("--corpus_format", choices=["text", "ernie"], default="text",
+                       help="text: the target's own text format; ernie: ERNIE 1.0's tokenised lines "
+                            "'token_ids;sentence_type_ids;position_ids;seg_labels;next_sentence_label' (ids of "
+                            "--vocab_path; one instance a line, whole-word masking by seg_labels; --target bert "
+                            "or mlm).")
     add_tokenizer_options(parser)
     add_span_masking_options(parser)
     add_knowledge_masking_options(parser)

@@ -37,7 +37,7 @@ logger = logging.getLogger("pretrain")
 
 
 # Files pretrain.py reads; --output_model_path (and its -STEP checkpoints) must be none of them.
-INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "vocab_path", "spm_model_path", "config_path",
+INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "dev_dataset_path", "vocab_path", "spm_model_path", "config_path",
                  "pretrained_model_path", "resume_from")
 
 
@@ -72,6 +72,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         save_checkpoint_steps=args.save_checkpoint_steps, report_steps=args.report_steps,
         accumulation_steps=args.accumulation_steps, batch_size=args.batch_size,
         save_total_limit=args.save_total_limit, keep_trainer_state=args.keep_trainer_state,
+        validation_steps=args.validation_steps,
         **optim_options_from_args(args))
 
 
@@ -186,6 +187,18 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
     return MixedBatches(sources, weights, seed=args.seed), sources[0].dataset
 
 
+def build_dev_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, model_cfg) -> PretrainBatches | None:
+    """The validation set (--dev_dataset_path), read in this rank's share by Trainer.validate; None without."""
+    if (args.dev_dataset_path is None) != (args.validation_steps is None):
+        raise UsageError("--dev_dataset_path and --validation_steps go together: give both")
+    if args.dev_dataset_path is None:
+        return None
+    dataset = open_dataset(args.dev_dataset_path, args, vocab, model_cfg,
+                           None if args.dataset_path_list else data_processor_from_args(args))
+    return PretrainBatches(dataset, batch_size=args.batch_size, rank=ctx.rank, world_size=ctx.world_size,
+                           seed=args.seed, dynamic_masking=masking_config(args, dataset, vocab))
+
+
 def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     vocab = load_vocab(args)
     model_cfg = model_config_from_args(args, len(vocab))
@@ -204,7 +217,8 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
                     len(dataset), dataset.target)
     trainer = Trainer(model, batches, train_config_from_args(args), ctx,
                       find_unused_parameters=isinstance(batches, MixedBatches),
-                      run_identity=run_identity(args, model_cfg, batches))
+                      run_identity=run_identity(args, model_cfg, batches),
+                      dev_batches=build_dev_batches(args, ctx, vocab, model_cfg))
     if args.resume_from:
         trainer.load_trainer_state(args.resume_from)
         if ctx.is_main:

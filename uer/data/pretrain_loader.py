@@ -169,7 +169,18 @@ class PretrainBatches:
 
     def batch(self, micro_batch_index: int) -> dict[str, torch.Tensor]:
         """Micro-batch g for this rank (see the class doc for the keys)."""
-        positions = self.positions(micro_batch_index)
+        return self.batch_at(self.positions(micro_batch_index))
+
+    def evaluation_batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """This rank's share of one pass over the dataset (validation): global positions 0 .. n-1, each on
+        exactly one rank, in batches of at most ``batch_size``. Masks of a dynamic-masking dataset are drawn
+        from those positions, so every validation sees the same masks."""
+        mine = np.arange(self.rank, self.n, self.world_size, dtype=np.int64)
+        for lo in range(0, len(mine), self.batch_size):
+            yield self.batch_at(mine[lo:lo + self.batch_size])
+
+    def batch_at(self, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch of the given global positions (see the class doc for the keys)."""
         idx = self.indices(positions)
         if self.layout == "windows":
             return self._lm_batch(idx)
