@@ -285,6 +285,8 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
         has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
         labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
         sr_max_segments=int(getattr(args, "sr_max_segments", 3)),
+        tasks_num=(len(getattr(args, "dataset_path_list", None) or [None])
+                   if getattr(args, "task_embedding", False) else 0),
     )
     from uer.model_builder import validate_model_config  # the registries; imports torch
 

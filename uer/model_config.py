@@ -51,6 +51,7 @@ class ModelConfig:
     labels_num: int = 2  # cls target: number of classes
     pooling: str = "first"  # cls target: first, mean, max or last
     sr_max_segments: int = 3  # sr target: classes = every order of 1 .. sr_max_segments segments
+    tasks_num: int = 0  # ERNIE 2.0 task embedding: one learned vector per pre-training task (0: none)
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,4 +77,6 @@ class ModelConfig:
         """Current-UER-py-style JSON (lists for embedding and target)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["embedding"], out["target"] = list(self.embedding), list(self.target)
+        if not self.tasks_num:  # written only when used: configs and resume identities stay as they were
+            del out["tasks_num"]
         return out

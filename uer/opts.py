@@ -91,6 +91,13 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                             "micro-batch drawn from one of them; the model's --target lists every objective.")
     group.add_argument("--dataset_weights", nargs="+", type=float, default=None,
                        help="Sampling weight of each dataset of --dataset_path_list (default: equal).")
+    group.add_argument("--dataset_stages", nargs="+", type=int, default=None,
+                       help="Continual multi-task pre-training (ERNIE 2.0): the optimiser step from which each "
+                            "dataset of --dataset_path_list is drawn (default: 0 for all; one must start at 0). "
+                            "A dataset stays in the mix once started.")
+    group.add_argument("--task_embedding", action="store_true",
+                       help="ERNIE 2.0's task embedding: a learned vector per dataset of --dataset_path_list (its "
+                            "index; 0 with one dataset) added to the input embeddings.")
     group.add_argument("--pretrained_model_path", default=None, help="Model to start from (incremental pre-training).")
     group.add_argument("--output_model_path", required=True, help="Where checkpoints go (with a -STEP suffix).")
     group.add_argument("--resume_from", default=None,

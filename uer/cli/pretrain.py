@@ -121,6 +121,7 @@ def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
         "model config": model_cfg.to_json_dict(),
         "dataset": described[0] if len(described) == 1 else {f"{i}": d for i, d in enumerate(described)},
         "dataset_weights": list(args.dataset_weights or []),
+        **({"dataset_stages": list(args.dataset_stages)} if args.dataset_stages else {}),
         "instances_buffer_size": args.instances_buffer_size,
         "span_masking": [args.span_masking, args.span_geo_prob, args.span_max_length],
     }
@@ -160,6 +161,12 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
     multi = bool(args.dataset_path_list)
     if args.dataset_weights and not multi:
         raise UsageError("--dataset_weights goes with --dataset_path_list")
+    if args.dataset_stages and not multi:
+        raise UsageError("--dataset_stages goes with --dataset_path_list")
+    stages = args.dataset_stages or [0] * len(paths)
+    if len(stages) != len(paths) or min(stages) != 0:
+        raise UsageError(f"--dataset_stages: one start step (>= 0) per dataset of --dataset_path_list, one of them 0; "
+                         f"got {stages} for {len(paths)} datasets")
     weights = args.dataset_weights or [1.0] * len(paths)
     if len(weights) != len(paths):
         raise UsageError(f"{len(paths)} datasets in --dataset_path_list but {len(weights)} --dataset_weights")
@@ -184,7 +191,10 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
     if ctx.is_main:
         for path, source, weight in zip(paths, sources, weights):
             logger.info("multi-task: %s (%s, %d instances), weight %g", path, source.kind, len(source.dataset), weight)
-    return MixedBatches(sources, weights, seed=args.seed), sources[0].dataset
+    if ctx.is_main and args.dataset_stages:
+        logger.info("multi-task stages: dataset i is drawn from step %s on", " ".join(map(str, stages)))
+    return MixedBatches(sources, weights, seed=args.seed, stages=stages,
+                        micro_batches_per_step=args.accumulation_steps, task_ids=args.task_embedding), sources[0].dataset
 
 
 def build_dev_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, model_cfg) -> PretrainBatches | None:

@@ -21,8 +21,7 @@ from typing import Any, Callable, Iterator
 
 from uer.data.dataset import DatasetWriter, merge_shards
 from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
-from uer.data.instances_ernie import (CORPUS_FORMATS, ERNIE_LINE_TARGETS, ErnieLineInstances, check_ernie_line_length,
-                                      parse_ernie_line)
+from uer.data.instances_ernie import CORPUS_FORMATS, ERNIE_LINE_TARGETS, ErnieLineInstances
 from uer.data.masking import MaskingConfig
 from uer.utils.cleanup import remove_stale_temp_files
 from uer.errors import UserError
@@ -151,9 +150,9 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
     """Tokenized documents of bytes [start, end) of the corpus, ``docs_buffer_size`` documents at a time.
 
     "documents": one sentence per line, blank line between documents; "lines": one document per line;
-    "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped); "ernie": ERNIE
-    1.0's tokenised lines, ``encode`` being the line parser (uer.data.instances_ernie), one document of one or two
-    sentences and its label per line.
+    "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped); "records": one
+    record a line (ERNIE's tokenised lines, query-title and query-response TSV), ``encode`` being the kind's line
+    parser (uer.data.instances_ernie: a Record of one or two sentences and a label, or None for a header line).
     Sentences and documents without tokens are skipped. A leading UTF-8 byte-order mark is skipped; bytes that
     are not UTF-8 are an error naming the file, line and byte offset (UER-py stopped with a traceback), or,
     with ``on_invalid_utf8``, decoded as U+FFFD after calling it with the line's byte offset. ``read(bytes)``
@@ -181,12 +180,14 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
             if corpus_format == "lines":
                 if text:
                     buf.add_document(encode(text))
-            elif corpus_format == "ernie":
+            elif corpus_format == "records":
                 if text:
                     try:
                         parsed = encode(text)
                     except ValueError as err:
                         raise PreprocessError(str(err), path, line_number_at(path, line_start)) from None
+                    if parsed is None:  # a header line
+                        continue
                     buf.add_sentence(parsed.a)
                     if parsed.b is not None:
                         buf.add_sentence(parsed.b)
@@ -236,22 +237,17 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None,
                          short_seq_prob=o.short_seq_prob, full_sentences=o.full_sentences,
                          dynamic_masking=o.dynamic_masking, sr_max_segments=o.sr_max_segments)
     builder: InstanceBuilder
-    if o.corpus_format == "ernie":
+    if o.corpus_format == "ernie":  # ERNIE's lines are instances as they are, written as the --target kind
         builder = ErnieLineInstances(cfg, seed=o.seed, worker=job.worker, with_label=builder_cls.has_label)
-        vocab = tokenizer.vocab
-
-        def encode(text: str):
-            line = parse_ernie_line(text, len(vocab), vocab.cls_id, vocab.sep_id)
-            check_ernie_line_length(line, o.seq_length)
-            return line
     else:
         builder = builder_cls(cfg, seed=o.seed, worker=job.worker)
-        encode = tokenizer.encode
+    encode = tokenizer.encode
     if o.knowledge_masking and builder.uses_masking:
         from uer.text.segment import Segmenter, segmented_encoder
 
         encode = segmented_encoder(tokenizer.encode, Segmenter(o.segmenter, entities=o.entity_masking,
                                                                 entity_dict_path=o.entity_dict_path))
+    encode = builder.text_encoder(encode, tokenizer.vocab)
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
