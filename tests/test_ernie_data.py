@@ -145,7 +145,7 @@ def test_preprocess_ernie_lines_and_validate_during_pretraining(tmp_path, vocab)
         run_script("preprocess.py", "--corpus_path", str(tmp_path / f"{name}.txt"), "--vocab_path", vocab,
                    "--dataset_path", str(tmp_path / f"{name}.pt"), "--target", "bert", "--corpus_format", "ernie",
                    "--seq_length", "48", "--dup_factor", "1", "--dynamic_masking")
-    out = run_script("pretrain.py", "--dataset_path", str(tmp_path / "train.pt"), "--dev_dataset_path",
+    out = run_script("pretrain.py", "--threads", "1", "--dataset_path", str(tmp_path / "train.pt"), "--dev_dataset_path",
                      str(tmp_path / "dev.pt"), "--validation_steps", "4", "--vocab_path", vocab, "--config_path",
                      "models/bert/tiny_config.json", "--output_model_path", str(tmp_path / "m.bin"),
                      "--total_steps", "8", "--save_checkpoint_steps", "8", "--report_steps", "4", "--batch_size", "8",

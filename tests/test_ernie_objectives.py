@@ -222,7 +222,7 @@ def test_continual_multi_task_pretraining_end_to_end(tmp_path, zh_vocab):
         run_script("preprocess.py", "--corpus_path", str(tmp_path / f"{kind}.txt"), "--vocab_path", zh_vocab,
                    "--dataset_path", str(tmp_path / f"{kind}.pt"), "--target", kind, "--seq_length", "64",
                    "--dup_factor", "1")
-    out = run_script("pretrain.py", "--dataset_path_list", *(str(tmp_path / f"{k}.pt") for k in ("tdr", "dr", "ir")),
+    out = run_script("pretrain.py", "--threads", "1", "--dataset_path_list", *(str(tmp_path / f"{k}.pt") for k in ("tdr", "dr", "ir")),
                      "--dataset_stages", "0", "6", "12", "--dataset_weights", "1", "1", "3", "--task_embedding", "--output_model_path",
                      str(tmp_path / "mt.bin"), "--vocab_path", zh_vocab, "--config_path", "models/bert/tiny_config.json",
                      "--total_steps", "24", "--save_checkpoint_steps", "24", "--report_steps", "6", "--batch_size", "8",

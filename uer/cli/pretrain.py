@@ -31,13 +31,16 @@ from uer.utils.launch import launch
 from uer.data.masking import MaskingConfig
 from uer.text.vocab import Vocab
 from uer.errors import DataError, UsageError, entry_point
+from uer.distill import (DistillConfig, PretrainDistillation, add_distillation_options, check_distillation_args,
+                         load_teacher)
 from uer.utils.io import check_outputs
 
 logger = logging.getLogger("pretrain")
 
 
 # Files pretrain.py reads; --output_model_path (and its -STEP checkpoints) must be none of them.
-INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "dev_dataset_path", "vocab_path", "spm_model_path", "config_path",
+INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "dev_dataset_path", "teacher_model_path", "teacher_config_path",
+                 "vocab_path", "spm_model_path", "config_path",
                  "pretrained_model_path", "resume_from")
 
 
@@ -54,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_optimizer_choice_options(parser)
     opts.add_checkpoint_keeping_options(parser)
     opts.add_training_curve_options(parser)
+    add_distillation_options(parser)
     opts.add_runtime_options(parser)
     return parser
 
@@ -214,6 +218,14 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     model_cfg = model_config_from_args(args, len(vocab))
     torch.manual_seed(args.seed)  # same seed, same initial weights (on every rank: DDP also broadcasts rank 0's)
     model = build_model(model_cfg)
+    if check_distillation_args(args):  # general distillation: the teacher's layers and MLM predictions
+        teacher, teacher_cfg = load_teacher(args, len(vocab))
+        model.target.add("distill", PretrainDistillation(DistillConfig.from_args(args), model, teacher.to(ctx.device),
+                                                         model_cfg.hidden_size, teacher_cfg.hidden_size))
+        if ctx.is_main:
+            logger.info("distillation from %s (%d layers, hidden %d): %s, layer map %s", args.teacher_model_path,
+                        teacher_cfg.layers_num, teacher_cfg.hidden_size, " ".join(args.distill_losses),
+                        getattr(model.target.distill.layers, "layer_map", "-"))
     if args.resume_from:
         load_model_weights(model, args.resume_from, strict_prefixes=("",))
     elif args.pretrained_model_path:
