@@ -160,3 +160,43 @@ def test_general_distillation_in_pretraining(tmp_path):
     assert len(values) == 4 and values[-1] < 0.7 * values[0], values
     state = torch.load(str(tmp_path / "student.bin-40"), weights_only=True)
     assert state["target.distill.layers.projection.weight"].shape == (64, 128)
+
+
+def classifier(layers: int, hidden: int, heads: int, seed: int):
+    from uer.finetune.heads import Classifier
+
+    base = tiny(layers, hidden, heads, seed)
+    torch.manual_seed(seed + 10)
+    return Classifier(base.embedding, base.encoder, hidden, 2)
+
+
+def test_fine_tuning_distillation_adds_the_losses_in_training_only():
+    from uer.distill import attach_distillation
+
+    student, teacher = classifier(2, 16, 2, 0), classifier(4, 24, 4, 1)
+    cfg = DistillConfig(("hidden", "attention", "logits"), (1.0, 0.5, 2.0), temperature=2.0)
+    attach_distillation(student, teacher, cfg, 16, 24)
+    src = torch.randint(5, 40, (3, 6))
+    batch = {"src": src, "seg": torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 2 + [2] * 2 + [0] * 2]),
+             "label": torch.tensor([0, 1, 1])}
+    student.train()
+    out = student(batch)
+    # by hand: the head's cross-entropy plus the weighted losses of uer.distill's functions
+    real = (batch["seg"] > 0).float()
+    rec_s, rec_t = student.distill.student, student.distill.teacher
+    hidden = sum(hidden_loss(student.distill.projection(rec_s.outputs[i]), rec_t.outputs[t], real)
+                 for i, t in enumerate([1, 3]))
+    attention = sum(attention_loss(torch.log(rec_s.attention(i)), rec_t.attention(t), real) for i, t in enumerate([1, 3]))
+    with torch.no_grad():
+        teacher_logits = teacher.logits(batch)
+    expected = (torch.nn.functional.cross_entropy(out.outputs["logits"], batch["label"], reduction="none")
+                + hidden + 0.5 * attention + 2.0 * logits_loss(out.outputs["logits"], teacher_logits, 2.0))
+    assert torch.allclose(out.loss, expected, atol=1e-5)
+    out.loss.sum().backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert student.distill.projection.weight.grad is not None
+    assert not any(k.startswith("distill.") for k in student.state_dict())  # the fine-tuned file is a plain classifier
+    student.eval()
+    plain = student(batch)
+    assert torch.allclose(plain.loss, torch.nn.functional.cross_entropy(plain.outputs["logits"], batch["label"],
+                                                                        reduction="none"))

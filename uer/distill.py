@@ -243,21 +243,28 @@ class LayerDistiller(nn.Module):
         return out
 
 
-def load_teacher(args: argparse.Namespace, vocab_size: int, with_target: bool = True) -> tuple[nn.Module, Any]:
-    """The teacher model of a run: built from --teacher_config_path (its values win over the student's options),
-    loaded from --teacher_model_path (embedding and encoder keys must match), frozen. Returns (model, config)."""
+def teacher_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The run's options with --teacher_config_path as the config: its values win over the student's, so the
+    teacher is built with its own sizes (the other options, e.g. --embedding, stay the student's)."""
     import copy
 
-    from uer.config import apply_json_config, load_json_config, model_config_from_args
+    from uer.config import apply_json_config, load_json_config
+
+    out = copy.copy(args)
+    out.config_path = args.teacher_config_path
+    apply_json_config(out, set(getattr(args, "explicit", set())) - set(load_json_config(args.teacher_config_path)))
+    out.task_embedding = False
+    return out
+
+
+def load_teacher(args: argparse.Namespace, vocab_size: int, with_target: bool = True) -> tuple[nn.Module, Any]:
+    """The pre-training teacher: built from --teacher_config_path (:func:`teacher_args`), loaded from
+    --teacher_model_path (embedding and encoder keys must match), frozen. Returns (model, config)."""
+    from uer.config import model_config_from_args
     from uer.model_builder import build_model
     from uer.model_loader import load_model_weights
 
-    teacher_args = copy.copy(args)
-    teacher_args.config_path = args.teacher_config_path
-    teacher_keys = set(load_json_config(args.teacher_config_path))
-    apply_json_config(teacher_args, set(getattr(args, "explicit", set())) - teacher_keys)
-    teacher_args.task_embedding = False
-    cfg = model_config_from_args(teacher_args, vocab_size, with_target=with_target)
+    cfg = model_config_from_args(teacher_args(args), vocab_size, with_target=with_target)
     model = build_model(cfg, with_target=with_target)
     load_model_weights(model, args.teacher_model_path)
     return frozen(model), cfg
@@ -316,3 +323,41 @@ class PretrainDistillation(nn.Module):
         if not torch.is_tensor(total):
             total = hidden.sum() * 0.0
         return TargetOutput(total, agree, int(batch["src"].shape[0]))
+
+
+def _drop_distillation_keys(module: nn.Module, state_dict: dict, prefix: str, local_metadata: Any) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + "distill.")]:
+        del state_dict[key]
+
+
+def attach_distillation(model: nn.Module, teacher: nn.Module, cfg: DistillConfig, student_hidden: int,
+                        teacher_hidden: int) -> None:
+    """Fine-tuning: make the head ``model`` (``forward(batch) -> HeadOutput`` with ``outputs["logits"]``, and
+    ``embedding``/``encoder`` attributes) learn from ``teacher`` (the same kind of head, fine-tuned).
+
+    In training mode each forward with labels also runs the teacher once (no gradients) and adds the weighted
+    per-instance distillation losses to the head's loss; evaluation and prediction are untouched. The layer
+    losses' projection is ``model.distill`` (trained with the student) and is left out of the model's state
+    dict, so the fine-tuned file is an ordinary model of the task.
+    """
+    model.distill = LayerDistiller(cfg, model.encoder, teacher.encoder, student_hidden, teacher_hidden)
+    frozen(teacher)
+    holder = (teacher,)  # not a sub-module: neither trained nor saved
+    model.register_state_dict_post_hook(_drop_distillation_keys)
+
+    def add_losses(module: nn.Module, args: tuple, output: Any) -> Any:
+        if not module.training or output.loss is None:
+            return output
+        batch = args[0]
+        teacher = holder[0]
+        if next(teacher.parameters()).device != batch["src"].device:
+            teacher.to(batch["src"].device)
+        with torch.no_grad():
+            teacher_logits = teacher(batch).outputs["logits"]
+        losses = module.distill.layer_losses(batch["seg"]) if cfg.uses_layers else {}
+        if "logits" in cfg.losses:
+            losses["logits"] = logits_loss(output.outputs["logits"], teacher_logits, cfg.temperature)
+        output.loss = output.loss + sum(cfg.weight(name) * value for name, value in losses.items())
+        return output
+
+    model.register_forward_hook(add_losses)
