@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -361,3 +361,22 @@ def attach_distillation(model: nn.Module, teacher: nn.Module, cfg: DistillConfig
         return output
 
     model.register_forward_hook(add_losses)
+
+
+def attach_teacher_from_args(model: nn.Module, args: argparse.Namespace,
+                             build: Callable[[argparse.Namespace], nn.Module]) -> str:
+    """Fine-tuning with --teacher_model_path: ``build(options)`` makes the task's head from options (here the
+    teacher's: :func:`teacher_args`, no pre-trained model), the teacher's fine-tuned file is loaded into it (every
+    key must match) and :func:`attach_distillation` ties it to ``model``. Returns a line for the log."""
+    from uer.model_loader import load_model_weights
+
+    options = teacher_args(args)
+    options.pretrained_model_path = None
+    teacher = build(options)
+    load_model_weights(teacher, args.teacher_model_path, strict_prefixes=("",))
+    cfg = DistillConfig.from_args(args)
+    attach_distillation(model, teacher, cfg, args.hidden_size, options.hidden_size)
+    layer_map = getattr(model.distill, "layer_map", None)
+    return (f"distillation from {args.teacher_model_path} ({options.layers_num} layers, hidden {options.hidden_size}): "
+            f"{' '.join(cfg.losses)} (weights {' '.join(map(str, cfg.weights))}, temperature {cfg.temperature})"
+            + (f", layer map {layer_map}" if layer_map else ""))

@@ -19,6 +19,7 @@ from typing import Sequence
 
 from uer import opts
 from uer.errors import entry_point
+from uer.distill import add_distillation_options, attach_teacher_from_args, check_distillation_args
 from uer.finetune.builders import FINETUNE_INPUTS, classifier_from_args, finetune_config_from_args, tokenizer_from_args
 from uer.finetune.classification import classification_metric, count_labels, has_text_b, read_classification
 from uer.utils.io import check_outputs
@@ -32,7 +33,11 @@ logger = logging.getLogger("run_classifier")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return opts.build_finetune_parser(__doc__, opts.add_classifier_options)
+    def task_options(parser: argparse.ArgumentParser) -> None:
+        opts.add_classifier_options(parser)
+        add_distillation_options(parser)
+
+    return opts.build_finetune_parser(__doc__, task_options)
 
 
 def run(args: argparse.Namespace, ctx: DistContext) -> None:
@@ -49,6 +54,10 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
     dev = read(args.dev_path, pairs=pairs, pairs_from=args.train_path)
     test = read(args.test_path, pairs=pairs, pairs_from=args.train_path) if args.test_path else None
     model = classifier_from_args(args, len(tokenizer.vocab), labels_num)
+    if check_distillation_args(args):  # layer / prediction distillation from a fine-tuned teacher (uer.distill)
+        line = attach_teacher_from_args(model, args, lambda o: classifier_from_args(o, len(tokenizer.vocab), labels_num))
+        if ctx.is_main:
+            logger.info(line)
     metric = classification_metric(labels_num)
     if ctx.is_main:
         logger.info("%d labels (from %s); %s pooling%s", labels_num, args.train_path, args.pooling,
@@ -63,5 +72,5 @@ def run(args: argparse.Namespace, ctx: DistContext) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args_with_config(build_parser(), argv)
-    check_outputs(args, outputs=("output_model_path",), inputs=FINETUNE_INPUTS)
+    check_outputs(args, outputs=("output_model_path",), inputs=FINETUNE_INPUTS + ("teacher_model_path", "teacher_config_path"))
     launch(args, run, "run_classifier.py")
