@@ -200,3 +200,31 @@ def test_fine_tuning_distillation_adds_the_losses_in_training_only():
     plain = student(batch)
     assert torch.allclose(plain.loss, torch.nn.functional.cross_entropy(plain.outputs["logits"], batch["label"],
                                                                         reduction="none"))
+
+
+@pytest.mark.slow
+def test_layer_distillation_in_run_classifier(tmp_path):
+    """run_classifier.py with a fine-tuned teacher: the log names the distillation and the student's file is a
+    plain classifier that inference reads (the loss itself: test_fine_tuning_distillation_adds_the_losses...)."""
+    data = shared_path("datasets/test_data/chnsenticorp")
+    vocab = str(shared_path("models/google_zh_vocab.txt"))
+    teacher_cfg = json.load(open("models/bert/tiny_config.json"))
+    teacher_cfg.update(layers_num=4, hidden_size=64, emb_size=64, feedforward_size=128, heads_num=4)
+    (tmp_path / "teacher.json").write_text(json.dumps(teacher_cfg))
+    common = ["--threads", "1", "--vocab_path", vocab, "--train_path", str(data / "train.tsv"), "--dev_path",
+              str(data / "dev.tsv"), "--epochs_num", "1", "--batch_size", "32", "--seq_length", "32",
+              "--learning_rate", "1e-3", "--report_steps", "5"]
+    run_script("run_classifier.py", *common, "--config_path", str(tmp_path / "teacher.json"),
+               "--output_model_path", str(tmp_path / "teacher.bin"))
+    out = run_script("run_classifier.py", *common, "--config_path", "models/bert/tiny_config.json",
+                     "--output_model_path", str(tmp_path / "student.bin"), "--teacher_model_path",
+                     str(tmp_path / "teacher.bin"), "--teacher_config_path", str(tmp_path / "teacher.json"),
+                     "--distill_losses", "hidden", "attention", "logits", "--distill_temperature", "2").stdout
+    assert "distillation from" in out and "layer map [2, 4]" in out
+    state = torch.load(str(tmp_path / "student.bin"), weights_only=True)
+    assert not [k for k in state if "distill" in k]
+    run_script("inference/run_classifier_infer.py", "--threads", "1", "--load_model_path", str(tmp_path / "student.bin"),
+               "--vocab_path", vocab, "--config_path", "models/bert/tiny_config.json", "--test_path",
+               str(data / "test_nolabel.tsv"), "--prediction_path", str(tmp_path / "pred.tsv"), "--labels_num", "2",
+               "--seq_length", "32")
+    assert len((tmp_path / "pred.tsv").read_text().splitlines()) == 51
