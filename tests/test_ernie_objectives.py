@@ -235,3 +235,13 @@ def test_continual_multi_task_pretraining_end_to_end(tmp_path, zh_vocab):
         assert max(float(r[name]) for r in reports[2:]) > 0, (name, reports)
     state = torch.load(str(tmp_path / "mt.bin-24"), weights_only=True)
     assert state["task_embedding.weight"].shape == (3, 128)
+
+
+@pytest.mark.parametrize("kind,text", [("dr", "今天下雨。\n但是，我们出去了。\n\n"), ("cap", "The Cat sat in Paris\n"),
+                                       ("tdr", "天气好。\n好天气。\n\n"), ("ir", "北京天气\t北京今天晴\t2\n")])
+def test_word_units_survive_the_kinds_text_encoders(tmp_path, zh_vocab, kind, text):
+    pytest.importorskip("jieba", reason="--whole_word_masking segments with jieba")
+    ds = build(tmp_path, text, kind, zh_vocab, kind, dynamic_masking=True, whole_word_masking=True)
+    n = int(ds.length[0])
+    units = np.asarray(ds.arrays["unit"][0, 1:n - 1]).tolist()
+    assert units[0] == 1 and (kind == "cap" or 0 in units)  # Chinese words of several characters continue

@@ -173,12 +173,15 @@ class LabelledIds(list):
     """Token ids with a label per token (``token_labels``, -1 = none) and/or a sentence tag (``tag``, -1 = none),
     which :class:`DocumentBuffer` stores beside the tokens."""
 
-    def __init__(self, ids: list[int], token_labels: list[int] | None = None, tag: int | None = None) -> None:
+    def __init__(self, ids: list[int], token_labels: list[int] | None = None, tag: int | None = None,
+                 units: list[int] | None = None) -> None:
         super().__init__(ids)
         if token_labels is not None:
             self.token_labels = token_labels
         if tag is not None:
             self.tag = tag
+        if units is not None:  # knowledge masking's unit codes (uer.text.segment.SegmentedIds), kept
+            self.units = units
 
 
 class _Single(InstanceBuilder):
@@ -204,13 +207,16 @@ class CapInstances(_Single):
         def encode_words(text: str) -> LabelledIds:
             ids: list[int] = []
             labels: list[int] = []
+            units: list[int] | None = None
             for word in text.split():
                 piece = encode(word.lower())
                 if piece:
                     ids.extend(piece)
                     labels.append(1 if word[0].isupper() else 0)
                     labels.extend([-1] * (len(piece) - 1))
-            return LabelledIds(ids, token_labels=labels)
+                    if hasattr(piece, "units"):
+                        units = (units or []) + list(piece.units)
+            return LabelledIds(ids, token_labels=labels, units=units)
 
         return encode_words
 
@@ -327,7 +333,8 @@ class DrInstances(InstanceBuilder):
     def text_encoder(self, encode: Callable[[str], list[int]], vocab: Any) -> Callable[[str], LabelledIds]:
         def encode_sentence(text: str) -> LabelledIds:
             relation, rest = split_connective(text)
-            return LabelledIds(encode(rest), tag=relation)
+            ids = encode(rest)
+            return LabelledIds(ids, tag=relation, units=getattr(ids, "units", None))
 
         return encode_sentence
 
