@@ -128,6 +128,9 @@ def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
         **({"dataset_stages": list(args.dataset_stages)} if args.dataset_stages else {}),
         "instances_buffer_size": args.instances_buffer_size,
         "span_masking": [args.span_masking, args.span_geo_prob, args.span_max_length],
+        **({"distillation": [args.teacher_model_path, " ".join(args.distill_losses),
+                             " ".join(map(str, args.distill_weights or [])), args.distill_temperature,
+                             " ".join(map(str, args.distill_layer_map or []))]} if args.teacher_model_path else {}),
     }
 
 
