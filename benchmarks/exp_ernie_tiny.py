@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 VOCAB = DATA / "models" / "google_zh_vocab.txt"
 TEST_ACC = re.compile(r"test \(.*?\).*?Acc\. \(Correct/Total\): ([0-9.]+)")
 
