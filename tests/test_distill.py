@@ -163,7 +163,7 @@ def test_general_distillation_in_pretraining(tmp_path):
 
 
 def classifier(layers: int, hidden: int, heads: int, seed: int):
-    from uer.finetune.heads import Classifier
+    from uer.finetune.tasks.classifier import Classifier
 
     base = tiny(layers, hidden, heads, seed)
     torch.manual_seed(seed + 10)
