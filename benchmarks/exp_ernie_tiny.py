@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 VOCAB = DATA / "models" / "google_zh_vocab.txt"
-TEST_ACC = re.compile(r"test \(.*?\).*?Acc\. \(Correct/Total\): ([0-9.]+)")
+TEST_ACC = re.compile(r"test \(.*?\).*?Acc\. \(Correct/Total\): ([0-9.]+)", re.S)  # the report spans lines
 
 
 def run(*args: str, log: Path) -> str:
@@ -59,11 +59,12 @@ def subset(src: Path, dst: Path, rows: int) -> None:
 
 
 def finetune(work: Path, name: str, config: str, train: Path, args: argparse.Namespace, lr: float,
-             *extra: str) -> tuple[float, float]:
+             *extra: str, epochs: int | None = None) -> tuple[float, float]:
     started = time.perf_counter()
     out = run("run_classifier.py", "--threads", "1", "--vocab_path", str(VOCAB), "--config_path", config,
               "--train_path", str(train), "--dev_path", str(work / "dev.tsv"), "--test_path", str(work / "test.tsv"),
-              "--output_model_path", str(work / f"{name}.bin"), "--epochs_num", str(args.epochs), "--batch_size", "32",
+              "--output_model_path", str(work / f"{name}.bin"), "--epochs_num", str(epochs or args.epochs),
+              "--batch_size", "32",
               "--seq_length", str(args.seq_length), "--learning_rate", str(lr), "--report_steps", "1000",
               "--seed", str(args.seed), *extra, log=work / "log.txt")
     match = TEST_ACC.search(out)
@@ -124,11 +125,18 @@ def main() -> None:
     parser.add_argument("--seq_length", type=int, default=64)
     parser.add_argument("--aug_times", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--student_epochs", type=int, default=None, help="Epochs of the students (default --epochs).")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="Student runs at a time (each one thread; on a machine shared with others this is "
+                             "what makes the experiment fit in its time).")
+    parser.add_argument("--reuse_teacher", action="store_true",
+                        help="Keep the workdir's teacher.bin (and its test accuracy in log.txt) from an earlier run.")
     parser.add_argument("--skip", nargs="*", default=[], choices=["subword", "data"])
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    (work / "log.txt").write_text("", encoding="utf-8")
+    previous = (work / "log.txt").read_text(encoding="utf-8") if (work / "log.txt").exists() else ""
+    (work / "log.txt").write_text(previous if args.reuse_teacher else "", encoding="utf-8")
     started = time.perf_counter()
     loads = [uptime()]
     source = DATA / "datasets" / "chnsenticorp"
@@ -138,20 +146,23 @@ def main() -> None:
     teacher_cfg, student_cfg = "models/bert/mini_config.json", "models/bert/tiny_config.json"
     rows = []
 
-    acc_t, sec_t = finetune(work, "teacher", teacher_cfg, work / "train.tsv", args, 5e-4)
+    if args.reuse_teacher:
+        match = re.search(r"teacher\.bin.*?" + TEST_ACC.pattern + r".*?\n\[(\d+) s\]", previous, re.S)
+        if match is None or not (work / "teacher.bin").exists():
+            raise SystemExit(f"--reuse_teacher: no finished teacher run in {work / 'log.txt'}")
+        acc_t, sec_t = float(match.group(1)), float(match.group(2))
+    else:
+        acc_t, sec_t = finetune(work, "teacher", teacher_cfg, work / "train.tsv", args, 5e-4)
     rows.append(("teacher mini L4/H256", acc_t, sec_t))
-    teacher = ["--teacher_model_path", str(work / "teacher.bin"), "--teacher_config_path", teacher_cfg]
-    acc_s, sec = finetune(work, "student", student_cfg, work / "train.tsv", args, 1e-3)
-    rows.append(("student tiny L2/H128, no distillation", acc_s, sec))
-    acc, sec = finetune(work, "student_logits", student_cfg, work / "train.tsv", args, 1e-3, *teacher,
-                        "--distill_losses", "logits")
-    rows.append(("student, prediction-layer distillation", acc, sec))
-    acc, sec = finetune(work, "student_layers", student_cfg, work / "train.tsv", args, 1e-3, *teacher,
-                        "--distill_losses", "hidden", "attention", "logits")
-    rows.append(("student, layer + prediction distillation", acc, sec))
     loads.append(uptime())
+    teacher = ["--teacher_model_path", str(work / "teacher.bin"), "--teacher_config_path", teacher_cfg]
+    epochs = args.student_epochs or args.epochs
 
-    if "data" not in args.skip:
+    def student(name: str, train: Path, *extra: str) -> tuple[float, float]:
+        return finetune(work, name, student_cfg, train, args, 1e-3, *extra, epochs=epochs)
+
+    def data_distillation() -> tuple[float, float]:
+        started = time.perf_counter()
         run("scripts/augment_data.py", "--input_path", str(work / "train.tsv"), "--output_path",
             str(work / "aug.tsv"), "--aug_times", str(args.aug_times), "--seed", str(args.seed), log=work / "log.txt")
         run("inference/run_classifier_infer.py", "--threads", "1", "--load_model_path", str(work / "teacher.bin"),
@@ -161,15 +172,28 @@ def main() -> None:
         texts = (work / "aug.tsv").read_text(encoding="utf-8").splitlines()
         labels = (work / "aug_teacher.tsv").read_text(encoding="utf-8").splitlines()
         (work / "aug_labelled.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in zip(texts, labels)), encoding="utf-8")
-        acc, sec = finetune(work, "student_data", student_cfg, work / "aug_labelled.tsv", args, 1e-3,
-                            "--soft_targets", "--soft_alpha", "0.5")
-        rows.append((f"student, data distillation ({len(texts) - 1} texts: originals + x{args.aug_times} augmented, "
-                     "teacher's logits)", acc, sec))
-        loads.append(uptime())
+        acc, _ = student("student_data", work / "aug_labelled.tsv", "--soft_targets", "--soft_alpha", "0.5")
+        return acc, time.perf_counter() - started
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = {"student tiny L2/H128, no distillation": lambda: student("student", work / "train.tsv"),
+            "student, prediction-layer distillation": lambda: student("student_logits", work / "train.tsv", *teacher,
+                                                                      "--distill_losses", "logits"),
+            "student, layer + prediction distillation": lambda: student(
+                "student_layers", work / "train.tsv", *teacher, "--distill_losses", "hidden", "attention", "logits")}
+    if "data" not in args.skip:
+        jobs[f"student, data distillation (originals + x{args.aug_times} augmented texts, teacher's logits, "
+             "--soft_targets)"] = data_distillation
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        rows += [(name, *future.result()) for name, future in futures.items()]
+    loads.append(uptime())
 
     speed = encoder_speed({"teacher": teacher_cfg, "student": student_cfg}, args.seq_length)
     print(f"\n## ERNIE tiny (issue 22)\n\nchnsenticorp: train {args.train_size} (first rows), dev 600, test 1200 "
-          f"(full); seq_length {args.seq_length}, {args.epochs} epochs, batch 32, from random initialisation; "
+          f"(full); seq_length {args.seq_length}, teacher {args.epochs} epochs, students {epochs}, batch 32, from "
+          f"random initialisation (no pre-trained weights); "
           f"one thread; load (1/5/15 min) {' -> '.join(loads)}.\n")
     print("| model | test acc | of teacher | wall s |\n| --- | --- | --- | --- |")
     for name, acc, sec in rows:
