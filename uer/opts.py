@@ -160,6 +160,7 @@ def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
 
 def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     """preprocess.py's flags (UER-py's names and defaults); --target choices come from str2instances."""
+    from uer.data.instances_ernie import CORPUS_FORMATS
     from uer.data.pretrain_instances import str2instances  # numpy-only module; imported where it is needed
 
     group = parser.add_argument_group("preprocessing")
@@ -184,7 +185,7 @@ def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=7, help="Random seed (output is fixed for a given --processes_num).")
     group.add_argument("--dynamic_masking", action="store_true",
                        help="Store unmasked instances; the data loader masks them at training time (RoBERTa).")
-    group.add_argument("--corpus_format", choices=["text", "ernie"], default="text",
+    group.add_argument("--corpus_format", choices=CORPUS_FORMATS, default="text",
                        help="text: the target's own text format; ernie: ERNIE 1.0's tokenised lines "
                             "'token_ids;sentence_type_ids;position_ids;seg_labels;next_sentence_label' (ids of "
                             "--vocab_path; one instance a line, whole-word masking by seg_labels; --target bert "
