@@ -66,7 +66,7 @@ def finetune(work: Path, name: str, config: str, train: Path, args: argparse.Nam
               "--output_model_path", str(work / f"{name}.bin"), "--epochs_num", str(epochs or args.epochs),
               "--batch_size", "32",
               "--seq_length", str(args.seq_length), "--learning_rate", str(lr), "--report_steps", "1000",
-              "--seed", str(args.seed), *extra, log=work / "log.txt")
+              "--seed", str(args.seed), "--pooling", args.pooling, *extra, log=work / "log.txt")
     match = TEST_ACC.search(out)
     if match is None:
         raise SystemExit(f"{name}: no test accuracy in the output:\n{out[-2000:]}")
@@ -125,6 +125,10 @@ def main() -> None:
     parser.add_argument("--seq_length", type=int, default=64)
     parser.add_argument("--aug_times", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pooling", default="mean",
+                        help="Classifier pooling (from random initialisation [CLS] pooling did not learn in a few epochs).")
+    parser.add_argument("--teacher_lr", type=float, default=3e-4)
+    parser.add_argument("--student_lr", type=float, default=5e-4)
     parser.add_argument("--student_epochs", type=int, default=None, help="Epochs of the students (default --epochs).")
     parser.add_argument("--parallel", type=int, default=1,
                         help="Student runs at a time (each one thread; on a machine shared with others this is "
@@ -152,14 +156,14 @@ def main() -> None:
             raise SystemExit(f"--reuse_teacher: no finished teacher run in {work / 'log.txt'}")
         acc_t, sec_t = float(match.group(1)), float(match.group(2))
     else:
-        acc_t, sec_t = finetune(work, "teacher", teacher_cfg, work / "train.tsv", args, 5e-4)
+        acc_t, sec_t = finetune(work, "teacher", teacher_cfg, work / "train.tsv", args, args.teacher_lr)
     rows.append(("teacher mini L4/H256", acc_t, sec_t))
     loads.append(uptime())
     teacher = ["--teacher_model_path", str(work / "teacher.bin"), "--teacher_config_path", teacher_cfg]
     epochs = args.student_epochs or args.epochs
 
     def student(name: str, train: Path, *extra: str) -> tuple[float, float]:
-        return finetune(work, name, student_cfg, train, args, 1e-3, *extra, epochs=epochs)
+        return finetune(work, name, student_cfg, train, args, args.student_lr, *extra, epochs=epochs)
 
     def data_distillation() -> tuple[float, float]:
         started = time.perf_counter()
@@ -192,8 +196,9 @@ def main() -> None:
 
     speed = encoder_speed({"teacher": teacher_cfg, "student": student_cfg}, args.seq_length)
     print(f"\n## ERNIE tiny (issue 22)\n\nchnsenticorp: train {args.train_size} (first rows), dev 600, test 1200 "
-          f"(full); seq_length {args.seq_length}, teacher {args.epochs} epochs, students {epochs}, batch 32, from "
-          f"random initialisation (no pre-trained weights); "
+          f"(full); seq_length {args.seq_length}, teacher {args.epochs} epochs (lr {args.teacher_lr}), students "
+          f"{epochs} (lr {args.student_lr}), batch 32, {args.pooling} pooling, from random initialisation (no "
+          f"pre-trained weights); "
           f"one thread; load (1/5/15 min) {' -> '.join(loads)}.\n")
     print("| model | test acc | of teacher | wall s |\n| --- | --- | --- | --- |")
     for name, acc, sec in rows:

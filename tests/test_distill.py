@@ -145,20 +145,20 @@ def test_general_distillation_in_pretraining(tmp_path):
     teacher_cfg.update(layers_num=4, hidden_size=64, emb_size=64, feedforward_size=128, heads_num=4)
     (tmp_path / "teacher.json").write_text(json.dumps(teacher_cfg))
     common = ["--dataset_path", str(tmp_path / "mlm.pt"), "--vocab_path", vocab, "--batch_size", "16",
-              "--learning_rate", "1e-3", "--target", "mlm", "--report_steps", "10"]
+              "--learning_rate", "1e-3", "--target", "mlm", "--report_steps", "6"]
     torch.manual_seed(0)  # a teacher as pretrain.py would write it (its weights need no training for this test)
     teacher = build_model(ModelConfig(vocab_size=21128, hidden_size=64, emb_size=64, feedforward_size=128, heads_num=4,
                                       layers_num=4, dropout=0.0, target=("mlm",), tie_weights=True))
     save_model(teacher, str(tmp_path / "teacher.bin-20"))
     out = run_script("pretrain.py", "--threads", "1", *common, "--config_path", "models/bert/tiny_config.json", "--output_model_path",
-                     str(tmp_path / "student.bin"), "--total_steps", "40", "--save_checkpoint_steps", "40",
+                     str(tmp_path / "student.bin"), "--total_steps", "24", "--save_checkpoint_steps", "24",
                      "--teacher_model_path", str(tmp_path / "teacher.bin-20"), "--teacher_config_path",
                      str(tmp_path / "teacher.json"), "--distill_losses", "hidden", "attention", "logits",
                      "--distill_weights", "1", "1", "0.5", "--distill_temperature", "2").stdout
     assert "layer map [2, 4]" in out
     values = [float(v) for v in re.findall(r"loss_distill\s+([0-9.]+)", out)]
     assert len(values) == 4 and values[-1] < 0.7 * values[0], values
-    state = torch.load(str(tmp_path / "student.bin-40"), weights_only=True)
+    state = torch.load(str(tmp_path / "student.bin-24"), weights_only=True)
     assert state["target.distill.layers.projection.weight"].shape == (64, 128)
 
 
