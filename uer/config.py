@@ -294,6 +294,8 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
     data = {key: value for key, value in vars(args).items() if key != "explicit"}
     if not with_target or not hasattr(args, "target"):
         data.pop("target", None)
+    if getattr(args, "task_embedding", False):  # ERNIE 2.0: one task vector per dataset of --dataset_path_list
+        data["tasks_num"] = len(getattr(args, "dataset_path_list", None) or [None])
     return config_from_dict(data, vocab_size, getattr(args, "explicit", set()), with_target=with_target)
 
 

@@ -103,6 +103,7 @@ class ModelConfig:
     sr_max_segments: int = option(
         3, "sr target: classify the orders of up to this many segments (as preprocess.py's).", PRETRAIN_FLAGS,
         type=positive_int)
+    tasks_num: int = option(0, "ERNIE 2.0 task embedding: one learned vector per pre-training task (0: none).")
 
     def __post_init__(self) -> None:
         if self.emb_size is None:
@@ -154,6 +155,8 @@ class ModelConfig:
         """Current-UER-py-style JSON (lists for embedding and target)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["embedding"], out["target"] = list(self.embedding), list(self.target)
+        if not self.tasks_num:  # written only when used: configs and resume identities stay as they were
+            del out["tasks_num"]
         return out
 
     @classmethod

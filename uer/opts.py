@@ -102,6 +102,13 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                             "micro-batch drawn from one of them; the model's --target lists every objective.")
     group.add_argument("--dataset_weights", nargs="+", type=finite_positive_float, default=None,
                        help="Sampling weight of each dataset of --dataset_path_list (default: equal).")
+    group.add_argument("--dataset_stages", nargs="+", type=non_negative_int, default=None,
+                       help="Continual multi-task pre-training (ERNIE 2.0): the optimiser step from which each "
+                            "dataset of --dataset_path_list is drawn (default: 0 for all; one must start at 0). "
+                            "A dataset stays in the mix once started.")
+    group.add_argument("--task_embedding", action="store_true",
+                       help="ERNIE 2.0's task embedding: a learned vector per dataset of --dataset_path_list (its "
+                            "index; 0 with one dataset) added to the input embeddings.")
     group.add_argument("--pretrained_model_path", default=None, help="Model to start from (incremental pre-training).")
     group.add_argument("--output_model_path", required=True, help="Where checkpoints go (with a -STEP suffix).")
     group.add_argument("--resume_from", default=None,
@@ -116,6 +123,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                        help="Instances shuffled together (consecutive chunk of the dataset).")
     group.add_argument("--seed", type=seed_int, default=7, help="Random seed.")
     add_length_bucketing_options(group)
+    group.add_argument("--dev_dataset_path", default=None,
+                       help="A dataset (preprocess.py, same vocabulary and kind) evaluated every --validation_steps "
+                            "steps: loss, accuracy and, for token predictions, perplexity of each objective.")
+    group.add_argument("--validation_steps", type=positive_int, default=None,
+                       help="Evaluate --dev_dataset_path every N optimiser steps.")
     group.add_argument("--no_verify_dataset", action="store_true",
                        help="Skip the check of the dataset's array checksums at start-up (it reads the whole file "
                             "once, about a second per GB; the header is always checked).")
@@ -153,6 +165,7 @@ def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
 
 def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     """preprocess.py's flags (UER-py's names and defaults); --target choices come from str2instances."""
+    from uer.data.instances_ernie import CORPUS_FORMATS
     from uer.data.pretrain_instances import str2instances  # numpy-only module; imported where it is needed
 
     group = parser.add_argument_group("preprocessing")
@@ -177,6 +190,11 @@ def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=seed_int, default=7, help="Random seed (output is fixed for a given --processes_num).")
     group.add_argument("--dynamic_masking", action="store_true",
                        help="Store unmasked instances; the data loader masks them at training time (RoBERTa).")
+    group.add_argument("--corpus_format", choices=CORPUS_FORMATS, default="text",
+                       help="text: the target's own text format; ernie: ERNIE 1.0's tokenised lines "
+                            "'token_ids;sentence_type_ids;position_ids;seg_labels;next_sentence_label' (ids of "
+                            "--vocab_path; one instance a line, whole-word masking by seg_labels; --target bert "
+                            "or mlm).")
     add_tokenizer_options(parser)
     add_span_masking_options(parser)
     add_knowledge_masking_options(parser)

@@ -41,7 +41,7 @@ import random
 from abc import ABC, abstractmethod
 from array import array
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
@@ -104,6 +104,10 @@ class DocumentBuffer:
         # Knowledge masking: a unit code per token (uer.text.segment: 0 continues, 1 word start, 2 entity start);
         # filled when the sentences come with units (SegmentedIds), else None.
         self.units: array | None = None
+        # ERNIE 2.0 annotations read from the text (uer.data.instances_ernie): a label per token (-1: none), from
+        # the ids' ``token_labels``, and a tag per sentence (-1: none), from the ids' ``tag``; else None.
+        self.token_labels: array | None = None
+        self.sent_tags: array | None = None
 
     def __len__(self) -> int:
         return len(self.doc_offsets) - 1
@@ -116,6 +120,16 @@ class DocumentBuffer:
                 if self.units is None:
                     self.units = array("b")
                 self.units.extend(units)
+            token_labels = getattr(ids, "token_labels", None)
+            if token_labels is not None:
+                if self.token_labels is None:
+                    self.token_labels = array("b")
+                self.token_labels.extend(token_labels)
+            tag = getattr(ids, "tag", None)
+            if tag is not None:
+                if self.sent_tags is None:
+                    self.sent_tags = array("b")
+                self.sent_tags.append(tag)
             self.tokens.extend(ids)
             self.sent_offsets.append(len(self.tokens))
 
@@ -224,6 +238,8 @@ class InstanceBuilder(ABC):
     batch_layout: ClassVar[str] = "masked"
     #: the batch key under which the loader hands out the ``label`` array (the target reading it).
     label_key: ClassVar[str] = "sp_labels"
+    #: the batch key of the ``token_label`` array (a label per position, -1 = none), for kinds that store one.
+    token_label_key: ClassVar[str] = ""
 
     def __init__(self, cfg: InstanceConfig, seed: int, worker: int = 0) -> None:
         self.cfg = cfg
@@ -242,10 +258,21 @@ class InstanceBuilder(ABC):
         knowledge masking). Builders whose ``ranges`` build a new token stream override this."""
         return buf.flat_units()
 
+    def token_label_stream(self, buf: DocumentBuffer) -> np.ndarray | None:
+        """A label per flat token of the last :meth:`ranges` call (-1: none), stored as the array
+        ``token_label``; None for kinds without token labels (ERNIE's cap and tdr have them)."""
+        return None
+
+    def text_encoder(self, encode: Callable[[str], list[int]], vocab: Any) -> Callable[[str], Any]:
+        """What turns a line of the corpus into what the buffer stores: the tokenizer's ids by default; kinds
+        that read annotations from the text (capitals, connectives, ERNIE's lines) wrap ``encode``."""
+        return encode
+
     def blocks(self, buf: DocumentBuffer, final: bool = False) -> Iterator[tuple[dict[str, np.ndarray], int]]:
         """Arrays for :meth:`uer.data.dataset.DatasetWriter.write`, at most PACK_BLOCK instances each."""
         flat, ranges = self.ranges(buf, final)
         flat_units = self.unit_stream(buf) if self.uses_masking else None
+        flat_labels = self.token_label_stream(buf)
         m = self.cfg.masking
         for lo in range(0, len(ranges), PACK_BLOCK):
             hi = min(lo + PACK_BLOCK, len(ranges))
@@ -262,6 +289,9 @@ class InstanceBuilder(ABC):
             arrays["seg_a_len"] = seg_a.astype(np.uint16)
             if self.has_label:
                 arrays["label"] = np.frombuffer(ranges.label, dtype=np.int8)[lo:hi].copy()
+            if flat_labels is not None:  # specials and padding get -1 (no label)
+                arrays["token_label"] = pack_ranges(flat_labels, ranges, lo, hi, self.cfg.seq_length,
+                                                    -1, -1, -1)[0].astype(np.int8)
             if units is not None and self.cfg.dynamic_masking:
                 arrays["unit"] = units  # the loader masks by these units every epoch
             if not self.cfg.dynamic_masking:
@@ -400,7 +430,7 @@ class MlmInstances(InstanceBuilder):
     """MLM only; one document per line (RoBERTa); ``--full_sentences`` packs across documents."""
 
     objectives = ("mlm",)
-    trains_on = ("mlm", "bert", "albert", "sd", "sr")
+    trains_on = ("mlm", "bert", "albert", "sd", "sr", "cap", "tdr", "dr", "ir", "dlm")
 
     corpus_format = "lines"
     has_label = False
@@ -730,4 +760,6 @@ def _check_kinds() -> None:
                              f"batch_layout {builder.batch_layout!r} (known: {BATCH_LAYOUTS})")
 
 
-_check_kinds()
+# ERNIE 2.0's kinds (cap, tdr, dr, ir, dlm) register themselves into str2instances from their own module, which
+# then checks every kind (_check_kinds), whichever of the two modules is imported first.
+import uer.data.instances_ernie  # noqa: E402,F401
