@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from uer.data.dataset import DatasetWriter, merge_shards
-from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
+from uer.data.instances_base import DocumentBuffer, InstanceBuilder, InstanceConfig
+from uer.data.instances_lm import parse_labelled_line
+from uer.data.pretrain_instances import str2instances
 from uer.data.instances_ernie import CORPUS_FORMATS, ERNIE_LINE_TARGETS, ErnieLineInstances
 from uer.data.masking import MaskingConfig
 from uer.utils.cleanup import remove_stale_temp_files
