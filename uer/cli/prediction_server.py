@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import Sequence
 
-from uer import opts
+from uer import model_meta, opts
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
 from uer.errors import UsageError, entry_point
@@ -71,8 +71,12 @@ def build_service(args: argparse.Namespace):
                          "(ONNX export covers encoders and classifiers)")
     if args.backend == "torch" and not args.load_model_path:
         raise UsageError("give --load_model_path: the fine-tuned model to serve")
+    record = model_meta.apply(args, args.load_model_path) if args.load_model_path else None
     task.check_options(args, SERVE)
-    return task(args, tokenizer_from_args(args)).service(resolve_device(args.device), args.max_batch_size)
+    tokenizer = tokenizer_from_args(args)
+    if args.load_model_path:
+        model_meta.check_vocabulary(record, tokenizer.vocab, args.load_model_path)
+    return task(args, tokenizer).service(resolve_device(args.device), args.max_batch_size)
 
 
 @entry_point("prediction_server.py")
