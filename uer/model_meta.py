@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from uer.errors import DataError, UsageError
 
@@ -120,13 +120,16 @@ def _flag(name: str, value: Any) -> str:
     return f"--{name} {value}"
 
 
-def apply(args: argparse.Namespace, model_path: str | os.PathLike) -> dict[str, Any] | None:
+def apply(args: argparse.Namespace, model_path: str | os.PathLike,
+          tasks: Sequence[str] | None = None) -> dict[str, Any] | None:
     """Complete ``args`` from the record next to ``model_path``: options the user did not give take the recorded
     values; a given one that differs is a UsageError naming both (one line). ``args.explicit`` (set by
     :func:`uer.config.parse_args_with_config`) says which options were given; options that came from a
-    --config_path the user gave count as given. Returns the record, or None without one."""
+    --config_path the user gave count as given. ``tasks``: the tasks whose models this command reads; the record
+    of another task's model is not applied (loading the model then fails as for any model of another kind).
+    Returns the record applied, or None."""
     record = read(model_path)
-    if record is None:
+    if record is None or (tasks is not None and record.get("task") not in tasks):
         return None
     path = record_path(model_path)
     explicit = set(getattr(args, "explicit", ()))

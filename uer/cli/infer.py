@@ -47,7 +47,7 @@ def infer(argv: Sequence[str], name: str, prog: str, generic: bool = False) -> N
     args = start_inference(parser, argv, extra_inputs=task.input_options,
                            extra_outputs=_outputs_of(parser, task, argv))
     args.task = name
-    record = model_meta.apply(args, args.load_model_path)  # options the model file remembers
+    record = model_meta.apply(args, args.load_model_path, same_model_tasks(task))  # what the model file remembers
     task.check_options(args, INFER)
     for flag, path in {"--prediction_path": args.prediction_path, **task.output_paths(args, INFER)}.items():
         if path:
@@ -56,6 +56,12 @@ def infer(argv: Sequence[str], name: str, prog: str, generic: bool = False) -> N
     tokenizer = tokenizer_from_args(args)
     model_meta.check_vocabulary(record, tokenizer.vocab, args.load_model_path)
     task(args, tokenizer).predict_file(device)
+
+
+def same_model_tasks(task: type[Task]) -> list[str]:
+    """The tasks whose models ``task`` reads: itself, its subclasses and bases (dbqa's model is a classifier's)."""
+    return [name for name in task_names()
+            if issubclass(get_task(name), task) or issubclass(task, get_task(name)) and get_task(name) is not Task]
 
 
 def _outputs_of(parser: argparse.ArgumentParser, task: type[Task], argv: Sequence[str]) -> dict[str, str]:
