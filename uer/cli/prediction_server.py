@@ -20,7 +20,8 @@ import logging
 import sys
 from typing import Sequence
 
-from uer import opts
+from uer import model_meta, opts
+from uer.cli.infer import same_model_tasks
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
 from uer.errors import UsageError, entry_point
@@ -75,8 +76,12 @@ def build_service(args: argparse.Namespace):
     if args.backend == "torch" and not args.load_model_path:
         raise UsageError("give --load_model_path: the fine-tuned model to serve")
     check_quantize_backend(args.quantize, args.backend)
+    record = model_meta.apply(args, args.load_model_path, same_model_tasks(task)) if args.load_model_path else None
     task.check_options(args, SERVE)
-    return task(args, tokenizer_from_args(args)).service(resolve_device(args.device), args.max_batch_size)
+    tokenizer = tokenizer_from_args(args)
+    if args.load_model_path:
+        model_meta.check_vocabulary(record, tokenizer.vocab, args.load_model_path)
+    return task(args, tokenizer).service(resolve_device(args.device), args.max_batch_size)
 
 
 @entry_point("prediction_server.py")

@@ -86,6 +86,16 @@ def _model_options(args: argparse.Namespace, hidden_act: str = "gelu", layer_nor
                            "so activations will differ by up to ~1e-2", args.config_path)
         elif config.get("layernorm_eps") is not None:
             options["layer_norm_eps"] = float(config["layernorm_eps"])
+    else:  # a model fine-tuned by this project remembers its config (uer.model_meta)
+        from uer import model_meta
+
+        record = model_meta.read(args.input_model_path)
+        recorded = record["options"] if record else {}
+        if args.heads_num and recorded.get("heads_num") not in (None, args.heads_num):
+            raise ConversionError(f"--heads_num {args.heads_num} contradicts the model, which was trained with "
+                                  f"--heads_num {recorded['heads_num']} ({model_meta.record_path(args.input_model_path)})")
+        options["heads_num"] = args.heads_num or recorded.get("heads_num")
+        options["hidden_act"] = recorded.get("hidden_act", hidden_act)
     return options
 
 

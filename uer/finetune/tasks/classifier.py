@@ -274,8 +274,8 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         if mode != "train":
-            parser.add_argument("--labels_num", type=positive_int, required=mode == "infer", default=None,
-                                help="Number of labels of the model.")
+            parser.add_argument("--labels_num", type=positive_int, default=None,
+                                help="Number of labels of the model (read from its record MODEL.json when omitted).")
         if mode == "infer":
             add_prediction_columns_options(parser)
         add_classifier_options(parser)
@@ -290,6 +290,9 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
 
         if mode != "train" and args.labels_num is not None and args.labels_num < 1:
             raise UsageError(f"--labels_num must be at least 1, got {args.labels_num}")
+        if mode == "infer" and args.labels_num is None:
+            raise UsageError("give --labels_num (the model's number of labels; a model fine-tuned by this project "
+                             "records it in MODEL.json next to the model file)")
 
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
         super().__init__(args, tokenizer)
@@ -314,6 +317,9 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         dev = self.read(args.dev_path, pairs=self.pairs, pairs_from=args.train_path)
         test = self.read(args.test_path, pairs=self.pairs, pairs_from=args.train_path) if args.test_path else None
         return TrainingData(train, [self.eval_set("dev", dev)], [self.eval_set("test", test)] if test else [])
+
+    def model_outputs(self) -> dict[str, Any]:
+        return {"labels_num": self.labels_num}
 
     def describe(self, data: TrainingData) -> str:
         args = self.args

@@ -155,6 +155,8 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
                             len(train_rows), len(held_out))
             held = data.subset(held_out)
             tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, self.metric())])
+            if ctx.is_main:
+                self.write_model_record(path)
             logits = stacked_logits(tuner.predict(held), self.labels_num)
             features[held_out] = softmax(logits)
             report = classification_report(held.fields["label"], logits.argmax(-1), self.labels_num)
