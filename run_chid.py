@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Fine-tune idiom cloze (ChID): choose the idiom that fills each #idiomNNNNNN# blank from its candidates.
 
-The code and the full usage are in uer/cli/run_chid.py (``python3 run_chid.py --help``).
+``python3 run_chid.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/finetune.py.
 """
-from uer.cli.run_chid import main
+from uer.cli.finetune import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("chid")()

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Fine-tune a classifier (two feed-forward layers over the pooled encoder output) on single texts or pairs.
+"""Fine-tune a classifier on single texts or pairs (UER-py's command line).
 
-The code and the full usage are in uer/cli/run_classifier.py (``python3 run_classifier.py --help``).
+``python3 run_classifier.py --help``; the task is uer/finetune/tasks/classifier.py, the command uer/cli/finetune.py.
 """
-from uer.cli.run_classifier import main
+from uer.cli.finetune import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("classifier")()

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Multi-task classification: embedding and encoder shared, one two-layer classifier per task.
 
-The code and the full usage are in uer/cli/run_classifier_mt.py (``python3 run_classifier_mt.py --help``).
+``python3 run_classifier_mt.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/finetune.py.
 """
-from uer.cli.run_classifier_mt import main
+from uer.cli.finetune import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("classifier_mt")()

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Fine-tune span-extraction reading comprehension (CMRC 2018, SQuAD format): start and end scores per token.
 
-The code and the full usage are in uer/cli/run_cmrc.py (``python3 run_cmrc.py --help``).
+``python3 run_cmrc.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/finetune.py.
 """
-from uer.cli.run_cmrc import main
+from uer.cli.finetune import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("mrc")()

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Document-based question answering as pair classification: is sentence text_b an answer to question text_a?
 
-The code and the full usage are in uer/cli/run_dbqa.py (``python3 run_dbqa.py --help``).
+``python3 run_dbqa.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/finetune.py.
 """
-from uer.cli.run_dbqa import main
+from uer.cli.finetune import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("dbqa")()

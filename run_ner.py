@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Fine-tune a sequence labeller (named entity recognition), optionally with a CRF (--crf_target).
 
-The code and the full usage are in uer/cli/run_ner.py (``python3 run_ner.py --help``).
+``python3 run_ner.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/finetune.py.
 """
-from uer.cli.run_ner import main
+from uer.cli.finetune import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("ner")()

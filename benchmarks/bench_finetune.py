@@ -48,7 +48,7 @@ UER_PY_TINY = {"train": 150.0, "infer": 440.0}
 
 
 def load_data(train_examples: int, eval_examples: int, seq_length: int):
-    from uer.finetune.classification import read_classification
+    from uer.finetune.tasks.classifier import read_classification
     from uer.text.tokenizers import build_tokenizer
 
     tokenizer = build_tokenizer("bert", SHARED / "models" / "google_zh_vocab.txt")
@@ -72,17 +72,17 @@ def load_task_data(task: str, train_examples: int, eval_examples: int, seq_lengt
     data_path = str(SHARED / "datasets" / TASK_DATA[task])
     tokenizer = build_tokenizer("space" if task == "ner" else "bert", SHARED / "models" / "google_zh_vocab.txt")
     if task == "ner":
-        from uer.finetune.tagging import read_label2id, read_tagging
+        from uer.finetune.tasks.ner import read_label2id, read_tagging
 
         data, _ = read_tagging(data_path, tokenizer, seq_length, read_label2id(str(SHARED / "datasets/msra_ner/label2id.json")))
         per_unit = 1
     elif task == "cmrc":
-        from uer.finetune.mrc import read_mrc
+        from uer.finetune.tasks.mrc import read_mrc
 
         data, _ = read_mrc(data_path, tokenizer, seq_length, 128)
         per_unit = 1
     else:
-        from uer.finetune.choice import choice_instances, read_c3_questions
+        from uer.finetune.tasks.multiple_choice import choice_instances, read_c3_questions
 
         data = choice_instances(read_c3_questions(data_path, tokenizer, seq_length, 4), 4, tokenizer)
         per_unit = 4  # a question is 4 sequences
@@ -113,15 +113,15 @@ def task_worker(task: str, size: str, mode: str, args: argparse.Namespace) -> di
     torch.manual_seed(0)
     base = build_model(cfg, with_target=False)
     if task == "ner":
-        from uer.finetune.tagging import Tagger
+        from uer.finetune.tasks.ner import Tagger
 
         model = Tagger(base.embedding, base.encoder, cfg.hidden_size, 7)
     elif task == "cmrc":
-        from uer.finetune.mrc import SpanExtractor
+        from uer.finetune.tasks.mrc import SpanExtractor
 
         model = SpanExtractor(base.embedding, base.encoder, cfg.hidden_size)
     else:
-        from uer.finetune.choice import MultipleChoice
+        from uer.finetune.tasks.multiple_choice import MultipleChoice
 
         model = MultipleChoice(base.embedding, base.encoder, cfg.hidden_size, 4)
     pad_to = args.seq_length if mode == "padded" else None
@@ -160,7 +160,7 @@ def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     warm = train.subset(np.arange(min(len(train), 3 * args.batch_size)))
     if impl == "ours":
-        from uer.finetune.heads import Classifier
+        from uer.finetune.tasks.classifier import Classifier
         from uer.finetune.loop import FinetuneConfig, FineTuner, predict
         from uer.model_builder import build_model
         from uer.model_config import ModelConfig

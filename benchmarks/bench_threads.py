@@ -29,7 +29,7 @@ def worker(threads: int, steps: int, batch: int, seq: int) -> dict:
     import torch
 
     from uer.config import load_json_config
-    from uer.finetune.heads import Classifier
+    from uer.finetune.tasks.classifier import Classifier
     from uer.model_builder import build_model
     from uer.model_config import ModelConfig
     from uer.utils.optimizers import build_optimizer

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Predict the choice of every question of a C3-format file with a model fine-tuned by run_c3.py.
 
-The code and the full usage are in uer/cli/run_c3_infer.py (``python3 inference/run_c3_infer.py --help``).
+``python3 inference/run_c3_infer.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/infer.py.
 """
-from uer.cli.run_c3_infer import main
+from uer.cli.infer import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("c3")()

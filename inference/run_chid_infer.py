@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Fill the idiom blanks of a ChID file with a model fine-tuned by run_chid.py.
 
-The code and the full usage are in uer/cli/run_chid_infer.py (``python3 inference/run_chid_infer.py --help``).
+``python3 inference/run_chid_infer.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/infer.py.
 """
-from uer.cli.run_chid_infer import main
+from uer.cli.infer import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("chid")()

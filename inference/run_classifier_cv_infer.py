@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Test-set features of the cross-validation fold models (averaged class probabilities) for stacking.
 
-The code and the full usage are in uer/cli/run_classifier_cv_infer.py (``python3 inference/run_classifier_cv_infer.py --help``).
+``python3 inference/run_classifier_cv_infer.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/infer.py.
 """
-from uer.cli.run_classifier_cv_infer import main
+from uer.cli.infer import task_main
 
 if __name__ == "__main__":
-    main(prog="run_classifier_cv_infer.py")
+    task_main("classifier_cv")()

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Predict labels with a model fine-tuned by run_classifier.py (or run_dbqa.py).
+"""Predict labels with a model fine-tuned by run_classifier.py (UER-py's command line).
 
-The code and the full usage are in uer/cli/run_classifier_infer.py (``python3 inference/run_classifier_infer.py --help``).
+``python3 inference/run_classifier_infer.py --help``; the task is uer/finetune/tasks/classifier.py, the command
+uer/cli/infer.py.
 """
-from uer.cli.run_classifier_infer import main
+from uer.cli.infer import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("classifier")()

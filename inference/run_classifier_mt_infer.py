@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Predict every task's label with a multi-task classifier (run_classifier_mt.py).
 
-The code and the full usage are in uer/cli/run_classifier_mt_infer.py (``python3 inference/run_classifier_mt_infer.py --help``).
+``python3 inference/run_classifier_mt_infer.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/infer.py.
 """
-from uer.cli.run_classifier_mt_infer import main
+from uer.cli.infer import task_main
 
 if __name__ == "__main__":
-    main(prog="run_classifier_mt_infer.py")
+    task_main("classifier_mt")()

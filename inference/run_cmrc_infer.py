@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Answer the questions of a SQuAD-format file with a model fine-tuned by run_cmrc.py.
 
-The code and the full usage are in uer/cli/run_cmrc_infer.py (``python3 inference/run_cmrc_infer.py --help``).
+``python3 inference/run_cmrc_infer.py --help``; the task's code is in uer/finetune/tasks/, the command in uer/cli/infer.py.
 """
-from uer.cli.run_cmrc_infer import main
+from uer.cli.infer import task_main
 
 if __name__ == "__main__":
-    main()
+    task_main("mrc")()

@@ -16,7 +16,7 @@ import torch
 from conftest import run_script, shared_path
 from uer.converters import bert
 from uer.converters.common import ConversionError
-from uer.finetune.heads import Classifier
+from uer.finetune.tasks.classifier import Classifier
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.model_saver import save_state_dict
@@ -290,7 +290,7 @@ def test_docs_roberta_wwm_ext_large_example_then_serve_with_hf(tmp_path):
                str(fold_models[0]), "--output_model_path", "hf_classifier/pytorch_model.bin",
                "--config_output_dir", "hf_classifier", "--config_path", "models/bert/large_config.json", cwd=tmp_path)
     served = transformers.BertForSequenceClassification.from_pretrained(tmp_path / "hf_classifier").eval()
-    from uer.finetune.heads import Classifier
+    from uer.finetune.tasks.classifier import Classifier
 
     encoder_model = build_model(our_config(vocab_size=vocab_size, max_seq_length=64), with_target=False)
     classifier = Classifier(encoder_model.embedding, encoder_model.encoder, HIDDEN, 2, "first").eval()

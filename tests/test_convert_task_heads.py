@@ -22,7 +22,7 @@ def _base():
 
 
 def test_extractive_qa_logits_equal_hf_and_round_trip(tmp_path):
-    from uer.finetune.mrc import SpanExtractor
+    from uer.finetune.tasks.mrc import SpanExtractor
 
     torch.manual_seed(3)
     ids, token_types, attention = pair_batch()
@@ -49,7 +49,7 @@ def test_extractive_qa_logits_equal_hf_and_round_trip(tmp_path):
 
 
 def test_multiple_choice_logits_equal_hf_and_round_trip(tmp_path):
-    from uer.finetune.choice import MultipleChoice
+    from uer.finetune.tasks.multiple_choice import MultipleChoice
 
     torch.manual_seed(4)
     ids, token_types, attention = pair_batch()  # 3 sequences: one question with 3 choices
@@ -76,7 +76,7 @@ def test_multiple_choice_logits_equal_hf_and_round_trip(tmp_path):
 
 
 def test_token_classification_converters_keep_working_with_the_ner_model():
-    from uer.finetune.tagging import Tagger
+    from uer.finetune.tasks.ner import Tagger
 
     torch.manual_seed(5)
     ids, token_types, attention = pair_batch()

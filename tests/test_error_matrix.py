@@ -12,6 +12,7 @@ from typing import Callable
 import pytest
 
 from tools_error_cases import tool_matrix
+from uer.finetune.tasks import get_task, task_names
 from errors_workspace import (ROOT, assert_one_line_error, classifier_args, error_ws, infer_args, leftovers,  # noqa: F401
                               run_entry)
 
@@ -276,6 +277,50 @@ def entry_scripts() -> set[str]:
 
 def test_every_entry_script_is_in_the_matrix() -> None:
     assert entry_scripts() == {script for script, _, _ in MATRIX}
+
+
+def test_every_task_command_is_in_the_matrix() -> None:
+    """A registered task's UER-py script names (training, inference, their aliases) are rows of the matrix."""
+    rows = {script for script, _, _ in MATRIX}
+    for name in task_names():
+        task = get_task(name)
+        scripts = [task.train_script, *task.script_aliases] if task.train_script else []
+        if task.infer_script:
+            scripts += [f"inference/{s}" for s in (task.infer_script, *task.infer_script_aliases)]
+        assert set(scripts) <= rows, (name, set(scripts) - rows)
+
+
+# A bad dev or test file of every task that reads them ends the run with one line before any training, and an
+# existing output model stays as it was. task -> (base command, bad file for that task's format, its line).
+BAD_EVAL_FILES: dict[str, tuple[Args, str, int]] = {
+    "classifier": (finetune_base, "nonutf8.tsv", 6),
+    "dbqa": (finetune_base, "nonutf8.tsv", 6),
+    "ner": (task_base(**NER_FILES, test_path="ner.tsv"), "nonutf8.tsv", 6),
+    "mrc": (task_base(train_path="squad.json", dev_path="squad.json", test_path="squad.json"), "bad.json", 3),
+    "c3": (task_base(train_path="c3.json", dev_path="c3.json", test_path="c3.json"), "bad.json", 3),
+    "chid": (task_base(**CHID_FILES, test_path="chid.json", test_answer_path="chid_answer.json"), "bad.json", 1),
+}
+
+
+def test_every_task_with_dev_and_test_files_has_a_bad_file_row() -> None:
+    assert set(BAD_EVAL_FILES) == {name for name in task_names() if get_task(name).data_paths}
+
+
+@pytest.mark.parametrize("option", ["test_path", "dev_path"])
+@pytest.mark.parametrize("name", sorted(BAD_EVAL_FILES))
+def test_bad_eval_file_fails_before_training(error_ws, tmp_path, capsys, name: str, option: str) -> None:
+    base, bad, line = BAD_EVAL_FILES[name]
+    out = tmp_path / "out"
+    out.mkdir()
+    model = out / "model.bin"
+    model.write_bytes(b"the model of an earlier run")
+    capsys.readouterr()
+    code = run_entry(get_task(name).train_script, *base(error_ws, out), f"--{option}={error_ws[bad]}")
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, get_task(name).train_script, f"{error_ws[bad]}:{line}")
+    assert "steps" not in captured.out + captured.err, "training started before the file was read"
+    assert model.read_bytes() == b"the model of an earlier run"
+    assert sorted(p.name for p in out.iterdir()) == ["model.bin"]
 
 
 CASES = [pytest.param(script, base, case, id=f"{Path(script).stem}-{case}")

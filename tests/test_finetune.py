@@ -7,10 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from uer.finetune.classification import classification_metric, count_labels, read_classification, softmax
+from uer.finetune.tasks.classifier import classification_metric, count_labels, read_classification, softmax
 from uer.data.finetune_data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
                                shuffled_batches, split_for_rank)
-from uer.finetune.heads import POOLINGS, Classifier, MultitaskClassifier, classification_loss
+from uer.finetune.tasks.classifier import Classifier, classification_loss
+from uer.finetune.tasks.classifier_mt import MultitaskClassifier
+from uer.names import POOLINGS
 from uer.engine import build_schedule
 from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner
 from uer.model_builder import build_model

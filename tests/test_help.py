@@ -9,8 +9,19 @@ import pytest
 
 from conftest import run_script
 
-PARSERS = ["uer.cli.pretrain", "uer.cli.run_classifier", "uer.cli.run_classifier_cv", "uer.cli.run_classifier_mt",
-           "uer.cli.run_dbqa", "uer.cli.run_classifier_infer"]
+from uer.finetune.tasks import get_task, task_names
+
+# Every task's training and inference parser (from the registry), pre-training and generation.
+PARSERS = ["uer.cli.pretrain"] + [f"finetune:{name}" for name in task_names()] + [
+    f"infer:{name}" for name in task_names() if get_task(name).infer_doc]
+
+
+def _parser(module: str) -> argparse.ArgumentParser:
+    if module.startswith(("finetune:", "infer:")):
+        command, name = module.split(":")
+        return importlib.import_module(f"uer.cli.{command}").build_parser(get_task(name))
+    mod = importlib.import_module(module)
+    return mod.build_parser("generate.py") if module == "uer.generation" else mod.build_parser()
 
 
 def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
@@ -20,8 +31,7 @@ def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 @pytest.mark.parametrize("module", PARSERS + ["uer.generation"])
 def test_every_option_shows_its_default(module: str) -> None:
-    mod = importlib.import_module(module)
-    parser = mod.build_parser("generate.py") if module == "uer.generation" else mod.build_parser()
+    parser = _parser(module)
     assert isinstance(parser._get_formatter(), argparse.RawDescriptionHelpFormatter)
     for action in _options(parser):
         formatter = parser._get_formatter()

@@ -20,7 +20,8 @@ from uer.layers.layer_norm import build_layer_norm
 from uer.model_config import ModelConfig
 from uer.registry import check_complete, make_register
 from uer.targets import str2target
-from uer.targets.cls_target import pool
+from uer.finetune.tasks.classifier import add_classifier_options
+from uer.layers.pooling import pool
 from uer.text.segment import SEGMENTERS, Segmenter
 from uer.text.tokenizers import str2tokenizer
 
@@ -37,6 +38,22 @@ def test_options_and_preprocess_parser_import_no_torch():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_no_command_imports_another_command():
+    """uer/cli/ holds one module per command; what two commands share lives in the package below them."""
+    import ast
+
+    commands = {p.stem for p in (ROOT / "uer" / "cli").glob("*.py")} - {"__init__", "common"}
+    for path in sorted((ROOT / "uer" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module == "uer.cli":
+                names = [f"uer.cli.{a.name}" for a in node.names]
+            for name in names:
+                if name.startswith("uer.cli."):
+                    assert name.split(".")[2] not in commands, f"{path.name} imports the command {name}"
+
+
 def choices(parser: argparse.ArgumentParser, flag: str) -> list[str]:
     return list(next(a for a in parser._actions if flag in a.option_strings).choices)
 
@@ -45,7 +62,7 @@ def test_every_choice_list_is_its_registry():
     parser = argparse.ArgumentParser()
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)
-    opts.add_classifier_options(parser)
+    add_classifier_options(parser)
     assert set(choices(parser, "--encoder")) == set(str2encoder) | set(names.ENCODER_ALIASES)
     assert set(choices(parser, "--tokenizer")) == set(str2tokenizer)
     assert set(names.EMBEDDINGS) == set(str2embedding) and set(names.TARGETS) == set(str2target)

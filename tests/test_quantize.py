@@ -9,7 +9,7 @@ from torch import nn
 
 from uer.api import TextEncoder, load_config
 from uer.errors import UsageError
-from uer.finetune.heads import Classifier
+from uer.finetune.tasks.classifier import Classifier
 from uer.model_builder import build_model
 from uer.model_saver import save_model
 from uer.utils.quantize import quantize_for_inference
@@ -72,11 +72,11 @@ def read_logits(path) -> np.ndarray:
 
 
 def test_inference_script_api_and_servers_take_int8(files):
-    from uer.cli import run_classifier_infer
+    from uer.cli.infer import task_main
 
     root = files["root"]
     for mode in ("none", "int8"):
-        run_classifier_infer.main([*classifier_flags(files), "--test_path", files["tsv"], "--prediction_path",
+        task_main("classifier")([*classifier_flags(files), "--test_path", files["tsv"], "--prediction_path",
                                    str(root / f"{mode}.tsv"), "--output_logits", "--device", "cpu",
                                    "--quantize", mode])
     fp32, int8 = read_logits(root / "none.tsv"), read_logits(root / "int8.tsv")

@@ -31,7 +31,7 @@ from conftest import ROOT, run_script, subprocess_env  # noqa: E402
 from uer.api import TextEncoder, load_config  # noqa: E402
 from uer.cli import encoder_server, export_onnx, prediction_server  # noqa: E402
 from uer.config import parse_args_with_config  # noqa: E402
-from uer.finetune.heads import Classifier  # noqa: E402
+from uer.finetune.tasks.classifier import Classifier  # noqa: E402
 from uer.model_builder import build_model  # noqa: E402
 from uer.model_loader import ModelLoadError  # noqa: E402
 from uer.model_saver import save_model  # noqa: E402
@@ -134,7 +134,10 @@ def thread_server(app):
 
 
 def service_args(module, *argv: str):
-    parser = module.build_parser(module.task_of(argv)) if hasattr(module, "task_of") else module.build_parser()
+    from uer.finetune.tasks import task_from_argv
+
+    task = task_from_argv(argv) or "classifier"
+    parser = module.build_parser(task) if module is prediction_server else module.build_parser()
     return parse_args_with_config(parser, list(argv))
 
 
@@ -467,8 +470,8 @@ def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path):
 
 @pytest.mark.slow
 def test_prediction_server_ner_and_mrc_equal_their_inference_scripts(files, tmp_path):
-    from uer.finetune.mrc import SpanExtractor
-    from uer.finetune.tagging import Tagger
+    from uer.finetune.tasks.mrc import SpanExtractor
+    from uer.finetune.tasks.ner import Tagger
 
     cfg = load_config(TINY, len(VOCAB), dropout=0.0)
     torch.manual_seed(3)

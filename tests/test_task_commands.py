@@ -75,7 +75,8 @@ def test_ner_bert_docs_commands_and_inference_agree_with_seqeval(ws):
     # sentences of up to 120 characters at --seq_length 48: windows, every character still scored
     reported = re.search(r"test \(best model on dev\).*?\nentity P/R/F1: ([0-9.]+)/([0-9.]+)/([0-9.]+)", out, re.S)
     assert reported, out[-2000:]
-    from uer.cli.run_ner_infer import main as ner_infer
+    from uer.cli.infer import task_main
+    ner_infer = task_main("ner")
 
     for source, name in (("test_nolabel.tsv", "prediction.tsv"), ("test.tsv", "prediction_test.tsv")):
         ner_infer(["--load_model_path", str(root / "ner_model.bin"), "--vocab_path", ws["vocab"],
@@ -105,7 +106,8 @@ def test_ner_albert_with_crf_and_bio_constraints(ws):
                "--output_model_path", str(root / "ner_crf.bin"), "--seq_length", "64", *SHORT_FLAGS, env=ENV)
     keys = load_state_dict(root / "ner_crf.bin")
     assert {"crf.transitions", "crf.start_transitions", "crf.end_transitions", "output_layer.weight"} <= set(keys)
-    from uer.cli.run_ner_infer import main as ner_infer
+    from uer.cli.infer import task_main
+    ner_infer = task_main("ner")
 
     ner_infer(["--load_model_path", str(root / "ner_crf.bin"), "--vocab_path", ws["vocab"], "--config_path", config,
                "--test_path", str(ner / "test_nolabel.tsv"), "--prediction_path", str(root / "crf_prediction.tsv"),
@@ -128,7 +130,8 @@ def test_cmrc_bert_docs_commands_and_official_metric_on_the_inference_file(ws):
     out = _cmrc_train(ws, "bert.bin", "cmrc_model.bin", "--config_path", "models/bert/tiny_config.json", *LONG_FLAGS)
     dev_score = re.search(r"dev .*?Avg/F1/EM: ([0-9.]+)/([0-9.]+)/([0-9.]+) over 3 questions", out)
     assert dev_score, out[-2000:]
-    from uer.cli.run_cmrc_infer import main as cmrc_infer
+    from uer.cli.infer import task_main
+    cmrc_infer = task_main("mrc")
 
     for source in ("test", "dev"):
         cmrc_infer(["--load_model_path", str(root / "cmrc_model.bin"), "--vocab_path", ws["vocab"],
@@ -152,7 +155,8 @@ def test_cmrc_albert(ws):
     config = str(root / "albert_config.json")
     _cmrc_train(ws, "albert.bin", "cmrc_albert.bin", "--config_path", config, "--learning_rate", "1e-5",
                 *ALBERT_FLAGS, *SHORT_FLAGS)
-    from uer.cli.run_cmrc_infer import main as cmrc_infer
+    from uer.cli.infer import task_main
+    cmrc_infer = task_main("mrc")
 
     cmrc_infer(["--load_model_path", str(root / "cmrc_albert.bin"), "--vocab_path", ws["vocab"], "--config_path", config,
                 "--test_path", str(ws["cmrc"] / "test.json"), "--prediction_path", str(root / "cmrc_albert_pred.json"),
@@ -171,7 +175,8 @@ def test_c3_docs_commands_and_inference(ws, variant):
                      "--seq_length", "96", "--max_choices_num", "4", *model_flags, env=ENV))
     dev_questions = sum(len(item[1]) for item in json.loads((root / "c3_dev.json").read_text(encoding="utf-8")))
     assert re.search(rf"dev .*Acc\. \(Correct/Total\): [0-9.]+ \(\d+/{dev_questions}\)", out), out[-2000:]
-    from uer.cli.run_c3_infer import main as c3_infer
+    from uer.cli.infer import task_main
+    c3_infer = task_main("c3")
 
     c3_infer(["--load_model_path", str(root / f"c3_{variant}.bin"), "--vocab_path", ws["vocab"],
               "--test_path", str(root / "c3_test.json"), "--prediction_path", str(root / f"c3_{variant}_pred.json"),
@@ -216,7 +221,8 @@ def test_chid_and_inference(ws):
                      "--epochs_num", "1", "--batch_size", "4", "--seq_length", "32", "--max_choices_num", "10",
                      *SHORT_FLAGS, env=ENV))
     assert re.search(r"dev .*Acc\. \(Correct/Total\): [0-9.]+ \(\d+/12\)", out), out[-2000:]
-    from uer.cli.run_chid_infer import main as chid_infer
+    from uer.cli.infer import task_main
+    chid_infer = task_main("chid")
 
     chid_infer(["--load_model_path", str(root / "chid.bin"), "--vocab_path", ws["vocab"], "--config_path",
                 "models/bert/tiny_config.json", "--test_path", str(root / "chid_dev.json"),

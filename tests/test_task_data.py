@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from uer.data.finetune_data import IGNORE_INDEX, collate
-from uer.finetune.choice import MultipleChoice, choice_instances, read_c3_questions, read_chid_questions
-from uer.finetune.mrc import Question, best_span, decode_answers, encode_questions, tokenize_with_offsets
-from uer.finetune.tagging import Tagger, encode_sentences, entities_with_offsets, read_tagging, sentence_tags, window_instances
+from uer.finetune.tasks.multiple_choice import MultipleChoice, choice_instances, read_c3_questions, read_chid_questions
+from uer.finetune.tasks.mrc import Question, best_span, decode_answers, encode_questions, tokenize_with_offsets
+from uer.finetune.tasks.ner import Tagger, encode_sentences, entities_with_offsets, read_tagging, sentence_tags, window_instances
 from uer.text.tokenizers import BertTokenizer, SpaceTokenizer
 from uer.text.vocab import Vocab
 
@@ -165,8 +165,8 @@ def test_chid_blanks_context_and_masks(vocab, tmp_path):
 def test_predict_functions_for_servers(vocab):
     """predict_entities / predict_answers on raw texts: one tag per non-space character with entities at
     character offsets; answers as substrings of their contexts with their spans."""
-    from uer.finetune.mrc import SpanExtractor, predict_answers
-    from uer.finetune.tagging import predict_entities
+    from uer.finetune.tasks.mrc import SpanExtractor, predict_answers
+    from uer.finetune.tasks.ner import predict_entities
     from uer.model_builder import build_model
     from uer.model_config import ModelConfig
 

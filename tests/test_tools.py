@@ -396,7 +396,7 @@ def test_vocab_adapter_keeps_shared_rows_and_predictions(tmp_path, word):
 # ------------------------------------------------------------------------------------------- multi-task inference
 
 def test_multitask_inference_reads_every_head(tmp_path, word):
-    from uer.finetune.heads import MultitaskClassifier
+    from uer.finetune.tasks.classifier_mt import MultitaskClassifier
 
     cfg = load_config(TINY, 25)
     torch.manual_seed(11)

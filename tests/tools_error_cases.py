@@ -42,7 +42,7 @@ def _mt_model(ws: dict) -> Path:
     path = ws["root"] / "mt_classifier.bin"
     if not path.exists():
         from uer.api import load_config
-        from uer.finetune.heads import MultitaskClassifier
+        from uer.finetune.tasks.classifier_mt import MultitaskClassifier
         from uer.model_builder import build_model
         from uer.model_saver import save_model
 

@@ -10,8 +10,6 @@ command line.
 from __future__ import annotations
 
 import argparse
-from typing import Callable
-
 from uer import names
 from uer.text.segment import SEGMENTERS
 from uer.text.tokenizers import str2tokenizer
@@ -37,6 +35,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dropout", type=float, default=0.1, help="Dropout probability.")
     group.add_argument("--layernorm_variant", default="standard", choices=names.LAYERNORM_VARIANTS,
                        help="Layer norm numerics: 'standard' (torch/Google/HF BERT) or 'uer' (UER-py-trained models).")
+    group.add_argument("--bidirectional", action="store_true",
+                       help="rnn/lstm/gru: bidirectional torch RNN (for a bidirectional LM use --encoder bilstm).")
 
 
 def add_tokenizer_options(parser: argparse.ArgumentParser) -> None:
@@ -145,8 +145,6 @@ def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
     Separate from add_model_options because the fine-tuning scripts define their own --bidirectional.
     """
     group = parser.add_argument_group("encoders and objectives")
-    group.add_argument("--bidirectional", action="store_true",
-                       help="rnn/lstm/gru: bidirectional torch RNN (for a bidirectional LM use --encoder bilstm).")
     group.add_argument("--labels_num", type=int, default=None,
                        help="cls target: number of classes (default: the config's labels_num, else 2).")
     group.add_argument("--sr_max_segments", type=int, default=3,
@@ -206,18 +204,6 @@ def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str
     add_input_form_option(group)
 
 
-def add_classifier_options(parser: argparse.ArgumentParser) -> None:
-    """The classifier head's flags (run_classifier.py, run_dbqa.py, run_classifier_cv.py, inference)."""
-    group = parser.add_argument_group("classifier")
-    group.add_argument("--pooling", choices=names.POOLINGS, default="first",
-                       help="How the encoder output becomes one vector: first token ([CLS]), mean, max or last token.")
-    group.add_argument("--soft_targets", action="store_true",
-                       help="Distillation: also fit the teacher's logits (training file column 'logits').")
-    group.add_argument("--soft_alpha", type=float, default=0.5,
-                       help="Weight of the soft-target MSE; the hard-label cross-entropy gets 1 - soft_alpha.")
-    group.add_argument("--bidirectional", action="store_true", help="Recurrent encoders only (accepted for UER-py compatibility).")
-
-
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     """The one device flag of inference, generation, tools and servers (training uses --gpu_ranks)."""
     parser.add_argument("--device", default="auto",
@@ -247,12 +233,13 @@ def add_input_form_option(group) -> None:
                             "[CLS] text [SEP], is Google's BERT, HuggingFace's and current UER-py's.")
 
 
-def add_inference_options(parser: argparse.ArgumentParser) -> None:
+def add_inference_options(parser: argparse.ArgumentParser, prediction_required: bool = True) -> None:
     """inference/run_*_infer.py's paths and flags."""
     group = parser.add_argument_group("inference")
     group.add_argument("--load_model_path", required=True, help="Fine-tuned model.")
     group.add_argument("--test_path", required=True, help="File to predict (TSV with a header row).")
-    group.add_argument("--prediction_path", required=True, help="Where the predictions go (TSV).")
+    group.add_argument("--prediction_path", required=prediction_required, default=None,
+                       help="Where the predictions go (TSV).")
     group.add_argument("--batch_size", type=int, default=64, help="Instances per forward pass.")
     group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
     add_device_option(group)
@@ -361,25 +348,13 @@ def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
                              "train every epoch when omitted.")
 
 
-def add_finetune_training_options(parser: argparse.ArgumentParser) -> None:
-    """What every fine-tuning script with a dev set shares after its own options: optimisation, processes,
-    optimiser/schedule choice, early stopping, curves and logs, threads."""
+def add_finetune_training_options(parser: argparse.ArgumentParser, early_stopping: bool = True) -> None:
+    """What every fine-tuning command shares after its task's options: optimisation, processes,
+    optimiser/schedule choice, early stopping (tasks that keep the best model on dev), curves and logs, threads."""
     add_optimization_options(parser)
     add_distributed_options(parser)
     add_optimizer_choice_options(parser)
-    add_early_stopping_option(parser)
+    if early_stopping:
+        add_early_stopping_option(parser)
     add_training_curve_options(parser)
     add_runtime_options(parser)
-
-
-def build_finetune_parser(description: str | None, add_task_options: Callable[[argparse.ArgumentParser], None],
-                          ) -> argparse.ArgumentParser:
-    """The parser of a fine-tuning script: paths and loop flags, tokenizer, model, the task's own options
-    (its head), then the shared training options."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
-    add_finetune_options(parser)
-    add_tokenizer_options(parser)
-    add_model_options(parser)
-    add_task_options(parser)
-    add_finetune_training_options(parser)
-    return parser

@@ -25,10 +25,10 @@ from uer import opts
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
 from uer.errors import UsageError, entry_point
-from uer.finetune.builders import tokenizer_from_args
 from uer.serving.app import create_app
+from uer.text.tokenizers import tokenizer_from_args
 from uer.serving.backends import EncoderService, OnnxRunner, TorchRunner
-from uer.serving.modules import ENCODE_LAYERS, encoder_vectors_from_args
+from uer.serving.modules import add_encoder_output_options, encoder_vectors_from_args
 from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options,
                                 limits_from_args, serve, set_threads, url_of)
 from uer.utils.logging import setup_logging
@@ -52,15 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_model_options(parser)
     add_server_options(parser, default_port=8866)
     return parser
-
-
-def add_encoder_output_options(parser: argparse.ArgumentParser) -> None:
-    """What a vector is (shared with export_onnx.py --kind encoder)."""
-    parser.add_argument("--encode_layer", choices=ENCODE_LAYERS, default=None,
-                        help="pooler: [CLS] through the pre-training head's pooler (BERT); first: the last layer at "
-                             "[CLS]; mean / max / last: over the real tokens of the last layer (default: first; "
-                             "with --backend onnxruntime the exported one).")
-    parser.add_argument("--normalize", action="store_true", help="Scale every vector to unit length.")
 
 
 def build_service(args: argparse.Namespace) -> EncoderService:

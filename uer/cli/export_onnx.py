@@ -27,10 +27,10 @@ import time
 from typing import Sequence
 
 from uer import opts
-from uer.cli.encoder_server import add_encoder_output_options
 from uer.config import parse_args_with_config
 from uer.errors import UsageError, entry_point
-from uer.serving.modules import classifier_logits_from_args, encoder_vectors_from_args
+from uer.finetune.tasks.classifier import add_pooling_option
+from uer.serving.modules import add_encoder_output_options, classifier_logits_from_args, encoder_vectors_from_args
 from uer.serving.onnx_export import export_onnx
 from uer.utils.io import check_outputs
 from uer.utils.logging import setup_logging
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_quantize_option(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
-    opts.add_classifier_options(parser)
+    add_pooling_option(parser)
     return parser
 
 

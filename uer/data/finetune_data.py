@@ -187,13 +187,6 @@ def encode_pair(tokenizer: Tokenizer, text_a: str, text_b: str | None, seq_lengt
     return ids[:seq_length], first_len
 
 
-def check_special_tokens(tokenizer: Tokenizer) -> None:
-    vocab = tokenizer.vocab
-    missing = [name for name, i in (("[CLS]", vocab.cls_id), ("[SEP]", vocab.sep_id), ("[PAD]", vocab.pad_id)) if i < 0]
-    if missing:
-        raise DataError(f"the vocabulary has no {', '.join(missing)} token; fine-tuning needs [CLS], [SEP] and [PAD]")
-
-
 # ------------------------------------------------------------------------------------------------------
 # batching
 

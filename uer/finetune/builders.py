@@ -9,29 +9,18 @@ import logging
 import torch
 from torch import nn
 
-from uer.data.finetune_data import check_special_tokens
 from uer.engine import optim_options_from_args
 from uer.errors import UsageError
-from uer.finetune.heads import Classifier
 from uer.finetune.loop import FinetuneConfig
 from uer.model_builder import build_model, init_weights
 from uer.model_loader import load_model_weights
 from uer.config import ModelConfig, model_config_from_args
-from uer.text.tokenizers import Tokenizer, build_tokenizer
 
 logger = logging.getLogger("uer.finetune")
 
 # Files a fine-tuning script reads; its outputs (--output_model_path, ...) must be none of them.
 FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path",
                    "config_path", "pretrained_model_path")
-
-
-def tokenizer_from_args(args: argparse.Namespace) -> Tokenizer:
-    if not args.vocab_path and not args.spm_model_path:
-        raise UsageError("give --vocab_path (or --spm_model_path): the vocabulary the model was pre-trained with")
-    tokenizer = build_tokenizer(args.tokenizer, args.vocab_path, args.spm_model_path)
-    check_special_tokens(tokenizer)
-    return tokenizer
 
 
 def encoder_from_args(args: argparse.Namespace, vocab_size: int) -> tuple[ModelConfig, nn.Module, nn.Module]:
@@ -58,16 +47,6 @@ def load_pretrained(model: nn.Module, path: str | None) -> None:
         load_model_weights(model, path)
     else:
         logger.info("no --pretrained_model_path: training from random initialisation")
-
-
-def classifier_from_args(args: argparse.Namespace, vocab_size: int, labels_num: int) -> Classifier:
-    """The classifier of run_classifier.py / run_dbqa.py / run_classifier_cv.py: embedding + encoder + two
-    feed-forward layers, task layers initialised, then the pre-trained weights loaded if given."""
-    cfg, embedding, encoder = encoder_from_args(args, vocab_size)
-    model = Classifier(embedding, encoder, cfg.hidden_size, labels_num, args.pooling, args.soft_alpha)
-    init_head(model)
-    load_pretrained(model, args.pretrained_model_path)
-    return model
 
 
 def finetune_config_from_args(args: argparse.Namespace, **overrides) -> FinetuneConfig:

@@ -18,7 +18,7 @@ from torch import nn
 
 from uer.data.finetune_data import Instances, collate, encode_pair
 from uer.errors import MissingFileError, UsageError
-from uer.finetune.classification import softmax
+from uer.finetune.tasks.classifier import softmax
 from uer.serving import require
 from uer.text.tokenizers import Tokenizer
 

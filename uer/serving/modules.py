@@ -18,8 +18,10 @@ from torch import nn
 
 from uer.api import load_model
 from uer.config import ConfigError, model_config_from_args
-from uer.finetune.builders import encoder_from_args, tokenizer_from_args
-from uer.finetune.heads import Classifier, encode_and_pool
+from uer.finetune.builders import encoder_from_args
+from uer.text.tokenizers import tokenizer_from_args
+from uer.finetune.tasks.classifier import Classifier
+from uer.layers.pooling import encode_and_pool
 from uer.model_config import ModelConfig
 from uer.model_loader import ModelLoadError, load_model_weights, load_state_dict, normalize_keys
 from uer.targets.cls_target import POOLINGS
@@ -27,6 +29,15 @@ from uer.text.tokenizers import Tokenizer
 
 ENCODE_LAYERS = ("pooler",) + POOLINGS
 POOLER_KEYS = ("target.sp.linear_1.weight", "target.sp.linear_1.bias")
+
+
+def add_encoder_output_options(parser: argparse.ArgumentParser) -> None:
+    """What a vector is (shared with export_onnx.py --kind encoder)."""
+    parser.add_argument("--encode_layer", choices=ENCODE_LAYERS, default=None,
+                        help="pooler: [CLS] through the pre-training head's pooler (BERT); first: the last layer at "
+                             "[CLS]; mean / max / last: over the real tokens of the last layer (default: first; "
+                             "with --backend onnxruntime the exported one).")
+    parser.add_argument("--normalize", action="store_true", help="Scale every vector to unit length.")
 
 
 class EncoderVectors(nn.Module):

@@ -1,7 +1,7 @@
 """The prediction server's token-level tasks: a NER tagger (run_ner.py) and a reading-comprehension model
 (run_cmrc.py), each answered through its task's own prediction function over the whole gathered batch
-(``uer.finetune.tagging.predict_entities``: windows of long texts, tags back to characters;
-``uer.finetune.mrc.predict_answers``: windows of long contexts, the best span back to characters), so the
+(``uer.finetune.tasks.ner.predict_entities``: windows of long texts, tags back to characters;
+``uer.finetune.tasks.mrc.predict_answers``: windows of long contexts, the best span back to characters), so the
 server answers exactly what the inference scripts write.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ class NerService(TaskService):
             raise InputError("a NER tagger takes single texts: leave out texts_b")
 
     def predict(self, texts: list[str], texts_b: list[str] | None) -> list[dict]:
-        from uer.finetune.tagging import predict_entities
+        from uer.finetune.tasks.ner import predict_entities
 
         return predict_entities(self.model, self.tokenizer, texts, self.id2label, self.seq_length,
                                 self.max_batch_size, self.device, self.closing_sep)
@@ -88,7 +88,7 @@ class MrcService(TaskService):
             raise InputError("reading comprehension needs texts (the questions) and texts_b (their contexts)")
 
     def predict(self, texts: list[str], texts_b: list[str] | None) -> list[dict]:
-        from uer.finetune.mrc import predict_answers
+        from uer.finetune.tasks.mrc import predict_answers
 
         return predict_answers(self.model, self.tokenizer, texts, texts_b, self.seq_length, self.doc_stride,
                                self.max_answer_length, self.max_batch_size, self.device)

@@ -7,31 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.layers.pooling import pool
 from uer.names import POOLINGS
 from uer.targets.base import Target, TargetOutput, register
 
 if TYPE_CHECKING:
     from uer.model_config import ModelConfig
 
-
-
-def pool(hidden: torch.Tensor, seg: torch.Tensor, pooling: str) -> torch.Tensor:
-    """[batch_size x hidden_size] summary of each row's real (seg > 0) positions.
-
-    UER-py pools over the padded width; pooling only real positions keeps a sentence's vector
-    independent of the batch it lands in (the same for "first").
-    """
-    real = (seg > 0).unsqueeze(-1)
-    if pooling == "first":
-        return hidden[:, 0]
-    if pooling == "mean":
-        return (hidden * real).sum(1) / real.sum(1).clamp_min(1)
-    if pooling == "max":
-        return hidden.masked_fill(~real, torch.finfo(hidden.dtype).min).max(1).values
-    if pooling == "last":
-        last = (seg > 0).sum(1).clamp_min(1) - 1
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    raise ValueError(f"unknown pooling {pooling!r} (known: {', '.join(POOLINGS)})")
 
 
 @register("cls")

@@ -384,3 +384,25 @@ def build_tokenizer(name: str = "bert", vocab_path: str | os.PathLike | None = N
                          "or spm_model_path (--spm_model_path)")
     return str2tokenizer[name](vocab_path=vocab_path or None, spm_model_path=spm_model_path or None,
                                do_lower_case=do_lower_case)
+
+
+def tokenizer_from_args(args, require_specials: tuple[str, ...] = ("[CLS]", "[SEP]", "[PAD]")) -> Tokenizer:
+    """The tokenizer of ``--tokenizer`` over ``--vocab_path`` / ``--spm_model_path`` (every command's one way).
+
+    ``require_specials``: tokens the command's inputs need (fine-tuning and inference: [CLS], [SEP] and [PAD]);
+    a vocabulary without one is an error naming it, before any work.
+    """
+    from uer.errors import DataError, UsageError
+
+    vocab_path, spm_path = getattr(args, "vocab_path", None), getattr(args, "spm_model_path", None)
+    if not vocab_path and not spm_path:
+        raise UsageError("give --vocab_path (or --spm_model_path): the vocabulary the model was trained with")
+    tokenizer = build_tokenizer(args.tokenizer, vocab_path, spm_path)
+    vocab = tokenizer.vocab
+    ids = {"[CLS]": vocab.cls_id, "[SEP]": vocab.sep_id, "[PAD]": vocab.pad_id}
+    missing = [name for name in require_specials if ids.get(name, 0) < 0]
+    if missing:
+        raise DataError(f"the vocabulary has no {', '.join(missing)} token; fine-tuning needs {', '.join(require_specials)}",
+                        vocab_path or spm_path)
+    return tokenizer
+

@@ -59,8 +59,6 @@ def add_encoder_options(parser: argparse.ArgumentParser, batch_size: int = 64, s
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)
     opts.add_device_option(parser)
-    # Recurrent encoders (UER-py's flag; the docs' usage lists it for these tools).
-    parser.add_argument("--bidirectional", action="store_true", help="rnn/lstm/gru: bidirectional torch RNN.")
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -153,16 +151,13 @@ def load_array(path: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- models
 
 def tokenizer_from_args(args: argparse.Namespace):
-    """The tokenizer of ``--tokenizer`` over ``--vocab_path`` / ``--spm_model_path``."""
-    from uer.text.tokenizers import build_tokenizer
+    """The tokenizer of ``--tokenizer`` over ``--vocab_path`` / ``--spm_model_path`` (tools need no special token)."""
+    from uer.text.tokenizers import tokenizer_from_args as build
 
-    if not getattr(args, "vocab_path", None) and not getattr(args, "spm_model_path", None):
-        raise ToolError("a vocabulary is required: give --vocab_path (or --spm_model_path), the one the model "
-                        "was trained with")
     for flag in ("vocab_path", "spm_model_path"):
         if getattr(args, flag, None):
             require_file(getattr(args, flag), f"--{flag}")
-    return build_tokenizer(args.tokenizer, args.vocab_path, args.spm_model_path)
+    return build(args, require_specials=())
 
 
 def config_from_args(args: argparse.Namespace, vocab_size: int, target: tuple[str, ...] | None = None):

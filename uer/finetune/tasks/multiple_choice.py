@@ -1,4 +1,4 @@
-"""Multiple choice (run_c3.py, run_chid.py and their inference scripts): readers, head and accuracy.
+"""Multiple choice (run_c3.py, run_chid.py and their inference scripts): readers, head, accuracy, the two tasks.
 
 Every candidate of a question is one sequence; the head scores each sequence and a softmax runs over the
 candidates of a question. A question is a *group* of exactly ``--max_choices_num`` consecutive instances:
@@ -19,6 +19,8 @@ context cut around the blank so that the sequence fits.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -30,8 +32,10 @@ from torch import nn
 
 from uer.data.finetune_data import Instances
 from uer.data.json_files import read_json, read_json_lines
-from uer.errors import DataError
-from uer.finetune.contract import Evaluation, HeadOutput, Prediction
+from uer.errors import DataError, UsageError
+from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
+from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
+from uer.utils.io import atomic_write_text
 from uer.text.tokenizers import Tokenizer
 
 FILLER_SCORE = -1e4
@@ -257,3 +261,153 @@ def choice_metric(questions: Sequence[ChoiceQuestion]):
         return Evaluation({"acc": acc}, text, text)
 
     return metric
+
+
+# ------------------------------------------------------------------------------------------------------
+# the tasks
+
+def add_choice_options(parser: argparse.ArgumentParser, default_choices: int) -> None:
+    group = parser.add_argument_group("multiple choice")
+    group.add_argument("--max_choices_num", type=int, default=default_choices,
+                       help="Choices per question; questions with fewer get filler choices that never win.")
+
+
+class C3Task(Task):
+    name = "c3"
+    summary = "multiple choice: a document, a question, its choices (run_c3.py)"
+    train_script = "run_c3.py"
+    infer_script = "run_c3_infer.py"
+    infer_defaults = {"seq_length": 512, "batch_size": 8}
+    default_choices = 4
+    train_doc = r"""Fine-tune multiple choice (C3): one score per (document, question, choice) sequence, softmax over the
+choices of a question.
+
+    python3 run_c3.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
+        --train_path datasets/c3/train.json --dev_path datasets/c3/dev.json \
+        --epochs_num 8 --batch_size 16 --seq_length 512 --max_choices_num 4 \
+        --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Each sequence is [CLS] choice [SEP] question [SEP] document [SEP]; the document is cut so that choice and
+question always fit. Questions with fewer than --max_choices_num choices get filler choices that can never
+win. --batch_size counts questions: a step sees batch_size x max_choices_num sequences, and the choices of a
+question are never split across batches or processes. Metric: accuracy; the best model on dev is kept.
+"""
+    infer_doc = r"""Predict the choice of every question of a C3-format file with a model fine-tuned by run_c3.py.
+
+    python3 inference/run_c3_infer.py --load_model_path models/finetuned_model.bin \
+        --vocab_path models/google_zh_vocab.txt --test_path datasets/c3/test.json \
+        --prediction_path datasets/c3/prediction.json --max_choices_num 4 \
+        --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Writes one JSON object a line, ``{"id": question id, "label": index of the predicted choice}``, as UER-py's
+script does. Answers in the input file, if any, are ignored.
+"""
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
+        add_choice_options(parser, cls.default_choices)
+
+    @classmethod
+    def check_options(cls, args: argparse.Namespace, mode: str) -> None:
+        if mode == "train" and args.max_choices_num < 2:
+            raise UsageError(f"--max_choices_num must be at least 2, got {args.max_choices_num}")
+
+    def questions(self, path: str, with_answers: bool = True, answers_path: str | None = None) -> list[ChoiceQuestion]:
+        return read_c3_questions(path, self.tokenizer, self.args.seq_length, self.args.max_choices_num,
+                                 with_answers=with_answers)
+
+    def eval_set(self, name: str, path: str, answers_path: str | None = None) -> EvalSet:
+        questions = self.questions(path, answers_path=answers_path)
+        return EvalSet(name, choice_instances(questions, self.args.max_choices_num, self.tokenizer),
+                       choice_metric(questions))
+
+    def read_training(self) -> TrainingData:
+        args = self.args
+        self.train_questions = self.questions(args.train_path, answers_path=getattr(args, "train_answer_path", None))
+        train = choice_instances(self.train_questions, args.max_choices_num, self.tokenizer)
+        dev = self.eval_set("dev", args.dev_path, getattr(args, "dev_answer_path", None))
+        test = [self.eval_set("test", args.test_path, getattr(args, "test_answer_path", None))] if args.test_path else []
+        return TrainingData(train, [dev], test)
+
+    def describe(self, data: TrainingData) -> str:
+        return f"{len(self.train_questions)} training questions, {self.args.max_choices_num} choices each (fillers included)"
+
+    def build_model(self, pretrained: bool) -> nn.Module:
+        load = None if pretrained else self.args.load_model_path
+        return multiple_choice_from_args(self.args, len(self.tokenizer.vocab),
+                                         pooler=None if load is None else has_pooler(load), pretrained=pretrained)
+
+    def read_inference(self, path: str) -> InferenceData:
+        questions = self.questions(path, with_answers=False)
+        return InferenceData(choice_instances(questions, self.args.max_choices_num, self.tokenizer, with_labels=False),
+                             questions)
+
+    def choices(self, predictions: list[Prediction], data: InferenceData) -> list[int]:
+        return [int(np.argmax(s)) for s in question_scores(predictions, data.instances)]
+
+    def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
+        records = [{"id": q.qid, "label": label} for q, label in zip(data.source, self.choices(predictions, data))]
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        return f"predicted {len(data.source)} questions of {self.args.test_path} into {path}"
+
+
+class ChidTask(C3Task):
+    name = "chid"
+    summary = "idiom cloze: the candidate that fills each #idiomNNNNNN# blank (run_chid.py)"
+    train_script = "run_chid.py"
+    infer_script = "run_chid_infer.py"
+    defaults = {"tokenizer": "char"}
+    infer_defaults = {"seq_length": 64, "batch_size": 8}
+    input_options = ("train_answer_path", "dev_answer_path", "test_answer_path")
+    default_choices = 10
+    train_doc = r"""Fine-tune idiom cloze (ChID): choose the idiom that fills each #idiomNNNNNN# blank from its candidates.
+
+    python3 run_chid.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
+        --train_path datasets/chid/train.json --train_answer_path datasets/chid/train_answer.json \
+        --dev_path datasets/chid/dev.json --dev_answer_path datasets/chid/dev_answer.json \
+        --batch_size 24 --seq_length 64 --max_choices_num 10 \
+        --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Files: one JSON object a line, ``{"candidates": [idioms], "content": [passages with #idiomNNNNNN# blanks]}``,
+and an answer file ``{"#idiomNNNNNN#": index of the right candidate}``. Each blank is a question whose
+sequences are [CLS] candidate [SEP] left context [SEP] right context [SEP] (other blanks as [MASK]), scored as
+run_c3.py does; --batch_size counts blanks. Metric: accuracy; the best model on dev is kept.
+"""
+    infer_doc = r"""Fill the idiom blanks of a ChID file with a model fine-tuned by run_chid.py.
+
+    python3 inference/run_chid_infer.py --load_model_path models/finetuned_model.bin \
+        --vocab_path models/google_zh_vocab.txt --test_path datasets/chid/test.json \
+        --prediction_path datasets/chid/prediction.json --seq_length 64 --max_choices_num 10 \
+        --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Writes ``{"#idiomNNNNNN#": index of the predicted candidate, ...}``, the format of ChID's answer files.
+"""
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
+        if mode == "train":
+            group = parser.add_argument_group("idiom cloze")
+            group.add_argument("--train_answer_path", required=True, help="Answers of the training set (JSON).")
+            group.add_argument("--dev_answer_path", required=True, help="Answers of the development set (JSON).")
+            group.add_argument("--test_answer_path", default=None, help="Answers of --test_path (JSON).")
+        super().add_options(parser, mode)
+
+    @classmethod
+    def check_options(cls, args: argparse.Namespace, mode: str) -> None:
+        super().check_options(args, mode)
+        if mode == "train" and args.test_path and not args.test_answer_path:
+            raise UsageError("--test_path needs --test_answer_path (the blanks' answers)")
+
+    def questions(self, path: str, with_answers: bool = True, answers_path: str | None = None) -> list[ChoiceQuestion]:
+        return read_chid_questions(path, self.tokenizer, self.args.seq_length, self.args.max_choices_num,
+                                   answers_path if with_answers else None)
+
+    def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
+        labels = self.choices(predictions, data)
+        atomic_write_text(path, json.dumps({q.qid: label for q, label in zip(data.source, labels)},
+                                           ensure_ascii=False, indent=1) + "\n")
+        return f"filled {len(data.source)} blanks of {self.args.test_path} into {path}"
+
+
+register_task(C3Task)
+register_task(ChidTask)

@@ -1,4 +1,4 @@
-"""Sequence labelling (run_ner.py, inference/run_ner_infer.py): reader, head, metric and a predict function.
+"""Sequence labelling (run_ner.py, inference/run_ner_infer.py): reader, head, metric, predict function, task.
 
 File format (UER-py): a header row, then ``text_a<TAB>label`` per sentence; ``text_a`` holds the sentence's
 characters separated by spaces and ``label`` one tag per character (``B-PER I-PER O ...``); the tag names
@@ -19,6 +19,7 @@ particular an ``I-X`` that does not follow ``B-X``/``I-X`` starts an entity of t
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,10 +31,12 @@ from torch import nn
 from uer.data.finetune_data import IGNORE_INDEX, Instances, read_tsv_lines
 from uer.data.json_files import read_json
 from uer.errors import DataError, UsageError
-from uer.finetune.contract import Evaluation, HeadOutput, Prediction
+from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.finetune.crf import CRF, bio_allowed, viterbi
 from uer.text.tokenizers import Tokenizer
 from uer.finetune.metrics import entity_report, extract_entities
+from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
+from uer.utils.io import atomic_write_text
 
 
 def read_label2id(path: str) -> dict[str, int]:
@@ -271,3 +274,117 @@ def predict_entities(model: Tagger, tokenizer: Tokenizer, texts: Sequence[str], 
     for i, t in zip(keep, tags):
         results[i] = {"tags": t, "entities": entities_with_offsets(texts[i], t)}
     return results
+
+
+# ------------------------------------------------------------------------------------------------------
+# the task
+
+def add_tagging_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sequence labelling")
+    group.add_argument("--label2id_path", required=True, help="JSON object: tag -> id (ids 0 .. n-1).")
+    group.add_argument("--crf_target", action="store_true",
+                       help="Linear-chain CRF over the tag scores: log-likelihood training, Viterbi decoding.")
+    group.add_argument("--bio_constraints", action="store_true",
+                       help="Decode only valid BIO sequences (no I-X after O or after another type).")
+
+
+class NerTask(Task):
+    name = "ner"
+    summary = "a tag per character: named entities, BIO tags, optional CRF (run_ner.py)"
+    train_script = "run_ner.py"
+    infer_script = "run_ner_infer.py"
+    defaults = {"tokenizer": "space"}
+    input_options = ("label2id_path",)
+    train_doc = r"""Fine-tune a sequence labeller (named entity recognition): one feed-forward layer over every token's
+encoder output, optionally followed by a linear-chain CRF (--crf_target).
+
+    python3 run_ner.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
+        --train_path datasets/msra_ner/train.tsv --dev_path datasets/msra_ner/dev.tsv \
+        --test_path datasets/msra_ner/test.tsv --label2id_path datasets/msra_ner/label2id.json \
+        --epochs_num 5 --batch_size 16 --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Files: a header row, ``text_a`` (characters separated by spaces) and ``label`` (one tag per character,
+separated by spaces); --label2id_path maps every tag to its id. Each character is one token (--tokenizer
+space, the default here; --tokenizer bert gives a space-separated word its WordPiece pieces, the tag going
+to the first). A sentence longer than --seq_length is predicted in consecutive windows, never cut.
+
+Metric: entity-level precision/recall/F1, overall and per type, exactly as seqeval's default (CoNLL) mode:
+an entity is a chunk of B-X I-X ... tags, and an I-X that does not continue an X entity starts a new one.
+--crf_target: CRF log-likelihood training and Viterbi decoding. --bio_constraints: decoding never outputs
+an I-X that does not follow B-X or I-X (with or without CRF). The best model on dev F1 is kept.
+"""
+    infer_doc = r"""Tag a file with a model fine-tuned by run_ner.py.
+
+    python3 inference/run_ner_infer.py --load_model_path models/finetuned_model.bin \
+        --vocab_path models/google_zh_vocab.txt --test_path datasets/msra_ner/test_nolabel.tsv \
+        --prediction_path datasets/msra_ner/prediction.tsv --label2id_path datasets/msra_ner/label2id.json \
+        --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Reads ``text_a`` (space-separated characters) by column name; writes a TSV with a ``label`` column: one
+tag per input character, separated by spaces (long sentences are predicted in windows and joined). A model
+trained with --crf_target is recognised from its file (its ``crf.*`` weights) and decoded by Viterbi.
+"""
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
+        add_tagging_options(parser)
+
+    def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
+        super().__init__(args, tokenizer)
+        self.label2id = read_label2id(args.label2id_path)
+        self.id2label = sorted(self.label2id, key=self.label2id.get)
+
+    def read(self, path: str, with_labels: bool = True) -> tuple[Instances, Sentences]:
+        return read_tagging(path, self.tokenizer, self.args.seq_length, self.label2id, with_labels=with_labels,
+                            closing_sep=self.closing_sep)
+
+    def eval_set(self, name: str, path: str) -> EvalSet:
+        data, sentences = self.read(path)
+        return EvalSet(name, data, ner_metric(sentences, self.id2label), "f1")
+
+    def read_training(self) -> TrainingData:
+        args = self.args
+        train, _ = self.read(args.train_path)
+        dev = self.eval_set("dev", args.dev_path)
+        test = [self.eval_set("test", args.test_path)] if args.test_path else []
+        return TrainingData(train, [dev], test)
+
+    def describe(self, data: TrainingData) -> str:
+        args = self.args
+        return "%d tags (from %s)%s%s; %d training windows" % (
+            len(self.label2id), args.label2id_path, "; CRF" if args.crf_target else "",
+            "; BIO-constrained decoding" if args.bio_constraints else "", len(data.train))
+
+    def build_model(self, pretrained: bool) -> nn.Module:
+        return tagger_from_args(self.args, len(self.tokenizer.vocab), self.label2id, pretrained=pretrained)
+
+    def load_model(self, path: str) -> nn.Module:
+        from uer.model_loader import load_model_weights, load_state_dict
+
+        state = load_state_dict(path)
+        self.args.crf_target = self.args.crf_target or "crf.transitions" in state  # a CRF model decodes by Viterbi
+        model = self.build_model(pretrained=False)
+        load_model_weights(model, path, strict_prefixes=("",), state=state)
+        return self.inference_model(model)
+
+    def read_inference(self, path: str) -> InferenceData:
+        data, sentences = self.read(path, with_labels=False)
+        return InferenceData(data, sentences)
+
+    def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
+        tags = sentence_tags(predictions, data.instances, data.source, self.id2label)
+        atomic_write_text(path, "label\n" + "".join(" ".join(t) + "\n" for t in tags))
+        return f"tagged {len(data.source.words)} sentences of {self.args.test_path} into {path}"
+
+    def service(self, device, max_batch_size: int):
+        """``{"entities": [{"type", "start", "end", "text"}], "tags": [...]}`` per text."""
+        from uer.serving.tasks import NerService
+
+        args = self.args
+        model = self.load_model(args.load_model_path)
+        info = {"model": args.load_model_path, "task": self.name, "device": str(device), "threads": args.threads}
+        return NerService(model, self.tokenizer, args.seq_length, max_batch_size, device, self.id2label,
+                          self.closing_sep, info)
+
+
+register_task(NerTask)

@@ -1,5 +1,5 @@
-"""Span-extraction reading comprehension (run_cmrc.py, inference/run_cmrc_infer.py): SQuAD-format reader with
-document windows, the start/end head, answer decoding and the CMRC 2018 metric.
+"""Span-extraction reading comprehension (run_cmrc.py, inference/run_cmrc_infer.py, the server's ``--task mrc``):
+SQuAD-format reader with document windows, the start/end head, answer decoding, the CMRC 2018 metric, the task.
 
 File format: SQuAD JSON, ``{"data": [{"paragraphs": [{"context": ..., "qas": [{"id", "question",
 "answers": [{"text", "answer_start"}, ...]}]}]}]}`` (CMRC 2018, DRCD, SQuAD 1.1).
@@ -18,6 +18,8 @@ context from the first character of the start token to the last character of the
 """
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -29,7 +31,9 @@ from torch import nn
 from uer.data.finetune_data import Instances
 from uer.data.json_files import read_json
 from uer.errors import DataError, UsageError
-from uer.finetune.contract import Evaluation, HeadOutput, Prediction
+from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
+from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
+from uer.utils.io import atomic_write_text
 from uer.text.tokenizers import Tokenizer, is_chinese_char, is_punctuation, is_whitespace
 from uer.finetune.metrics import cmrc_report
 
@@ -293,3 +297,104 @@ def predict_answers(model: SpanExtractor, tokenizer: Tokenizer, questions: Seque
     preds = predict(model.to(device), data, batch_size, tokenizer.vocab.pad_id, torch.device(device))
     return [{k: a[k] for k in ("text", "start", "end", "score")}
             for a in decode_answers(preds, data, items, max_answer_length)]
+
+
+# ------------------------------------------------------------------------------------------------------
+# the task
+
+def add_mrc_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("reading comprehension")
+    group.add_argument("--doc_stride", type=int, default=128,
+                       help="Tokens between the starts of consecutive windows of a long context.")
+    group.add_argument("--max_answer_length", type=int, default=64, help="Longest answer in tokens.")
+
+
+class MrcTask(Task):
+    name = "mrc"
+    summary = "span extraction from a context, SQuAD-format JSON, CMRC 2018 metric (run_cmrc.py)"
+    train_script = "run_cmrc.py"
+    infer_script = "run_cmrc_infer.py"
+    infer_defaults = {"seq_length": 512, "batch_size": 8}
+    train_doc = r"""Fine-tune span-extraction reading comprehension (CMRC 2018, SQuAD format): start and end scores per token.
+
+    python3 run_cmrc.py --pretrained_model_path models/google_zh_model.bin --vocab_path models/google_zh_vocab.txt \
+        --train_path datasets/cmrc2018/train.json --dev_path datasets/cmrc2018/dev.json \
+        --epochs_num 2 --batch_size 8 --seq_length 512 \
+        --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Each question is paired with windows of its context ([CLS] question [SEP] window [SEP]) that start every
+--doc_stride tokens. The answer is the best span with start <= end and at most --max_answer_length tokens
+(one token is a legal answer) over all windows, mapped back to the characters of the context. Metric: the
+official CMRC 2018 evaluation (F1 from the longest common substring of the mixed segmentation, exact match
+after punctuation removal, each the best over the reference answers; Avg is their mean); the best model on
+dev Avg is kept.
+"""
+    infer_doc = r"""Answer the questions of a SQuAD-format file with a model fine-tuned by run_cmrc.py.
+
+    python3 inference/run_cmrc_infer.py --load_model_path models/finetuned_model.bin \
+        --vocab_path models/google_zh_vocab.txt --test_path datasets/cmrc2018/test.json \
+        --prediction_path datasets/cmrc2018/prediction.json --seq_length 512 \
+        --embedding word_pos_seg --encoder transformer --mask fully_visible
+
+Writes ``{"question id": "answer text", ...}``, the file the official CMRC 2018 evaluation script reads.
+Answers in the input file, if any, are ignored. Use the --seq_length, --doc_stride and --max_answer_length
+of training.
+"""
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
+        add_mrc_options(parser)
+
+    @classmethod
+    def check_options(cls, args: argparse.Namespace, mode: str) -> None:
+        if args.max_answer_length < 1 or args.doc_stride < 1:
+            raise UsageError(f"--max_answer_length and --doc_stride must be positive, got {args.max_answer_length} "
+                             f"and {args.doc_stride}")
+
+    def read(self, path: str, with_answers: bool = True) -> tuple[Instances, list[Question]]:
+        return read_mrc(path, self.tokenizer, self.args.seq_length, self.args.doc_stride, with_answers=with_answers)
+
+    def eval_set(self, name: str, path: str) -> EvalSet:
+        data, questions = self.read(path)
+        return EvalSet(name, data, cmrc_metric(questions, self.args.max_answer_length), "avg")
+
+    def read_training(self) -> TrainingData:
+        args = self.args
+        train, self.train_questions = self.read(args.train_path)
+        dev = self.eval_set("dev", args.dev_path)
+        test = [self.eval_set("test", args.test_path)] if args.test_path else []
+        return TrainingData(train, [dev], test)
+
+    def describe(self, data: TrainingData) -> str:
+        return "%d training questions in %d windows (--seq_length %d, --doc_stride %d)" % (
+            len(self.train_questions), len(data.train), self.args.seq_length, self.args.doc_stride)
+
+    def build_model(self, pretrained: bool) -> nn.Module:
+        return span_extractor_from_args(self.args, len(self.tokenizer.vocab), pretrained=pretrained)
+
+    def read_inference(self, path: str) -> InferenceData:
+        data, questions = self.read(path, with_answers=False)
+        return InferenceData(data, questions)
+
+    def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
+        answers = decode_answers(predictions, data.instances, data.source, self.args.max_answer_length)
+        write_json(path, {a["id"]: a["text"] for a in answers})
+        return f"answered {len(data.source)} questions of {self.args.test_path} into {path}"
+
+    def service(self, device, max_batch_size: int):
+        """``{"text", "start", "end", "score"}`` per (question, context): texts are the questions, texts_b the
+        contexts."""
+        from uer.serving.tasks import MrcService
+
+        args = self.args
+        model = self.load_model(args.load_model_path)
+        info = {"model": args.load_model_path, "task": self.name, "device": str(device), "threads": args.threads}
+        return MrcService(model, self.tokenizer, args.seq_length, max_batch_size, device, args.doc_stride,
+                          args.max_answer_length, info)
+
+
+def write_json(path: str, value) -> None:
+    atomic_write_text(path, json.dumps(value, ensure_ascii=False, indent=1) + "\n")
+
+
+register_task(MrcTask)
