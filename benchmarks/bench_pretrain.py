@@ -74,7 +74,7 @@ def lm_worker(impl: str, model_name: str, dataset: str, steps: int, warmup: int,
     cfg = ModelConfig(vocab_size=vocab_size, embedding=tuple(cfg_json["embedding"]), target=("lm",),
                       max_seq_length=cfg_json["max_seq_length"], **{k: cfg_json[k] for k in keys if k in cfg_json})
     if impl == "ours":
-        from uer.trainer import TrainConfig, Trainer
+        from uer.training.pretrain_loop import TrainConfig, Trainer
         from uer.utils.distributed import DistContext
 
         base = TrainConfig(output_model_path=os.path.join(tempfile.mkdtemp(), "bench.bin"), total_steps=warmup,
@@ -146,7 +146,7 @@ def worker(impl: str, size: str, dataset: str, steps: int, warmup: int, batch_si
     vocab_size = data.header["vocab_size"]
     batches = PretrainBatches(data, batch_size=batch_size, seed=1).iter_from(0)
     if impl == "ours":
-        from uer.trainer import TrainConfig, Trainer
+        from uer.training.pretrain_loop import TrainConfig, Trainer
         from uer.utils.distributed import DistContext
 
         cfg = ModelConfig(vocab_size=vocab_size, emb_size=cfg_json["emb_size"], hidden_size=cfg_json["hidden_size"],

@@ -15,28 +15,31 @@ from uer.text.segment import SEGMENTERS
 from uer.text.tokenizers import str2tokenizer
 
 
+def add_config_flags(group, flag_group: str) -> None:
+    """The ModelConfig fields declared as flags of ``flag_group`` (uer/model_config.py: name, type, default, help
+    and choices are stated there once)."""
+    import typing
+
+    from uer.model_config import ModelConfig, flag_fields
+
+    hints = typing.get_type_hints(ModelConfig)
+    for f in flag_fields(flag_group):
+        kind, extra = hints[f.name], dict(f.metadata["argparse"])
+        if kind is bool:
+            group.add_argument(f"--{f.name}", action="store_true", help=f.metadata["help"], **extra)
+            continue
+        if extra.get("nargs") in ("+", "*"):
+            group.add_argument(f"--{f.name}", default=list(f.default), help=f.metadata["help"], **extra)
+            continue
+        group.add_argument(f"--{f.name}", type=kind if kind in (int, float) else None, default=f.default,
+                           help=f.metadata["help"], **extra)
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--config_path", default="models/bert/base_config.json",
                        help="JSON file of model hyper-parameters; the sizes are in models/bert/ (tiny, mini, small, medium, base, large, xlarge) and models/albert/.")
-    group.add_argument("--embedding", nargs="+", default=["word", "pos", "seg"],
-                       help=f"Embedding parts ({', '.join(names.EMBEDDINGS)}), e.g. 'word pos seg', or a legacy "
-                            f"name: {', '.join(names.EMBEDDING_ALIASES)}.")
-    group.add_argument("--encoder", default="transformer",
-                       choices=sorted(names.ENCODERS) + list(names.ENCODER_ALIASES),
-                       help="Encoder; " + ", ".join(f"'{alias}' = {encoder} with {mask} mask"
-                                                    for alias, (encoder, mask) in names.ENCODER_ALIASES.items()) + ".")
-    group.add_argument("--mask", default="fully_visible", choices=names.MASKS,
-                       help="Attention mask of the transformer.")
-    group.add_argument("--factorized_embedding_parameterization", action="store_true",
-                       help="Untie emb_size from hidden_size with a projection (ALBERT).")
-    group.add_argument("--parameter_sharing", action="store_true", help="Share one layer's parameters across all layers (ALBERT).")
-    group.add_argument("--tie_weights", action="store_true", help="Tie the word embedding and the MLM output weights.")
-    group.add_argument("--dropout", type=float, default=0.1, help="Dropout probability.")
-    group.add_argument("--layernorm_variant", default="standard", choices=names.LAYERNORM_VARIANTS,
-                       help="Layer norm numerics: 'standard' (torch/Google/HF BERT) or 'uer' (UER-py-trained models).")
-    group.add_argument("--bidirectional", action="store_true",
-                       help="rnn/lstm/gru: bidirectional torch RNN (for a bidirectional LM use --encoder bilstm).")
+    add_config_flags(group, "model")
 
 
 def add_tokenizer_options(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +74,8 @@ def add_knowledge_masking_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_optimization_options(parser: argparse.ArgumentParser) -> None:
+    """One "optimisation" group: learning rate and warm-up, Adam's settings, mixed precision, then the optimiser,
+    schedule and clipping choices."""
     group = parser.add_argument_group("optimisation")
     group.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate.")
     group.add_argument("--warmup", type=float, default=0.1, help="Fraction of total steps spent warming up.")
@@ -85,6 +90,7 @@ def add_optimization_options(parser: argparse.ArgumentParser) -> None:
                        help="HuggingFace's name for the same mixed precision, refused on a GPU without bfloat16.")
     group.add_argument("--fp16_opt_level", default="O1", choices=["O0", "O1", "O2", "O3"],
                        help="Apex-compatible spelling: O0 keeps float32; O1-O3 all use native autocast with float32 master weights.")
+    add_optimizer_choice_options(group)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -140,15 +146,8 @@ def add_pretrain_target_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_pretrain_encoder_options(parser: argparse.ArgumentParser) -> None:
-    """pretrain.py's flags for recurrent encoders and the cls objective (UER-py's names).
-
-    Separate from add_model_options because the fine-tuning scripts define their own --bidirectional.
-    """
-    group = parser.add_argument_group("encoders and objectives")
-    group.add_argument("--labels_num", type=int, default=None,
-                       help="cls target: number of classes (default: the config's labels_num, else 2).")
-    group.add_argument("--sr_max_segments", type=int, default=3,
-                       help="sr target: classify the orders of up to this many segments (as preprocess.py's).")
+    """pretrain.py's flags of the cls and sr objectives (UER-py's names; declared in uer/model_config.py)."""
+    add_config_flags(parser.add_argument_group("objectives"), "pretrain")
 
 
 def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
@@ -282,7 +281,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process for torch's operators. Default: torch's (one per core; "
                              "with several CPU processes, the cores divided among them). On a machine other "
-                             "programs keep busy, 1 is often several times faster (see the README).")
+                             "programs keep busy, 1 is often several times faster (docs/distributed-and-performance.md).")
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
@@ -291,17 +290,17 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     add_threads_option(parser)
 
 
-def add_optimizer_choice_options(parser: argparse.ArgumentParser) -> None:
-    """--optimizer and --scheduler (UER-py's later names); choices come from the registries."""
-    from uer.utils.optimizers import OPTIMIZERS
-    from uer.utils.schedulers import str2scheduler
+def add_optimizer_choice_options(group: argparse._ArgumentGroup) -> None:
+    """--optimizer and --scheduler (UER-py's later names), into the optimisation group; choices come from the
+    registries."""
+    from uer.training.optimizers import OPTIMIZERS
+    from uer.training.schedulers import str2scheduler
 
-    group = parser.add_argument_group("optimiser and schedule")
     group.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
                        help="adamw: torch's fused AdamW (fine-tuning: UER-py's update without bias correction); "
                             "adafactor: factored second moments, --learning_rate as its step size (UER-py's settings).")
     group.add_argument("--scheduler", choices=list(str2scheduler), default="linear",
-                       help="Learning-rate schedule after --warmup (formulas in uer/utils/schedulers.py).")
+                       help="Learning-rate schedule after --warmup (formulas in uer/training/schedulers.py).")
     group.add_argument("--lr_decay", type=float, default=0.5,
                        help="tri_stage only: fraction of the steps spent in the final exponential decay.")
     group.add_argument("--num_cycles", type=int, default=1,
@@ -310,17 +309,6 @@ def add_optimizer_choice_options(parser: argparse.ArgumentParser) -> None:
                        help="Clip the gradients' total L2 norm to this (after float16 unscaling, over all "
                             "accumulated micro-batches and ranks) and report the norm; 1.0 is the usual "
                             "value (HF's default). Off by default, as in UER-py.")
-
-
-def check_optimizer_choice_options(args: argparse.Namespace) -> None:
-    """An option that only one schedule reads is an error with the others (never silently ignored)."""
-    from uer.errors import UsageError
-
-    explicit = getattr(args, "explicit", set())
-    if "lr_decay" in explicit and args.scheduler != "tri_stage":
-        raise UsageError(f"--lr_decay applies to --scheduler tri_stage only (this run: {args.scheduler})")
-    if "num_cycles" in explicit and args.scheduler != "cosine_with_restarts":
-        raise UsageError(f"--num_cycles applies to --scheduler cosine_with_restarts only (this run: {args.scheduler})")
 
 
 def add_training_curve_options(parser: argparse.ArgumentParser) -> None:
@@ -349,11 +337,10 @@ def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finetune_training_options(parser: argparse.ArgumentParser, early_stopping: bool = True) -> None:
-    """What every fine-tuning command shares after its task's options: optimisation, processes,
-    optimiser/schedule choice, early stopping (tasks that keep the best model on dev), curves and logs, threads."""
+    """What every fine-tuning command shares after its task's options: optimisation (optimiser and schedule
+    included), processes, early stopping (tasks that keep the best model on dev), curves and logs, threads."""
     add_optimization_options(parser)
     add_distributed_options(parser)
-    add_optimizer_choice_options(parser)
     if early_stopping:
         add_early_stopping_option(parser)
     add_training_curve_options(parser)

@@ -39,8 +39,8 @@ logger = logging.getLogger("encoder_server")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_argument_group("model")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
+    group = parser.add_argument_group("model file and vectors")
     group.add_argument("--load_model_path", "--pretrained_model_path", dest="load_model_path", default=None,
                        help="Pre-trained model file (.bin or .safetensors, any UER-py key generation); "
                             "not needed with --backend onnxruntime.")

@@ -33,13 +33,13 @@ from uer.finetune.tasks.classifier import add_pooling_option
 from uer.serving.modules import add_encoder_output_options, classifier_logits_from_args, encoder_vectors_from_args
 from uer.serving.onnx_export import export_onnx
 from uer.utils.io import check_outputs
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
 
 logger = logging.getLogger("export_onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     parser.add_argument("--kind", choices=("encoder", "classifier"), required=True,
                         help="encoder: a pre-trained model's sentence vectors; classifier: a run_classifier.py model.")
     parser.add_argument("--load_model_path", required=True, help="The model file to export.")
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_pooling_option(parser)
+    opts.add_logging_options(parser)  # --log_level DEBUG shows the exporter's and optimiser's own lines
     return parser
 
 
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     check_outputs(args, outputs=("output_path",),
                   inputs=("load_model_path", "vocab_path", "spm_model_path", "config_path"))
-    setup_logging(True)
+    setup_logging_from_args(args)
     if args.kind == "encoder":
         if args.labels_num is not None:
             raise UsageError("--labels_num is for --kind classifier")

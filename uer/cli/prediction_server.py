@@ -47,7 +47,7 @@ def build_parser(task: type[Task] | str = DEFAULT_TASK) -> argparse.ArgumentPars
     """The options of ``--task``: its inference script's model and task flags, then the server's."""
     task = get_task(task) if isinstance(task, str) else task
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
-    group = parser.add_argument_group("model")
+    group = parser.add_argument_group("model file and task")
     group.add_argument("--task", choices=served_tasks(), default=DEFAULT_TASK,
                        help="What the model was fine-tuned for: " + "; ".join(
                            f"{name}: {get_task(name).summary}" for name in served_tasks()) + ".")

@@ -20,8 +20,8 @@ import torch
 from uer import opts
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
-from uer.engine import optim_options_from_args
-from uer.trainer import TrainConfig, Trainer
+from uer.config import optim_options_from_args
+from uer.training.pretrain_loop import TrainConfig, Trainer
 from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
 from uer.data.dataset import PretrainDataset
@@ -51,7 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_span_masking_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
-    opts.add_optimizer_choice_options(parser)
     opts.add_checkpoint_keeping_options(parser)
     opts.add_training_curve_options(parser)
     opts.add_runtime_options(parser)
@@ -106,7 +105,7 @@ def check_vocab_fingerprint(path: str, args: argparse.Namespace, header: dict, v
 
 
 def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
-    """What defines this run besides TrainConfig; a resumed run must match it (uer.utils.resume)."""
+    """What defines this run besides TrainConfig; a resumed run must match it (uer.training.resume)."""
     sources = batches.sources if isinstance(batches, MixedBatches) else [batches]
     described = []
     for source in sources:

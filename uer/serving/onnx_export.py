@@ -16,9 +16,11 @@ graph is off by 100%), and the log gives the difference found.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -30,6 +32,36 @@ from uer.serving import require
 from uer.serving.backends import ONNX_INPUTS, OnnxRunner
 
 logger = logging.getLogger("uer.serving")
+
+
+# Loggers of torch's exporter and of onnxscript's optimiser: ~100 lines (each folded constant, removed node, reused
+# initializer, missing torchvision kernel) for one tiny model.
+EXPORTER_LOGGERS = ("onnxscript", "onnx_ir", "onnx", "torch.onnx")
+
+
+@contextlib.contextmanager
+def exporter_chatter_at_debug() -> Iterator[None]:
+    """While exporting, the exporter's and optimiser's INFO and WARNING records become DEBUG records (shown with
+    --log_level DEBUG or in a DEBUG log file); torch's own logger, which prints through its own handler, is
+    silenced below ERROR unless DEBUG is on."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(name, level, *args, **kwargs):
+        if level < logging.ERROR and any(name == p or name.startswith(p + ".") for p in EXPORTER_LOGGERS):
+            level = logging.DEBUG
+        return previous(name, level, *args, **kwargs)
+
+    torch_onnx = logging.getLogger("torch.onnx")
+    torch_level = torch_onnx.level
+    debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+    logging.setLogRecordFactory(factory)
+    if not debug:
+        torch_onnx.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
+        torch_onnx.setLevel(torch_level)
 
 
 class ExportMismatch(UserError):
@@ -68,12 +100,12 @@ def export_onnx(module: nn.Module, path: str | os.PathLike, metadata: dict[str, 
     require("onnxscript", purpose="ONNX export")  # torch's exporter builds the graph with it
     require("onnxruntime", purpose="checking the ONNX export")
     module = module.eval().cpu()
-    logging.getLogger("onnxscript").setLevel(logging.WARNING)  # its optimiser logs every folded constant
     example = check_inputs(vocab_size, cls_id, 16, seed=1)[2]  # batch 3 x 13 with padding: no size-1 axis
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
     sequence = torch.export.Dim("sequence", min=1, max=max_seq_length or (1 << 16))
     shapes = {name: {0: batch, 1: sequence} for name in ONNX_INPUTS}
-    with warnings.catch_warnings():
+    logger.info("exporting the model with torch.onnx (opset %d)", opset_version)
+    with warnings.catch_warnings(), exporter_chatter_at_debug():
         warnings.simplefilter("ignore")  # the exporter's notes on renamed axes and deprecated options
         program = torch.onnx.export(module, tuple(torch.from_numpy(x) for x in example), dynamo=True,
                                     input_names=list(ONNX_INPUTS), output_names=[output_name],
@@ -96,7 +128,10 @@ def export_onnx(module: nn.Module, path: str | os.PathLike, metadata: dict[str, 
         else:
             onnx.save(proto, tmp)
         runner = OnnxRunner(tmp, threads=1)
-        for src, seg in check_inputs(vocab_size, cls_id, min(check_length, max_seq_length or check_length)):
+        batches = check_inputs(vocab_size, cls_id, min(check_length, max_seq_length or check_length))
+        logger.info("checking onnxruntime against PyTorch on %d padded batches (%s)", len(batches),
+                    ", ".join("x".join(map(str, src.shape)) for src, _ in batches))
+        for src, seg in batches:
             with torch.inference_mode():
                 expected = module(torch.from_numpy(src), torch.from_numpy(seg)).float().numpy()
             got = runner(src, seg)[0]

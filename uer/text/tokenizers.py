@@ -157,11 +157,6 @@ class BasicTokenizer:
         self.do_lower_case = do_lower_case
         self._memo = _Memo(self.split_word, _WORD_MEMO_SIZE)
 
-    @staticmethod
-    def clean_and_split(text: str) -> list[str]:
-        """Whitespace words of ``text`` after cleaning and CJK isolation (memo keys of the fast path)."""
-        return text.translate(_CLEAN_TABLE).split()
-
     def split_word(self, word: str) -> tuple[str, ...]:
         """Tokens of one whitespace word (lower-case + strip accents, then punctuation split)."""
         if self.do_lower_case:

@@ -69,7 +69,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     except DataError as err:
         if soft_targets and "'logits'" in str(err):
             raise DataError(f"{err}. --soft_targets trains on the teacher's logits: make the training file with "
-                            "inference/run_classifier_infer.py --output_logits (see README)") from None
+                            "inference/run_classifier_infer.py --output_logits (see docs/finetuning.md)") from None
         raise
     if pairs is not None and pairs != ("text_b" in columns):
         trained = f"the training file {pairs_from}" if pairs_from else "the training file"

@@ -1,5 +1,5 @@
 """The pre-training loop: accumulation, the global loss normalisation, reporting, checkpoints, exact resume.
-Devices, DDP, AMP, seeding, the optimiser and its step are the engine's (uer/engine.py), shared with
+Devices, DDP, AMP, seeding, the optimiser and its step are the engine's (uer/training/engine.py), shared with
 fine-tuning.
 
 One loop serves every objective: targets report ``(loss_sum, correct, count)`` and the loop divides
@@ -17,13 +17,13 @@ from typing import Any, Iterator, Mapping
 import torch
 from torch import nn
 
-from uer.engine import Engine, OptimConfig, pretrain_report_line
+from uer.training.engine import Engine, OptimConfig, pretrain_report_line
 from uer.errors import UsageError
 from uer.model_saver import atomic_write, save_model, unwrap
-from uer.utils.checkpoints import KEEP_TRAINER_STATE, prune_checkpoints
+from uer.training.checkpoints import KEEP_TRAINER_STATE, prune_checkpoints
 from uer.utils.distributed import DistContext, all_reduce_sum
 from uer.utils.progress import Progress
-from uer.utils.resume import check_resume
+from uer.training.resume import check_resume
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Trainer:
                  find_unused_parameters: bool = False, run_identity: Mapping[str, Any] | None = None) -> None:
         self.cfg = cfg
         # What else defines the run (model config, dataset, loader options): saved in checkpoints, compared
-        # on resume (uer.utils.resume).
+        # on resume (uer.training.resume).
         self.run_identity = dict(run_identity or {})
         self.ctx = ctx
         self.batches = batches

@@ -1,4 +1,4 @@
-"""The training engine both loops use: the pre-training loop (uer/trainer.py) and the fine-tuning loop
+"""The training engine both loops use: the pre-training loop (uer/training/pretrain_loop.py) and the fine-tuning loop
 (uer/finetune/loop.py) differ in what a step computes and when they evaluate or save, not in how a model is
 placed, wrapped, seeded, scaled and stepped. Everything of the second kind lives here, once:
 
@@ -14,10 +14,9 @@ stopping) belong in these few places: the two builders, :meth:`Engine.step` and 
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, ContextManager
 
 import torch
@@ -25,9 +24,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from uer.errors import UsageError
-from uer.utils import optimizers
+from uer.training import optimizers
 from uer.utils.distributed import DistContext
-from uer.utils.schedulers import adam_bias_correction_undone, schedule_factor, str2scheduler
+from uer.training.schedulers import adam_bias_correction_undone, schedule_factor, str2scheduler
 from uer.utils.tensorboard import ScalarWriter
 
 logger = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ class OptimConfig:
     fp16_opt_level: str = "O1"
     adam_bias_correction: bool = True
     optimizer: str = "adamw"        # --optimizer: adamw | adafactor
-    scheduler: str = "linear"       # --scheduler (uer.utils.schedulers)
+    scheduler: str = "linear"       # --scheduler (uer.training.schedulers)
     lr_decay: float = 0.5           # tri_stage: fraction of the steps in the final decay
     num_cycles: int = 1             # cosine_with_restarts: cosine cycles
     max_grad_norm: float | None = None  # clip the gradients' total norm to this (None: no clipping)
@@ -69,15 +68,6 @@ class OptimConfig:
             raise UsageError(f"--scheduler must be one of {', '.join(str2scheduler)}, got {self.scheduler!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise UsageError(f"--max_grad_norm must be positive, got {self.max_grad_norm}")
-
-
-def optim_options_from_args(args: argparse.Namespace) -> dict:
-    """The :class:`OptimConfig` fields the command line sets (same names as the options), for building a
-    TrainConfig or FinetuneConfig; fields without an option (``adam_bias_correction``) keep their defaults."""
-    from uer.opts import check_optimizer_choice_options
-
-    check_optimizer_choice_options(args)
-    return {f.name: getattr(args, f.name) for f in fields(OptimConfig) if hasattr(args, f.name)}
 
 
 def cpu_has_bf16_matmul() -> bool:
@@ -154,7 +144,7 @@ def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
     book_review). Short fine-tuning runs are tuned for that (UER-py's learning rates), so this gives the same
     update up to where epsilon enters.
 
-    The formulas are in uer.utils.schedulers; the bias correction is undone for AdamW only (Adafactor has no
+    The formulas are in uer.training.schedulers; the bias correction is undone for AdamW only (Adafactor has no
     first moment to correct).
     """
     nominal = schedule_factor(cfg.scheduler, total_steps, cfg.warmup, cfg.learning_rate, cfg.lr_decay,
