@@ -2,7 +2,7 @@
 """GPU readiness in one run (under five minutes on one GPU): BERT-base pre-training MFU in bf16 at seq 128 and
 512, fine-tuning examples/s, and a 1-GPU DDP pre-training run started through torchrun (NCCL).
 
-Everything is our code path: ``build_model`` + the training :class:`uer.engine.Engine` (fused AdamW, autocast
+Everything is our code path: ``build_model`` + the training :class:`uer.training.engine.Engine` (fused AdamW, autocast
 from ``--bf16``, the attention's SDPA path) on synthetic batches (random ids, 15% MLM positions, sentence-pair
 labels; no data files needed). MFU = model FLOPs per second / the GPU's dense bf16 peak, with model FLOPs per
 step = 6 x (non-embedding parameters) x tokens + 12 x layers x hidden x seq x tokens (attention scores and
@@ -27,8 +27,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from uer.engine import Engine, OptimConfig  # noqa: E402
-from uer.finetune.heads import Classifier  # noqa: E402
+from uer.training.engine import Engine, OptimConfig  # noqa: E402
+from uer.finetune.tasks.classifier import Classifier  # noqa: E402
 from uer.model_builder import build_model  # noqa: E402
 from uer.model_config import ModelConfig  # noqa: E402
 from uer.utils.distributed import DistContext  # noqa: E402

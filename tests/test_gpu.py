@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import run_script
-from uer.engine import Engine, OptimConfig
+from uer.training.engine import Engine, OptimConfig
 from uer.model_builder import build_model
 from uer.model_config import ModelConfig
 from uer.utils.distributed import DistContext

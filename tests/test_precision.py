@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from conftest import run_script, shared_path
 from uer.data.dataset import PretrainDataset
 from uer.data.pretrain_loader import PretrainBatches
-from uer.engine import OptimConfig, autocast, autocast_dtype, precision_note
+from uer.training.engine import OptimConfig, autocast, autocast_dtype, precision_note
 from uer.errors import UsageError
 from uer.layers.layer_norm import LayerNorm, UerLayerNorm
 from uer.model_builder import build_model
 from uer.model_config import ModelConfig
-from uer.trainer import TrainConfig, Trainer
+from uer.training.pretrain_loop import TrainConfig, Trainer
 from uer.utils.distributed import DistContext
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
@@ -39,7 +39,7 @@ def test_the_dtype_each_flag_picks_per_device(monkeypatch):
         autocast_dtype(OptimConfig(bf16=True), torch.device("mps"))
     note = precision_note(OptimConfig(fp16=True), CUDA, torch.float16)
     assert "float16 with dynamic loss scaling" in note
-    monkeypatch.setattr("uer.engine.cpu_has_bf16_matmul", lambda: False)
+    monkeypatch.setattr("uer.training.engine.cpu_has_bf16_matmul", lambda: False)
     assert "expect it to be slower than float32" in precision_note(OptimConfig(bf16=True), CPU, torch.bfloat16)
 
 
