@@ -58,8 +58,7 @@ def measure(size: str, model_path: Path, args: argparse.Namespace) -> None:
     import torch
 
     from uer.api import load_config
-    from uer.finetune.tasks.classifier import read_classification, stacked_logits
-    from uer.finetune.tasks.classifier import Classifier
+    from uer.finetune.tasks.classifier import Classifier, read_classification, stacked_logits
     from uer.finetune.loop import predict
     from uer.model_builder import build_model
     from uer.model_loader import load_model_weights

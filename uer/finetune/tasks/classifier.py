@@ -372,7 +372,7 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         if args.backend == "torch":
             if self.labels_num is None:
                 raise UsageError("give --labels_num: the number of labels the classifier was trained with")
-            classifier = self.inference_model(args.load_model_path, device)
+            classifier = self.load_model(args.load_model_path)
             runner, model = TorchRunner(ClassifierLogits(classifier).eval(), device), args.load_model_path
         else:
             runner = OnnxRunner(args.onnx_path, args.threads, device)

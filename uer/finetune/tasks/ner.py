@@ -374,7 +374,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
         self.args.crf_target = self.args.crf_target or "crf.transitions" in state  # a CRF model decodes by Viterbi
         model = self.build_model(pretrained=False)
         load_model_weights(model, path, strict_prefixes=("",), state=state)
-        return model
+        return self.inference_model(model)
 
     def read_inference(self, path: str) -> InferenceData:
         data, sentences = self.read(path, with_labels=False)
@@ -390,7 +390,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
         from uer.serving.tasks import NerService
 
         args = self.args
-        model = self.inference_model(args.load_model_path, device)
+        model = self.load_model(args.load_model_path)
         info = {"model": args.load_model_path, "task": self.name, "device": str(device), "threads": args.threads}
         return NerService(model, self.tokenizer, args.seq_length, max_batch_size, device, self.id2label,
                           self.closing_sep, info)
