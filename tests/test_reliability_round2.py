@@ -1,7 +1,7 @@
 """Issue 23 (reliability, round two): each case makes the faulty input or fault and runs the real entry point
 (in this process, as ``python3 SCRIPT`` would; a subprocess only where a resource limit is needed). The
 classes are enforced in one place each: outputs (uer/utils/io.py), non-finite values (uer/model_loader.py,
-uer/model_saver.py, uer/engine.py), TSV and label syntax (uer/data/finetune_data.py), vocabularies
+uer/model_saver.py, uer/training/engine.py), TSV and label syntax (uer/data/finetune_data.py), vocabularies
 (uer/text/vocab.py), config ranges (uer/model_config.py); numeric options: tests/test_option_ranges.py."""
 from __future__ import annotations
 
@@ -193,9 +193,9 @@ def test_training_stops_at_the_first_nan_loss_and_saves_nothing(error_ws, tmp_pa
 
 def test_deferred_finite_check_names_the_same_step(error_ws, tmp_path, capsys, monkeypatch) -> None:
     """The GPU way (the first bad step kept on the device, read at reports and before saves), run on the CPU."""
-    import uer.engine
+    import uer.training.engine
 
-    monkeypatch.setattr(uer.engine, "defer_finite_check", lambda device: True)
+    monkeypatch.setattr(uer.training.engine, "defer_finite_check", lambda device: True)
     line = one_line(capsys, "run_classifier.py", *classifier_args(error_ws, tmp_path / "m.bin"), "--epochs_num", "3",
                     "--learning_rate", "1e30", "--report_steps", "100", needles=("at optimiser step 2 ",))
     assert "nothing from this step on was saved" in line and list(tmp_path.iterdir()) == []
@@ -362,7 +362,10 @@ def test_out_of_range_ids_with_no_verify_dataset(error_ws, tmp_path, capsys) -> 
     damaged.write_bytes(bytes(data))
     out = tmp_path / "out"
     out.mkdir()
+    # one epoch within the 4 steps, the checkpoint at the last: length bucketing may put the damaged instance
+    # in any batch of the epoch, and it must be found before anything is written
     one_line(capsys, "pretrain.py", *pretrain_args(error_ws, out / "m.bin", "--total_steps", "4", "--batch_size",
-                                                    "64"), "--dataset_path", damaged, "--no_verify_dataset",
+                                                    "64", "--save_checkpoint_steps", "4"), "--dataset_path", damaged,
+             "--no_verify_dataset",
              needles=("outside the vocabulary of 13 tokens", "--no_verify_dataset"))
     assert list(out.iterdir()) == []

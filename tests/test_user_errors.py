@@ -275,7 +275,7 @@ def test_case16_output_problems_are_found_before_the_work(error_ws, tmp_path, ca
 # --------------------------------------------------------------------------------- the convention itself
 
 def test_ctrl_c_ends_in_one_line_naming_what_was_saved(error_ws, tmp_path, capsys, monkeypatch) -> None:
-    from uer.trainer import Trainer
+    from uer.training.pretrain_loop import Trainer
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt

@@ -24,7 +24,7 @@ class ModelLoadError(UserError, RuntimeError):
     """A model file that cannot be loaded as asked; the message names the file and the problem."""
 
 
-# 2020-era UER-py key prefixes -> current ones (design.md §3).
+# 2020-era UER-py key prefixes -> current ones (docs/architecture.md, "Checkpoints").
 LEGACY_KEY_PREFIXES = [
     ("embedding.word_embedding.", "embedding.word.embedding."),
     ("embedding.position_embedding.", "embedding.pos.embedding."),

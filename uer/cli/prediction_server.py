@@ -30,6 +30,7 @@ from uer.serving.server import (add_server_options, announce, batcher_from_args,
                                 limits_from_args, set_threads, url_of)
 from uer.text.tokenizers import tokenizer_from_args
 from uer.utils.logging import setup_logging
+from uer.utils.quantize import check_quantize_backend
 from uer.utils.runtime import tune_cpu_allocator
 from uer.utils.ranges import sequence_length
 
@@ -47,7 +48,7 @@ def build_parser(task: type[Task] | str = DEFAULT_TASK) -> argparse.ArgumentPars
     """The options of ``--task``: its inference script's model and task flags, then the server's."""
     task = get_task(task) if isinstance(task, str) else task
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
-    group = parser.add_argument_group("model")
+    group = parser.add_argument_group("model file and task")
     group.add_argument("--task", choices=served_tasks(), default=DEFAULT_TASK,
                        help="What the model was fine-tuned for: " + "; ".join(
                            f"{name}: {get_task(name).summary}" for name in served_tasks()) + ".")
@@ -55,6 +56,7 @@ def build_parser(task: type[Task] | str = DEFAULT_TASK) -> argparse.ArgumentPars
                        help="Fine-tuned model file; not needed with --backend onnxruntime.")
     group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(group)
+    opts.add_quantize_option(group)
     opts.add_input_form_option(group)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
@@ -72,6 +74,7 @@ def build_service(args: argparse.Namespace):
                          "(ONNX export covers encoders and classifiers)")
     if args.backend == "torch" and not args.load_model_path:
         raise UsageError("give --load_model_path: the fine-tuned model to serve")
+    check_quantize_backend(args.quantize, args.backend)
     task.check_options(args, SERVE)
     return task(args, tokenizer_from_args(args)).service(resolve_device(args.device), args.max_batch_size)
 

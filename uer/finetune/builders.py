@@ -9,7 +9,7 @@ import logging
 import torch
 from torch import nn
 
-from uer.engine import optim_options_from_args
+from uer.config import optim_options_from_args
 from uer.errors import UsageError
 from uer.finetune.loop import FinetuneConfig
 from uer.model_builder import build_model, init_weights

@@ -1,6 +1,6 @@
 """The fine-tuning loop every run_*.py shares: batching, the rank split, the loss normalisation, reporting,
 evaluation on dev after each epoch, keeping the best model, and prediction. Devices, DDP, AMP, seeding, the
-optimiser and its step are the engine's (uer/engine.py), shared with pre-training.
+optimiser and its step are the engine's (uer/training/engine.py), shared with pre-training.
 
 A task gives it instances (uer.data.finetune_data), a head whose ``forward(batch)`` returns a
 :class:`uer.finetune.contract.HeadOutput` (per-instance loss, outputs, statistics), and metrics as
@@ -25,7 +25,7 @@ from torch import nn
 
 from uer.data.finetune_data import (Instances, batches_per_epoch, collate, evaluation_batches, split_for_rank,
                                     training_batches)
-from uer.engine import Engine, OptimConfig, autocast, finetune_report_line
+from uer.training.engine import Engine, OptimConfig, autocast, finetune_report_line
 from uer.errors import UsageError
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.model_loader import load_model_weights

@@ -169,6 +169,14 @@ class Task:
         load_model_weights(model, path, strict_prefixes=("",))
         return model
 
+    def inference_model(self, path: str, device) -> nn.Module:
+        """:meth:`load_model` on ``device`` in eval mode, int8-quantized with ``--quantize int8`` (inference and
+        serving; uer/utils/quantize.py)."""
+        from uer.utils.quantize import quantize_for_inference
+
+        model = self.load_model(path).to(device).eval()
+        return quantize_for_inference(model, getattr(self.args, "quantize", None), device)
+
     def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
         """Write the prediction file; returns the log line saying what was written."""
         raise NotImplementedError
@@ -179,8 +187,8 @@ class Task:
 
         args = self.args
         data = self.read_inference(args.test_path)  # bad input fails before the model loads
-        model = self.load_model(args.load_model_path)
-        predictions = predict(model.to(device), data.instances, args.batch_size, self.tokenizer.vocab.pad_id, device)
+        model = self.inference_model(args.load_model_path, device)
+        predictions = predict(model, data.instances, args.batch_size, self.tokenizer.vocab.pad_id, device)
         logger.info("%s", self.write_predictions(args.prediction_path, predictions, data))
 
     # serving -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ so fine-tuned models move both ways between UER-py and this project.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ from uer.utils.io import atomic_write_text, read_lines
 from uer.finetune.metrics import classification_report
 from uer.text.tokenizers import Tokenizer
 from uer.utils.ranges import positive_int, probability
+
+logger = logging.getLogger("uer.finetune")
 
 
 def count_labels(path: str, soft_targets: bool = False) -> int:
@@ -71,7 +74,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     except DataError as err:
         if soft_targets and "'logits'" in str(err):
             raise DataError(f"{err}. --soft_targets trains on the teacher's logits: make the training file with "
-                            "inference/run_classifier_infer.py --output_logits (see README)") from None
+                            "inference/run_classifier_infer.py --output_logits (see docs/finetuning.md)") from None
         raise
     if pairs is not None and pairs != ("text_b" in columns):
         trained = f"the training file {pairs_from}" if pairs_from else "the training file"
@@ -247,7 +250,9 @@ class ClassifierTask(Task):
 Files: a header row naming the columns (``label``, ``text_a``, and ``text_b`` for pairs), tab-separated.
 The number of labels is read from the training set. After each epoch the dev set is evaluated and the
 best model so far written to --output_model_path; the test set is evaluated with that model at the end.
-Distillation: --soft_targets --soft_alpha 0.5 with a training file that has the teacher's ``logits``.
+Distillation: --soft_targets --soft_alpha 0.5 with a training file that has the teacher's ``logits``; or
+layer distillation from a fine-tuned teacher run alongside (ERNIE tiny, docs/ernie.md): --teacher_model_path
+--teacher_config_path --distill_losses hidden attention logits.
 """
     infer_doc = r"""Predict labels with a model fine-tuned by run_classifier.py (or run_dbqa.py).
 
@@ -264,6 +269,7 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
 """
     primary = "acc"
     serve_backends = ("torch", "onnxruntime")
+    input_options = ("teacher_model_path", "teacher_config_path")
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
@@ -273,6 +279,10 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         if mode == "infer":
             add_prediction_columns_options(parser)
         add_classifier_options(parser)
+        if mode == "train":
+            from uer.distill import add_distillation_options
+
+            add_distillation_options(parser)
 
     @classmethod
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:
@@ -320,7 +330,22 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         if pretrained:
             init_head(model)
             load_pretrained(model, self.args.pretrained_model_path)
+            self.attach_teacher(model)
         return model
+
+    def attach_teacher(self, model: nn.Module) -> None:
+        """--teacher_model_path: the student learns from a fine-tuned teacher classifier too (uer.distill)."""
+        from uer.distill import attach_teacher_from_args, check_distillation_args
+        from uer.finetune.builders import encoder_from_args
+
+        if not hasattr(self.args, "teacher_model_path") or not check_distillation_args(self.args):
+            return  # (the cross-validation task builds classifiers without these options)
+
+        def build(options: argparse.Namespace) -> nn.Module:
+            cfg, embedding, encoder = encoder_from_args(options, len(self.tokenizer.vocab))
+            return Classifier(embedding, encoder, cfg.hidden_size, self.labels_num, options.pooling)
+
+        logger.info("%s", attach_teacher_from_args(model, self.args, build))
 
     def read_inference(self, path: str) -> InferenceData:
         return InferenceData(read_classification(path, self.tokenizer, self.args.seq_length, with_labels=False,
@@ -341,8 +366,8 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         if args.backend == "torch":
             if self.labels_num is None:
                 raise UsageError("give --labels_num: the number of labels the classifier was trained with")
-            runner, model = TorchRunner(ClassifierLogits(self.load_model(args.load_model_path)).eval(), device), \
-                args.load_model_path
+            classifier = self.inference_model(args.load_model_path, device)
+            runner, model = TorchRunner(ClassifierLogits(classifier).eval(), device), args.load_model_path
         else:
             runner = OnnxRunner(args.onnx_path, args.threads, device)
             meta = runner.check("classifier", len(self.tokenizer.vocab), args.seq_length)

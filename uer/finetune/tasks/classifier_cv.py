@@ -180,8 +180,8 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
         probs_sum = np.zeros_like(logits_sum)
         for fold in range(args.folds_num):
             path = fold_model_path(args.load_model_path, fold)
-            model = self.load_model(path)
-            logits = stacked_logits(predict(model.to(device), data.instances, args.batch_size,
+            model = self.inference_model(path, device)
+            logits = stacked_logits(predict(model, data.instances, args.batch_size,
                                             self.tokenizer.vocab.pad_id, device), self.labels_num)
             logits_sum += logits
             probs_sum += softmax(logits)

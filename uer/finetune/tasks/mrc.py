@@ -438,7 +438,7 @@ of training.
         from uer.serving.tasks import MrcService
 
         args = self.args
-        model = self.load_model(args.load_model_path)
+        model = self.inference_model(args.load_model_path, device)
         info = {"model": args.load_model_path, "task": self.name, "device": str(device), "threads": args.threads}
         return MrcService(model, self.tokenizer, args.seq_length, max_batch_size, device, args.doc_stride,
                           args.max_answer_length, info)

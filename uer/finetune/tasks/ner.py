@@ -232,6 +232,15 @@ def sentence_tags(predictions: list[Prediction], data: Instances, sentences: Sen
     return out
 
 
+PREDICTION_COLUMN = "pred_label"  # UER-py's run_ner_infer.py header
+
+
+def format_predicted_tags(tags: Sequence[Sequence[str]]) -> str:
+    """The NER prediction file's text, as UER-py's run_ner_infer.py writes it: a ``pred_label`` header, then one
+    line per sentence with one tag per input character, separated by spaces."""
+    return PREDICTION_COLUMN + "\n" + "".join(" ".join(sentence) + "\n" for sentence in tags)
+
+
 def ner_metric(sentences: Sentences, id2label: Sequence[str]):
     """Metric for an EvalSet of a labelled tagging file: entity P/R/F1 (primary score ``f1``)."""
 
@@ -320,7 +329,7 @@ an I-X that does not follow B-X or I-X (with or without CRF). The best model on 
         --prediction_path datasets/msra_ner/prediction.tsv --label2id_path datasets/msra_ner/label2id.json \
         --embedding word_pos_seg --encoder transformer --mask fully_visible
 
-Reads ``text_a`` (space-separated characters) by column name; writes a TSV with a ``label`` column: one
+Reads ``text_a`` (space-separated characters) by column name; writes a TSV with UER-py's ``pred_label`` column: one
 tag per input character, separated by spaces (long sentences are predicted in windows and joined). A model
 trained with --crf_target is recognised from its file (its ``crf.*`` weights) and decoded by Viterbi.
 """
@@ -373,7 +382,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
 
     def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
         tags = sentence_tags(predictions, data.instances, data.source, self.id2label)
-        atomic_write_text(path, "label\n" + "".join(" ".join(t) + "\n" for t in tags))
+        atomic_write_text(path, format_predicted_tags(tags))
         return f"tagged {len(data.source.words)} sentences of {self.args.test_path} into {path}"
 
     def service(self, device, max_batch_size: int):
@@ -381,7 +390,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
         from uer.serving.tasks import NerService
 
         args = self.args
-        model = self.load_model(args.load_model_path)
+        model = self.inference_model(args.load_model_path, device)
         info = {"model": args.load_model_path, "task": self.name, "device": str(device), "threads": args.threads}
         return NerService(model, self.tokenizer, args.seq_length, max_batch_size, device, self.id2label,
                           self.closing_sep, info)
