@@ -347,10 +347,11 @@ def check_outputs(args: Any, outputs: Sequence[str], inputs: Iterable[str], extr
     outputs also written as ``NAME-STEP`` (+ ``.trainer``). Outputs must also differ from each other.
     """
     seen = option_paths(args, inputs)
-    files = {**option_paths(args, outputs), **extra_outputs, **option_paths(args, RUN_OUTPUTS)}
+    files = {**option_paths(args, outputs), **extra_outputs}
+    side = option_paths(args, RUN_OUTPUTS)  # the log's folder is created when missing (uer.utils.logging)
     stepped = set(option_paths(args, checkpoints))
-    for flag, path in files.items():
-        check_output_path(path, flag, seen, create_folder=create_folder, checkpoints=flag in stepped)
+    for flag, path in {**files, **side}.items():
+        check_output_path(path, flag, seen, create_folder=create_folder or flag in side, checkpoints=flag in stepped)
         seen[flag] = path
     for flag, folder in option_paths(args, RUN_OUTPUT_FOLDERS).items():
         for in_flag, in_path in seen.items():
