@@ -84,7 +84,7 @@ def test_early_stopping_counts_evaluations(tmp_path, caplog):
         snapshots, final, best = scripted_run(tmp_path, [1.0, 0.5, 0.7, 2.0, 3.0], epochs_num=3, eval_steps=2,
                                               early_stopping_patience=2)
     assert len(snapshots) == 3 and best == 1.0 and torch.equal(final, snapshots[0])
-    assert "early stopping in epoch 1/3: no better dev score in 2 evaluation(s)" in caplog.text
+    assert "early stopping at step 6 (epoch 1/3): no better dev score in 2 evaluation(s)" in caplog.text
     with pytest.raises(UsageError, match="--eval_steps"):
         FinetuneConfig(eval_steps=0)
 

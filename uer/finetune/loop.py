@@ -246,9 +246,12 @@ class FineTuner:
                 stop = self._evaluate_dev(dev, f"epoch {epoch}/{cfg.epochs_num} dev", epoch)
             if stop:
                 if self.step < self.total_steps:
-                    if ctx.is_main:
-                        logger.info("early stopping in epoch %d/%d: no better dev score in %d evaluation(s) (best %.4f)",
+                    if ctx.is_main and cfg.eval_steps is None:
+                        logger.info("early stopping after epoch %d/%d: no better dev score for %d epoch(s) (best %.4f)",
                                     epoch, cfg.epochs_num, self._stale, self._best)
+                    elif ctx.is_main:
+                        logger.info("early stopping at step %d (epoch %d/%d): no better dev score in %d evaluation(s) "
+                                    "(best %.4f)", self.step, epoch, cfg.epochs_num, self._stale, self._best)
                 break
         best = self._best
         if cfg.keep == "last" or best is None:
