@@ -74,7 +74,7 @@ def main() -> None:
     if "regression" in args.only:
         d = data / "chinese_stsb"
         flags = [*model, "--train_path", d / "train.tsv", "--dev_path", d / "dev.tsv", "--test_path", d / "test.tsv",
-                 "--batch_size", "32", "--seq_length", "64", "--learning_rate", "3e-4", "--epochs_num", "2",
+                 "--batch_size", "32", "--seq_length", "64", "--learning_rate", "3e-4", "--epochs_num", "1",
                  "--report_steps", "20"]
         ours, t_ours = run(["run_regression.py", *flags, "--output_model_path", work / "reg_ours.bin", "--threads", "1"],
                            ROOT, work / "reg_ours.log")
@@ -117,17 +117,17 @@ def main() -> None:
 
     if "grid" in args.only:
         d = data / "tnews"
-        grid = ["--batch_size_list", "32", "64", "--learning_rate_list", "1e-4", "3e-4", "--epochs_num_list", "3"]
+        grid = ["--batch_size_list", "32", "64", "--learning_rate_list", "1e-4", "3e-4", "--epochs_num_list", "2"]
         flags = [*model, "--train_path", d / "train.tsv", "--dev_path", d / "dev.tsv", "--seq_length", "64", *grid]
         ours, t_ours = run(["run_classifier_grid.py", *flags, "--test_path", d / "test.tsv", "--keep_best_model",
                             "--output_model_path", work / "grid_ours.bin", "--threads", "1", "--report_steps", "1000"],
                            ROOT, work / "grid_ours.log")
         theirs, t_theirs = run(["finetune/run_classifier_grid.py", *flags], uer, work / "grid_uerpy.log")
-        examples = rows(d / "train.tsv") * 3 * 4
+        examples = rows(d / "train.tsv") * 2 * 4
         best = re.search(r"best configuration: (.*), dev acc ([\d.]+)", ours)
         test = float(re.findall(r"Acc\. \(Correct/Total\): ([\d.]+)", ours[ours.index("test (best configuration"):])[0])
         uer_best = re.search(r"Best Acc. is: ([\d.]+), on configuration (.*)\.", theirs)
-        results.append((f"tnews grid (4 configurations x 3 epochs): best dev acc, test acc",
+        results.append((f"tnews grid (4 configurations x 2 epochs): best dev acc, test acc",
                         f"dev {float(best.group(2)):.4f} ({best.group(1)}), test {test:.4f}",
                         f"dev {float(uer_best.group(1)):.4f} ({uer_best.group(2)}), no test",
                         examples / t_ours, examples / t_theirs, t_ours, t_theirs))

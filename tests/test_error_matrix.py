@@ -234,7 +234,8 @@ def grid_base(ws: dict, out: Path) -> list:
     for flag in ("--batch_size", "--epochs_num"):
         i = args.index(flag)
         del args[i:i + 2]
-    return args + ["--batch_size_list", "4", "--learning_rate_list", "1e-3", "--epochs_num_list", "1"]
+    return args + ["--batch_size_list", "4", "--learning_rate_list", "1e-3", "--epochs_num_list", "1",
+                   "--keep_best_model"]
 
 
 def regression_infer_base(ws: dict, out: Path) -> list:

@@ -61,6 +61,9 @@ The lists replace --batch_size, --learning_rate and --epochs_num (giving those i
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:
         super().check_options(args, mode)
         explicit = getattr(args, "explicit", set())
+        if "output_model_path" in explicit and not args.keep_best_model:
+            raise UsageError("the grid search writes --output_model_path only with --keep_best_model: add it, or "
+                             "leave --output_model_path out")
         for single, many in GRID_FLAGS:
             if single in explicit:
                 raise UsageError(f"--{single} is what the grid search varies: give --{many}")
