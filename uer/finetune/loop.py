@@ -202,7 +202,7 @@ class FineTuner:
             window_start = time.perf_counter()
             epoch_start = window_start
             batches = self._epoch_batches(datasets, epoch)
-            evaluated_at = -1  # the step of this epoch's last dev evaluation
+            evaluated_at = -1  # the batch (index in this epoch) after which dev was last evaluated
             for i, (d, global_batch) in enumerate(batches):
                 engine.seed_step(self.step)
                 data = datasets[d]
@@ -234,10 +234,12 @@ class FineTuner:
                     sums.zero_()
                     window_start = time.perf_counter()
                 if dev and cfg.eval_steps is not None and self.step % cfg.eval_steps == 0:
-                    self.train_seconds += time.perf_counter() - epoch_start
+                    eval_start = time.perf_counter()
+                    self.train_seconds += eval_start - epoch_start
                     stop = self._evaluate_dev(dev, f"step {self.step} (epoch {epoch}/{cfg.epochs_num}) dev", epoch)
                     evaluated_at = i
                     epoch_start = time.perf_counter()
+                    window_start += epoch_start - eval_start  # the report's examples/s counts training time only
                     self.model.train()
                     if stop:
                         break
