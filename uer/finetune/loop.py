@@ -332,7 +332,7 @@ class FineTuner:
         evals_left = self.cfg.epochs_num - epoch + 1  # the end of this epoch's and of the later ones
         if self.cfg.eval_steps is not None:
             evals_left += steps_left // self.cfg.eval_steps
-        evals_done = self.evaluations
+        evals_done = self.evaluations if self.cfg.eval_steps is not None else epoch - 1
         return steps_left * train_rate + (self.eval_seconds / evals_done * evals_left if evals_done else 0.0)
 
     # ----------------------------------------------------------------------------------------------
