@@ -228,8 +228,31 @@ PLOT_CASES: Cases = {
     "no_report_lines": (lambda ws: [], lambda ws: [_s(ws["corpus.txt"]), "no report lines"]),
 }
 
-FINETUNE = [(script, finetune_base, tsv_cases("train_path") | {"non_utf8": tsv_cases("dev_path")["non_utf8"]})
-            for script in ("run_classifier.py", "run_dbqa.py")]
+def grid_base(ws: dict, out: Path) -> list:
+    """run_classifier_grid.py: the lists replace --batch_size / --epochs_num."""
+    args = classifier_args(ws, out / "model.bin")
+    for flag in ("--batch_size", "--epochs_num"):
+        i = args.index(flag)
+        del args[i:i + 2]
+    return args + ["--batch_size_list", "4", "--learning_rate_list", "1e-3", "--epochs_num_list", "1",
+                   "--keep_best_model"]
+
+
+def regression_infer_base(ws: dict, out: Path) -> list:
+    args = infer_args(ws, out / "prediction.tsv")
+    i = args.index("--labels_num")
+    return args[:i] + args[i + 2:]
+
+
+BAD_LABEL_CASE = {"bad_label": (lambda ws: ["--train_path", ws["badlabels.tsv"]],
+                                lambda ws: [f"{ws['badlabels.tsv']}:3", "label '0;x'"])}
+FINETUNE_CASES = tsv_cases("train_path") | {"non_utf8": tsv_cases("dev_path")["non_utf8"]}
+FINETUNE = [(script, finetune_base, FINETUNE_CASES) for script in ("run_classifier.py", "run_dbqa.py")] + [
+    (script, finetune_base, FINETUNE_CASES | BAD_LABEL_CASE)
+    for script in ("run_regression.py", "run_classifier_multi_label.py")] + [
+    ("run_classifier_grid.py", grid_base, FINETUNE_CASES),
+    ("inference/run_regression_infer.py", regression_infer_base, INFER_CASES),
+    ("inference/run_classifier_multi_label_infer.py", infer_base, INFER_CASES)]
 MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("run_classifier_cv.py", cv_base, tsv_cases("train_path")),
     ("run_classifier_mt.py", mt_base, MT_CASES),
@@ -294,6 +317,9 @@ def test_every_task_command_is_in_the_matrix() -> None:
 # existing output model stays as it was. task -> (base command, bad file for that task's format, its line).
 BAD_EVAL_FILES: dict[str, tuple[Args, str, int]] = {
     "classifier": (finetune_base, "nonutf8.tsv", 6),
+    "regression": (finetune_base, "nonutf8.tsv", 6),
+    "multi_label": (finetune_base, "nonutf8.tsv", 6),
+    "classifier_grid": (grid_base, "nonutf8.tsv", 6),
     "dbqa": (finetune_base, "nonutf8.tsv", 6),
     "ner": (task_base(**NER_FILES, test_path="ner.tsv"), "nonutf8.tsv", 6),
     "mrc": (task_base(train_path="squad.json", dev_path="squad.json", test_path="squad.json"), "bad.json", 3),

@@ -351,8 +351,11 @@ def add_checkpoint_keeping_options(parser: argparse.ArgumentParser) -> None:
 def add_early_stopping_option(parser: argparse.ArgumentParser) -> None:
     """Fine-tuning scripts that keep the best model on dev."""
     parser.add_argument("--early_stopping_patience", type=positive_int, default=None,
-                        help="Stop after this many epochs without a better dev score (the best model is kept); "
-                             "train every epoch when omitted.")
+                        help="Stop after this many dev evaluations without a better dev score (the best model is "
+                             "kept); train every epoch when omitted.")
+    parser.add_argument("--eval_steps", type=positive_int, default=None,
+                        help="Also evaluate on dev (and keep the best model) every this many optimiser steps; "
+                             "by default only after each epoch.")
 
 
 def add_finetune_training_options(parser: argparse.ArgumentParser, early_stopping: bool = True) -> None:

@@ -8,7 +8,8 @@
     PredictionClient("127.0.0.1", 8867)(["这本书很好看"])   # [{"label": 1, "probabilities": [...], "logits": [...]}]
 
 ``--task`` is any registered fine-tuning task that has an answer (classifier by default; ner: entities with
-character offsets; mrc: texts are questions, texts_b their contexts; the answer text and span). The model file
+character offsets; mrc: texts are questions, texts_b their contexts; the answer text and span; regression: a
+score; multi_label: the label ids above --threshold with their probabilities). The model file
 and the flags are those of the task's inference script (the flags the model was trained with). ``POST /predict
 {"texts": [...], "texts_b": [...]?}``; ``GET /health``; ``GET /info``. ``--backend onnxruntime --onnx_path
 classifier.onnx`` runs the export of scripts/export_onnx.py --kind classifier.

@@ -20,6 +20,7 @@ from torch import nn
 
 from uer.data.finetune_data import (DataError, Instances, encode_pair, parse_decimal, parse_integer, parse_label,
                                     read_tsv_lines)
+from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction, stack_outputs
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
 from uer.layers.pooling import encode_and_pool
@@ -54,6 +55,18 @@ def has_text_b(path: str) -> bool:
     return False
 
 
+def check_pairs(columns: dict[str, int], path: str, pairs: bool | None, pairs_from: str | None) -> None:
+    """A dev, test or inference file must hold pairs exactly when the training file did (``pairs``; None: no
+    check): otherwise its texts would be read as something the model never saw."""
+    if pairs is not None and pairs != ("text_b" in columns):
+        trained = f"the training file {pairs_from}" if pairs_from else "the training file"
+        if pairs:
+            raise DataError(f"no 'text_b' column, but {trained} has one (pairs): every file of a task needs the "
+                            "same columns; add text_b", path, 1)
+        raise DataError(f"a 'text_b' column, but {trained} has none (single texts): every file of a task needs "
+                        "the same columns", path, 1)
+
+
 def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels_num: int | None = None,
                         with_labels: bool = True, soft_targets: bool = False,
                         extra_int_columns: tuple[str, ...] = (), pairs: bool | None = None,
@@ -76,13 +89,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
             raise DataError(f"{err}. --soft_targets trains on the teacher's logits: make the training file with "
                             "inference/run_classifier_infer.py --output_logits (see docs/finetuning.md)") from None
         raise
-    if pairs is not None and pairs != ("text_b" in columns):
-        trained = f"the training file {pairs_from}" if pairs_from else "the training file"
-        if pairs:
-            raise DataError(f"no 'text_b' column, but {trained} has one (pairs): every file of a task needs the "
-                            "same columns; add text_b", path, 1)
-        raise DataError(f"a 'text_b' column, but {trained} has none (single texts): every file of a task needs "
-                        "the same columns", path, 1)
+    check_pairs(columns, path, pairs, pairs_from)
     a, b = columns["text_a"], columns.get("text_b")
     sequences = [encode_pair(tokenizer, row[a], None if b is None else row[b], seq_length, closing_sep) for row in rows]
     fields: dict[str, np.ndarray] = {}
@@ -283,6 +290,7 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
             from uer.distill import add_distillation_options
 
             add_distillation_options(parser)
+            add_adversarial_options(parser)
 
     @classmethod
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from uer.errors import DataError, UsageError
+from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet
 from uer.finetune.metrics import classification_report
 from uer.finetune.tasks.base import Task, register_task
@@ -99,6 +100,8 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
                                help="Mean class probabilities of the fold models (.npy [rows x labels]) for stacking.")
             add_prediction_columns_options(group)
         add_classifier_options(parser)
+        if mode == "train":
+            add_adversarial_options(parser)
 
     @classmethod
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:
