@@ -142,11 +142,12 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def pair_cosines(predictions: list[Prediction]) -> np.ndarray:
-    """Cosine similarity of each pair (instances 2i, 2i+1) from the predicted vectors."""
+    """Cosine similarity of each pair (instances 2i, 2i+1) from the predicted vectors, rounded to 6 decimals:
+    float32 vectors carry no more, and identical texts (cosine 1 up to rounding noise) must tie in the ranks."""
     vectors = stack_outputs(predictions, "vector").astype(np.float64)
     a, b = vectors[0::2], vectors[1::2]
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return (a * b).sum(1) / np.maximum(norms, 1e-12)
+    return np.round((a * b).sum(1) / np.maximum(norms, 1e-12), 6)
 
 
 def similarity_metric(predictions: list[Prediction], data: Instances) -> Evaluation:
