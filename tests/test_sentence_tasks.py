@@ -129,19 +129,19 @@ def common(ws) -> list[str]:
 # SimCSE
 
 @pytest.mark.slow
-@pytest.mark.parametrize("supervised", [False, True], ids=["unsupervised", "pairs"])
-def test_simcse_trains_and_its_model_serves_unchanged(ws, supervised):
+def test_simcse_trains_and_its_model_serves_unchanged(ws):
     stats = pytest.importorskip("scipy.stats")
     from uer.api import TextEncoder
+    from uer.tools.features import main as extract_features
 
     root = ws["root"]
-    model = root / f"simcse_{supervised}.bin"
+    model = root / "simcse.bin"
     out = log(run_script("run_simcse.py", "--pretrained_model_path", ws["bert"], *common(ws), "--config_path", TINY,
-                         "--train_path", ws["sts_train"] if supervised else ws["unsup"], "--dev_path", ws["sts_dev"],
+                         "--train_path", ws["unsup"], "--dev_path", ws["sts_dev"],
                          "--test_path", ws["sts_test"], "--output_model_path", str(model), "--epochs_num", "1",
                          "--batch_size", "16", "--eval_steps", "4", "--learning_rate", "1e-4", "--pooling", "mean",
                          env=ENV))
-    assert ("supervised SimCSE" in out) and (("unsupervised" in out) != supervised)
+    assert "unsupervised SimCSE on 160 texts" in out
     assert "keys not in the file" not in out  # embedding and encoder all loaded
     # dev every 4 steps of the 10 (and after the last): steps 4, 8, 10
     assert re.findall(r"step (\d+) dev", out) == ["4", "8", "10"], out[-2000:]
@@ -156,9 +156,9 @@ def test_simcse_trains_and_its_model_serves_unchanged(ws, supervised):
     texts_a, texts_b = [r[0] for r in rows], [r[1] for r in rows]
     gold = [float(r[2]) for r in rows]
     (root / "sentences.txt").write_text("\n".join(texts_a + texts_b) + "\n", encoding="utf-8")
-    run_script("scripts/extract_features.py", "--load_model_path", str(model), *common(ws), "--config_path", TINY,
-               "--test_path", str(root / "sentences.txt"), "--prediction_path", str(root / "features.npy"),
-               "--pooling", "mean", env=ENV)
+    extract_features(["--load_model_path", str(model), *common(ws), "--config_path", TINY, "--test_path",
+                      str(root / "sentences.txt"), "--prediction_path", str(root / "features.npy"), "--pooling", "mean"],
+                     prog="extract_features.py", default_pooling="first")
     vectors = np.load(root / "features.npy")
     a, b = vectors[:len(rows)].astype(np.float64), vectors[len(rows):].astype(np.float64)
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
@@ -185,6 +185,9 @@ def test_simcse_reads_pairs_and_scores(tmp_path):
 
     tokenizer = _char_tokenizer(tmp_path)
     path = tmp_path / "dev.tsv"
+    path.write_text("text_a\tlabel\n好书\t3\n", encoding="utf-8")  # unsupervised: each text against itself
+    data = read_sentence_pairs(str(path), tokenizer, 8)
+    assert data.tokens.tolist() == 2 * [2, 5, 6, 3] and data.groups.tolist() == [0, 0] and not data.fields
     path.write_text("text_a\ttext_b\tlabel\n好书\t坏书\t4.5\n书\t好\t1\n", encoding="utf-8")
     data = read_sentence_pairs(str(path), tokenizer, 8, label="score", pairs_required=True)
     assert len(data) == 4 and data.groups.tolist() == [0, 0, 1, 1]
@@ -315,17 +318,16 @@ def test_siamese_starts_both_towers_from_bert_and_inference_agrees(ws):
     dual = {"stream_0": tower, "stream_1": tower, "embedding": ["dual"], "encoder": "dual", "pooling": "mean",
             "tie_weights": True, "dropout": 0.1}
     (root / "sbert_config.json").write_text(json.dumps(dual), encoding="utf-8")
-    for config in (TINY, str(root / "sbert_config.json")):
-        out = log(run_script("run_classifier_siamese.py", "--pretrained_model_path", ws["bert"], *common(ws),
-                             "--config_path", config, "--train_path", ws["pair_train"], "--dev_path", ws["pair_dev"],
-                             "--test_path", ws["pair_test"], "--output_model_path", str(root / "siamese.bin"),
-                             "--epochs_num", "1", "--batch_size", "16", "--learning_rate", "1e-4", env=ENV))
-        # the only keys the BERT file lacks are the classifier's: no random tower
-        missing = re.search(r"(\d+) keys not in the file keep their random initialisation: (\[.*?\])", out)
-        assert missing and missing.group(2) == "['classifier.weight', 'classifier.bias']", out[-3000:]
-        assert "single-tower model: its embedding and encoder weights start both towers" in out
-        assert "shared towers" in out
-    assert "mean pooling" in out  # from the dual config
+    out = log(run_script("run_classifier_siamese.py", "--pretrained_model_path", ws["bert"], *common(ws),
+                         "--config_path", str(root / "sbert_config.json"), "--train_path", ws["pair_train"],
+                         "--dev_path", ws["pair_dev"], "--test_path", ws["pair_test"], "--output_model_path",
+                         str(root / "siamese.bin"), "--epochs_num", "1", "--batch_size", "16", "--learning_rate", "1e-4",
+                         env=ENV))
+    # the only keys the BERT file lacks are the classifier's: no random tower
+    missing = re.search(r"(\d+) keys not in the file keep their random initialisation: (\[.*?\])", out)
+    assert missing and missing.group(2) == "['classifier.weight', 'classifier.bias']", out[-3000:]
+    assert "single-tower model: its embedding and encoder weights start both towers" in out
+    assert "shared towers, mean pooling" in out  # tie_weights and pooling from the dual config
     reported = test_metric(out, r"Acc\. \(Correct/Total\): ([0-9.]+)")
     state = torch.load(root / "siamese.bin", weights_only=True)
     pre = torch.load(ws["bert"], weights_only=True)
@@ -407,13 +409,13 @@ def test_sbert_converters_round_trip_and_sentence_transformers_embeddings(tmp_pa
 
     folder = minilm_folder()
     assert json.loads((folder / "1_Pooling" / "config.json").read_text())["pooling_mode_mean_tokens"]
-    run_script("scripts/convert_sbert_from_huggingface_to_uer.py", "--input_model_path", str(folder),
-               "--output_model_path", str(tmp_path / "sbert.bin"))
+    from uer.converters import cli
+
+    cli.sbert_huggingface_to_uer(["--input_model_path", str(folder), "--output_model_path", str(tmp_path / "sbert.bin")])
     back = tmp_path / "hf"
     back.mkdir()
-    run_script("scripts/convert_sbert_from_uer_to_huggingface.py", "--input_model_path", str(tmp_path / "sbert.bin"),
-               "--output_model_path", str(back / "model.safetensors"), "--heads_num", "12",
-               "--config_output_dir", str(back))
+    cli.sbert_uer_to_huggingface(["--input_model_path", str(tmp_path / "sbert.bin"), "--output_model_path",
+                                  str(back / "model.safetensors"), "--heads_num", "12", "--config_output_dir", str(back)])
     original, converted = load_file(folder / "model.safetensors"), load_file(back / "model.safetensors")
     assert set(original) - set(converted) == {"embeddings.position_ids"}  # a buffer, not a weight
     assert all(torch.equal(original[k], converted[k]) for k in converted)

@@ -275,11 +275,10 @@ Writes a TSV with a header: ``label`` (the answer_words key), then ``logits`` (-
         torch.manual_seed(getattr(args, "seed", 7))
         base = build_model(dataclasses.replace(cfg, target=("mlm",)), with_target=True)
         model = PromptClassifier(base.embedding, base.encoder, base.target, self.prompt.answer_ids)
-        if pretrained:
-            if not args.pretrained_model_path:
-                raise UsageError("give --pretrained_model_path: a prompt classifier scores with the pre-trained "
-                                 "MLM head")
+        if pretrained and args.pretrained_model_path:
             self.load_weights(model, args.pretrained_model_path)
+        elif pretrained:
+            logger.info("no --pretrained_model_path: training from random initialisation (the MLM head too)")
         return model
 
     @staticmethod
