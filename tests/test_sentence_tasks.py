@@ -328,6 +328,7 @@ def test_siamese_starts_both_towers_from_bert_and_inference_agrees(ws):
     assert missing and missing.group(2) == "['classifier.weight', 'classifier.bias']", out[-3000:]
     assert "single-tower model: its embedding and encoder weights start both towers" in out
     assert "shared towers, mean pooling" in out  # tie_weights and pooling from the dual config
+    assert "stream_0" not in out  # the towers' config is read, not reported as ignored
     reported = test_metric(out, r"Acc\. \(Correct/Total\): ([0-9.]+)")
     state = torch.load(root / "siamese.bin", weights_only=True)
     pre = torch.load(ws["bert"], weights_only=True)

@@ -129,6 +129,20 @@ def fill_template(prompt: Prompt, tokenizer: Tokenizer, text_a: str, text_b: str
     return ids[:seq_length], mask_pos
 
 
+def encode_prompts(prompt: Prompt, tokenizer: Tokenizer, texts: list[str], texts_b: list[str | None],
+                   seq_length: int, fields: dict[str, np.ndarray] | None = None) -> Instances:
+    """Instances of the filled template of each text (pair), with field ``mask_pos`` (and ``fields``)."""
+    sequences, positions = [], []
+    for a, b in zip(texts, texts_b):
+        ids, mask_pos = fill_template(prompt, tokenizer, a, b, seq_length)
+        if mask_pos >= seq_length:
+            raise UsageError(f"--seq_length {seq_length} is too short for the template of {prompt.prompt_id!r} "
+                             f"({prompt.fixed_length} tokens without the texts)")
+        sequences.append((ids, len(ids)))
+        positions.append(mask_pos)
+    return Instances.from_sequences(sequences, {"mask_pos": np.asarray(positions, dtype=np.int64), **(fields or {})})
+
+
 def read_prompt_file(path: str, prompt: Prompt, tokenizer: Tokenizer, seq_length: int,
                      with_labels: bool = True) -> Instances:
     """Encode a TSV (``text_a``, ``text_b`` for pair templates, ``label`` = an answer_words key) into
@@ -137,16 +151,7 @@ def read_prompt_file(path: str, prompt: Prompt, tokenizer: Tokenizer, seq_length
     columns, rows, lines = read_tsv_lines(path, required=required)
     if with_labels and not rows:
         raise DataError("no examples (only a header)", path, 1)
-    a, b = columns["text_a"], columns.get("text_b")
-    sequences, positions = [], []
-    for row in rows:
-        ids, mask_pos = fill_template(prompt, tokenizer, row[a], None if b is None else row[b], seq_length)
-        if mask_pos >= seq_length:
-            raise UsageError(f"--seq_length {seq_length} is too short for the template of {prompt.prompt_id!r} "
-                             f"({prompt.fixed_length} tokens without the texts)")
-        sequences.append((ids, len(ids)))
-        positions.append(mask_pos)
-    fields = {"mask_pos": np.asarray(positions, dtype=np.int64)}
+    fields = {}
     if with_labels:
         index = {label: i for i, label in enumerate(prompt.labels)}
         labels = []
@@ -157,7 +162,9 @@ def read_prompt_file(path: str, prompt: Prompt, tokenizer: Tokenizer, seq_length
                                 f"{', '.join(prompt.labels)})", path, line)
             labels.append(index[value])
         fields["label"] = np.asarray(labels, dtype=np.int64)
-    return Instances.from_sequences(sequences, fields)
+    a, b = columns["text_a"], columns.get("text_b")
+    return encode_prompts(prompt, tokenizer, [row[a] for row in rows],
+                          [None if b is None else row[b] for row in rows], seq_length, fields)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -351,13 +358,8 @@ def predict_prompt(model: nn.Module, prompt: Prompt, tokenizer: Tokenizer, texts
     """The server's answers: label key, probabilities and logits of each text (pair)."""
     from uer.finetune.loop import predict
 
-    pairs = texts_b if texts_b is not None else [None] * len(texts)
-    sequences, positions = [], []
-    for a, b in zip(texts, pairs):
-        ids, mask_pos = fill_template(prompt, tokenizer, a, b, seq_length)
-        sequences.append((ids, len(ids)))
-        positions.append(mask_pos)
-    data = Instances.from_sequences(sequences, {"mask_pos": np.asarray(positions, dtype=np.int64)})
+    data = encode_prompts(prompt, tokenizer, texts, texts_b if texts_b is not None else [None] * len(texts),
+                          seq_length)
     logits = stack_outputs(predict(model, data, batch_size, tokenizer.vocab.pad_id, device), "logits")
     return [{"label": prompt.labels[int(k)], "probabilities": p.tolist(), "logits": row.tolist()}
             for k, p, row in zip(logits.argmax(-1), softmax(logits), logits.astype(np.float64))]

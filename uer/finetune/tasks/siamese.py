@@ -217,6 +217,7 @@ Reads ``text_a`` and ``text_b``; writes ``label`` (then ``logits``/``prob`` when
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
+        parser.config_sections = ("stream_0", "stream_1")  # UER-py's dual configs: read by tower_args
         group = parser.add_argument_group("siamese")
         group.add_argument("--pooling", choices=POOLINGS, default="first",
                            help="How each tower's output becomes u and v (sentence-transformers models: mean).")
