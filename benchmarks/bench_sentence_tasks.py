@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["simcse", "prompt", "siamese"])
     parser.add_argument("--simcse_texts", type=int, default=2000)
     parser.add_argument("--seq_length", type=int, default=64)
+    parser.add_argument("--prompt_lr", type=float, default=1e-4)
+    parser.add_argument("--prompt_epochs", type=int, default=3)
     args = parser.parse_args()
     work, uerpy = args.work, args.uerpy.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -122,9 +124,9 @@ def main() -> None:
         uer_prompts.write_text(json.dumps({"tnews_char": prompts["tnews_char"]}, ensure_ascii=False), encoding="utf-8")
         _, train_rows = read_rows(tnews / "train.tsv")
         files = ["--train_path", tnews / "train.tsv", "--dev_path", tnews / "dev.tsv", "--test_path", tnews / "test.tsv"]
-        for epochs in (0, 3):
+        for epochs in (0, args.prompt_epochs):
             recipe = ["--pretrained_model_path", args.pretrained, *common, *files, "--prompt_id", "tnews_char",
-                      "--epochs_num", str(epochs), "--batch_size", "32", "--learning_rate", "1e-4"]
+                      "--epochs_num", str(epochs), "--batch_size", "32", "--learning_rate", str(args.prompt_lr)]
             for who, cmd, cwd, path in (
                     ("ours", [sys.executable, ROOT / "run_classifier_prompt.py"], ROOT, ROOT / "models/prompts.json"),
                     ("uerpy", [sys.executable, "finetune/run_classifier_prompt.py"], uerpy, uer_prompts)):
@@ -163,7 +165,7 @@ def main() -> None:
                                          "seconds": seconds, "examples_per_s": n / seconds, "load": load}
             print(json.dumps({f"siamese/{who}": results[f"siamese/{who}"]}), flush=True)
 
-    (work / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    (work / f"results_{'_'.join(args.tasks)}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
