@@ -124,9 +124,9 @@ def bert_uer_to_huggingface(argv: Sequence[str] | None = None, kind: str | None 
         chosen = kind or args.type
         options = _model_options(args)  # before the work: a bad --config_path fails fast
         state = read_state(args.input_model_path)
-        if kind is None and not any(key.startswith("target.") for key in state):
-            # an encoder without pre-training heads (converted from a BertModel or sentence-transformers file, or
-            # taken out of a fine-tuned model): HF's bare BertModel
+        if kind is None and not any(key.startswith(("target.mlm.", "target.sp.linear_2.")) for key in state):
+            # an encoder without pre-training heads (converted from a BertModel or sentence-transformers file, its
+            # pooler kept as target.sp.linear_1, or taken out of a fine-tuned model): HF's bare BertModel
             logger.info("the UER file has no pre-training heads: writing a bare BertModel")
             chosen = "bare"
         hf_state = bert.uer_to_hf(state, chosen, args.layers_num)
