@@ -300,3 +300,51 @@ def hf_state_to_uer(state: dict, family: str | None = None, kind: str | None = N
     from uer.converters import gpt2
 
     return gpt2.hf_to_uer(state)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+# Our tokenizer -> the HF tokenizer class whose files we write (by model family for byte-level BPE)
+_SPECIAL_NAMES = ("unk", "sep", "pad", "cls", "mask")
+
+
+def write_tokenizer_files(folder: str | os.PathLike, tokenizer: Any, model_type: str, max_length: int) -> list[str]:
+    """The tokenizer files AutoTokenizer reads for ``tokenizer`` (ours): vocab.txt (WordPiece), vocab.json +
+    merges.txt (byte-level BPE) or sentencepiece.bpe.model (XLM-R), with tokenizer_config.json (class, casing,
+    special tokens, model_max_length) and special_tokens_map.json. Returns the names written."""
+    from uer.text.tokenizers import BertTokenizer, BPETokenizer, XLMRobertaTokenizer
+    from uer.utils.io import atomic_write_bytes, atomic_write_text
+
+    folder = Path(folder)
+    vocab = tokenizer.vocab
+    specials = {f"{role}_token": vocab.i2w[getattr(vocab, f"{role}_id")] for role in _SPECIAL_NAMES}
+    config: dict[str, Any] = {"model_max_length": int(max_length), **specials}
+    written = []
+    if isinstance(tokenizer, BPETokenizer):
+        table = {token: i for i, token in enumerate(vocab.i2w)}
+        atomic_write_text(folder / "vocab.json", json.dumps(table, ensure_ascii=False) + "\n")
+        atomic_write_bytes(folder / "merges.txt", Path(tokenizer.merges_path).read_bytes())
+        written += ["vocab.json", "merges.txt"]
+        if FAMILIES.get(model_type) == "roberta":
+            config.update(tokenizer_class="RobertaTokenizer", bos_token="<s>", eos_token="</s>")
+        else:
+            config.update(tokenizer_class="GPT2Tokenizer", bos_token=specials["cls_token"],
+                          eos_token=specials["sep_token"])
+            for key in ("cls_token", "sep_token", "mask_token"):
+                config.pop(key)
+    elif isinstance(tokenizer, XLMRobertaTokenizer):
+        atomic_write_bytes(folder / "sentencepiece.bpe.model", Path(tokenizer.spm_model_path).read_bytes())
+        written.append("sentencepiece.bpe.model")
+        config.update(tokenizer_class="XLMRobertaTokenizer", bos_token="<s>", eos_token="</s>")
+    elif isinstance(tokenizer, BertTokenizer) and tokenizer.sp_model is None:
+        vocab.save(folder / "vocab.txt")
+        written.append("vocab.txt")
+        config.update(tokenizer_class="BertTokenizer", do_lower_case=bool(tokenizer.do_lower_case),
+                      tokenize_chinese_chars=True, strip_accents=None)
+    else:
+        raise HFFolderError(f"{type(tokenizer).__name__}"
+                            + (" over a sentencepiece model" if getattr(tokenizer, "sp_model", None) else "")
+                            + " has no HF tokenizer form here (WordPiece vocab.txt, byte-level BPE and XLM-R do)")
+    atomic_write_text(folder / "tokenizer_config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    special_map = {key: value for key, value in config.items() if key.endswith("_token")}
+    atomic_write_text(folder / "special_tokens_map.json", json.dumps(special_map, indent=2, ensure_ascii=False) + "\n")
+    return written + ["tokenizer_config.json", "special_tokens_map.json"]
