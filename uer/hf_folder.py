@@ -155,7 +155,10 @@ class HFFolder:
 
     # ------------------------------------------------------------------ config
     def uer_config(self) -> dict[str, Any]:
-        return uer_config_from_hf(self.config, str(self.path / "config.json"))
+        out = uer_config_from_hf(self.config, str(self.path / "config.json"))
+        if self.family in ("bert", "albert") and self.conversion_kind() == "mlm":  # a MaskedLM has no sentence head
+            out.update(target=["mlm"], data_processor="mlm")
+        return out
 
     @property
     def architecture(self) -> str:
