@@ -152,3 +152,13 @@ def test_run_classifier_takes_the_minilm_folder(tmp_path):
                         "--batch_size", "8", "--seq_length", "32")
     assert "HF bert folder" in result.stdout + result.stderr
     assert (tmp_path / "out.bin").is_file()
+
+
+def test_tools_take_the_folder_as_load_model_path(tmp_path, capsys):
+    from uer.tools import check_model
+
+    folder = minilm_folder()
+    check_model.main(["--load_model_path", str(folder)])
+    out = capsys.readouterr().out
+    assert f"loading with {folder / 'config.json'}: OK for fine-tuning" in out
+    assert "hidden_size 384" in out

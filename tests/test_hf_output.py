@@ -133,3 +133,22 @@ def test_xlmroberta_both_ways(tmp_path):
                           dropout=0.0, layernorm_eps=1e-5)
     expected = our_logits(ours, tokenizer, TEXTS)
     torch.testing.assert_close(hf_logits(tmp_path / "hf_out", TEXTS), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_fine_tuned_classifier_out_as_hf_folder(tmp_path):
+    """HF folder in (MiniLM) -> our classifier -> save_hf_folder -> AutoModelForSequenceClassification: our logits."""
+    from uer.api import TextEncoder
+    from uer.hf_folder import save_hf_folder
+
+    folder = minilm_folder()
+    encoder = TextEncoder.from_pretrained(folder, device="cpu")
+    torch.manual_seed(3)
+    head = Classifier(encoder.model.embedding, encoder.model.encoder, encoder.cfg.hidden_size, 2).eval()
+    torch.nn.init.normal_(head.output_layer_1.weight, std=0.2)
+    torch.nn.init.normal_(head.output_layer_2.weight, std=0.2)
+    save_hf_folder(head.state_dict(), tmp_path / "out", encoder.cfg, encoder.tokenizer, kind="text_classification",
+                   labels=["negative", "positive"])
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    torch.testing.assert_close(hf_logits(tmp_path / "out", TEXTS), our_logits(head, encoder.tokenizer, TEXTS),
+                               atol=1e-5, rtol=1e-5)

@@ -251,7 +251,7 @@ def _apply_hf_folder(args: argparse.Namespace) -> None:
         if key in given and given[key] != values[key]:
             raise ConfigError(f"{args.config_path}: {key} {given[key]!r} contradicts the HF model folder {folder.path} "
                               f"({key} {values[key]!r} in its config.json); leave --config_path out")
-    if "config_path" not in args.explicit:
+    if not given:
         args.config_path = str(folder.path / "config.json")  # merged below as the JSON config
     for key, value in folder.tokenizer_options().items():
         if key == "do_lower_case" and getattr(args, key, None) is not None:

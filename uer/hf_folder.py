@@ -351,3 +351,47 @@ def write_tokenizer_files(folder: str | os.PathLike, tokenizer: Any, model_type:
     special_map = {key: value for key, value in config.items() if key.endswith("_token")}
     atomic_write_text(folder / "special_tokens_map.json", json.dumps(special_map, indent=2, ensure_ascii=False) + "\n")
     return written + ["tokenizer_config.json", "special_tokens_map.json"]
+
+
+def save_hf_folder(state: dict, folder: str | os.PathLike, cfg: Any, tokenizer: Any = None, kind: str = "bare",
+                   model_type: str = "bert", labels: list[str] | None = None) -> Path:
+    """Write our state dict as a complete HF folder: model.safetensors, config.json (sizes, activation and layer-norm
+    epsilon from ``cfg``, our ModelConfig) and the tokenizer files of ``tokenizer`` (ours; None: none written).
+
+    ``kind``: the converters' kind (``text_classification`` for a run_classifier.py model, ``bare``, ``mlm``, ...);
+    ``model_type``: bert, roberta or xlm-roberta (what the model was loaded as); ``labels``: id2label names.
+    """
+    from uer.converters import bert, roberta
+    from uer.converters.common import write_state
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if cfg.hidden_act not in ("gelu", "gelu_fast", "relu", "silu", "tanh", "linear"):
+        raise HFFolderError(f"activation {cfg.hidden_act!r} has no HF name")
+    if cfg.layernorm_variant != "standard":
+        raise HFFolderError("the model uses UER-py's layer norm variant; HF computes the standard one")
+    eps = cfg.layernorm_eps if cfg.layernorm_eps is not None else (1e-5 if model_type != "bert" else 1e-12)
+    family = FAMILIES.get(model_type)
+    if family == "bert":
+        hf_state = bert.uer_to_hf(state, kind)
+        config = bert.hf_config(hf_state, kind, cfg.heads_num, cfg.hidden_act, eps)
+    elif family == "roberta":
+        hf_state = roberta.uer_to_hf(state, kind)
+        config = roberta.hf_config(hf_state, kind, model_type, cfg.heads_num, cfg.hidden_act, eps)
+    else:
+        raise HFFolderError(f"save_hf_folder writes BERT, RoBERTa and XLM-R models, not {model_type!r}")
+    if labels is not None and "id2label" in config:
+        if len(labels) != len(config["id2label"]):
+            raise HFFolderError(f"{len(labels)} label names for {len(config['id2label'])} outputs")
+        config["id2label"] = {str(i): name for i, name in enumerate(labels)}
+        config["label2id"] = {name: i for i, name in enumerate(labels)}
+    if tokenizer is not None and len(tokenizer.vocab) != config["vocab_size"]:
+        raise HFFolderError(f"the vocabulary has {len(tokenizer.vocab)} tokens, the model {config['vocab_size']}")
+    write_state(hf_state, folder / "model.safetensors")
+    from uer.utils.io import atomic_write_text
+
+    atomic_write_text(folder / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    if tokenizer is not None:
+        positions = config["max_position_embeddings"] - (2 if family == "roberta" else 0)
+        write_tokenizer_files(folder, tokenizer, model_type, positions)
+    return folder
