@@ -6,4 +6,4 @@
 from uer.converters import cli
 
 if __name__ == "__main__":
-    cli.roberta_huggingface_to_uer(model_type="xlm-roberta")
+    cli.xlmroberta_huggingface_to_uer()

@@ -8,4 +8,4 @@
 from uer.converters import cli
 
 if __name__ == "__main__":
-    cli.roberta_uer_to_huggingface(model_type="xlm-roberta")
+    cli.xlmroberta_uer_to_huggingface()

@@ -273,7 +273,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
 
 def entry_scripts() -> set[str]:
     """Every runnable script of the repository: top level, inference/ and scripts/."""
-    found = {p.name for p in ROOT.glob("*.py")}
+    found = {p.name for p in ROOT.glob("*.py")} - {"hubconf.py"}  # torch.hub's module (tests/test_hub.py), no command
     for folder in ("inference", "scripts"):
         found |= {f"{folder}/{p.name}" for p in (ROOT / folder).glob("*.py")}
     return found

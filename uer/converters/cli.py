@@ -3,9 +3,10 @@
 Flags follow UER-py's scripts: ``--input_model_path --output_model_path --layers_num`` (here taken from
 the file when omitted, and checked against it when given) and ``--type bert|mlm`` (UER-py's older
 spelling ``--target`` works too). Model files are read and written as ``.bin`` or ``.safetensors`` by
-their name. Converters that write another tool's format can also write its config file
-(``--config_output_dir``); the number of heads, which no tensor shape tells, comes from ``--heads_num``
-or our ``--config_path``.
+their name. Converters to HF write a complete folder: the weights, config.json (next to them or in
+``--config_output_dir``) and, from ``--vocab_path`` / ``--merges_path`` / ``--spm_model_path``, the tokenizer files
+(uer/hf_folder.py); the Google converter writes bert_config.json with ``--config_output_dir``. The number of heads,
+which no tensor shape tells, comes from ``--heads_num`` or our ``--config_path``.
 """
 from __future__ import annotations
 
@@ -362,3 +363,13 @@ def roberta_uer_to_huggingface(argv: Sequence[str] | None = None, model_type: st
         _write_hf_folder(args, config, tokenizer, config["max_position_embeddings"] - 2)
 
     _run(parser, argv, convert, hf_output=True)
+
+
+def xlmroberta_huggingface_to_uer(argv: Sequence[str] | None = None) -> None:
+    """HF XLM-R -> ours (the RoBERTa converter; console scripts call functions without arguments)."""
+    roberta_huggingface_to_uer(argv, model_type="xlm-roberta")
+
+
+def xlmroberta_uer_to_huggingface(argv: Sequence[str] | None = None) -> None:
+    """Ours -> HF XLM-R folder."""
+    roberta_uer_to_huggingface(argv, model_type="xlm-roberta")
