@@ -84,6 +84,10 @@ def test_hf_config_json_as_config_path_and_contradictions(tmp_path, caplog):
     args = argparse.Namespace(pretrained_model_path=str(tmp_path / "model"), config_path="models/bert/tiny_config.json")
     with pytest.raises(ConfigError, match="contradicts the HF model folder"):
         apply_json_config(args, {"config_path"})
+    # an explicit model flag that contradicts the folder, too
+    args = argparse.Namespace(pretrained_model_path=str(tmp_path / "model"), config_path=None, mask="causal")
+    with pytest.raises(ConfigError, match="--mask causal contradicts"):
+        apply_json_config(args, {"mask"})
     # without --config_path the folder is the config
     args = argparse.Namespace(pretrained_model_path=str(tmp_path / "model"), config_path="models/bert/base_config.json",
                               vocab_path=None)
