@@ -152,3 +152,24 @@ def test_fine_tuned_classifier_out_as_hf_folder(tmp_path):
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     torch.testing.assert_close(hf_logits(tmp_path / "out", TEXTS), our_logits(head, encoder.tokenizer, TEXTS),
                                atol=1e-5, rtol=1e-5)
+
+
+def test_gpt2_out_with_bpe_tokenizer_files(tmp_path):
+    vocab, merges = shared_path("models/huggingface_gpt2_vocab.txt"), shared_path("models/huggingface_gpt2_merges.txt")
+    torch.manual_seed(2)
+    hf = randomize(transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=50265, n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS, n_positions=POSITIONS, resid_pdrop=0.0,
+        embd_pdrop=0.0, attn_pdrop=0.0)))
+    hf.save_pretrained(tmp_path / "hf_in")
+    cli.gpt2_huggingface_to_uer(["--input_model_path", str(tmp_path / "hf_in"), "--output_model_path",
+                                 str(tmp_path / "gpt2.bin")])
+    cli.gpt2_uer_to_huggingface(["--input_model_path", str(tmp_path / "gpt2.bin"), "--output_model_path",
+                                 str(tmp_path / "hf_out"), "--vocab_path", str(vocab), "--merges_path", str(merges),
+                                 "--heads_num", str(HEADS)])
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf_out")
+    ours = build_tokenizer("bpe", vocab, merges_path=merges)
+    assert [hf_tokenizer(text, add_special_tokens=False)["input_ids"] for text in TEXTS] == [ours.encode(t) for t in TEXTS]
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf_out").eval()
+    ids = torch.tensor([ours.encode(TEXTS[0])])
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, hf(ids).logits, atol=1e-5, rtol=1e-5)
