@@ -304,6 +304,10 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/convert_bert_text_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_token_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_gpt2_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_roberta_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_xlmroberta_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_roberta_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_xlmroberta_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_google.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_original_tf.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_extractive_qa_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
@@ -322,7 +326,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
 
 def entry_scripts() -> set[str]:
     """Every runnable script of the repository: top level, inference/ and scripts/."""
-    found = {p.name for p in ROOT.glob("*.py")}
+    found = {p.name for p in ROOT.glob("*.py")} - {"hubconf.py"}  # torch.hub's module (tests/test_hub.py), no command
     for folder in ("inference", "scripts"):
         found |= {f"{folder}/{p.name}" for p in (ROOT / folder).glob("*.py")}
     return found

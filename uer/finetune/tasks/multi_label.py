@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.utils.ranges import positive_int, probability
 from uer.data.finetune_data import DataError, Instances, encode_pair, read_tsv_lines
 from uer.errors import UsageError
 from uer.finetune.adversarial import add_adversarial_options
@@ -152,11 +153,11 @@ exceeds --threshold, ascending, comma-separated; empty when none does), then ``l
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         group = parser.add_argument_group("multi-label")
         if mode != "train":
-            group.add_argument("--labels_num", type=int, required=True, help="Number of labels of the model.")
+            group.add_argument("--labels_num", type=positive_int, required=True, help="Number of labels of the model.")
         if mode == "infer":
             add_prediction_columns_options(group)
         add_pooling_option(group)
-        group.add_argument("--threshold", type=float, default=0.5,
+        group.add_argument("--threshold", type=probability, default=0.5,
                            help="A label is predicted when its sigmoid exceeds this (dev/test scores too).")
         if mode == "train":
             add_adversarial_options(parser)
