@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -51,6 +51,8 @@ class FinetuneConfig(OptimConfig):
     keep: str = "best"              # "best": the best model on dev; "last": the final one (cross-validation)
     adam_bias_correction: bool = False  # UER-py and Google's BERT fine-tune with Adam without bias correction
     early_stopping_patience: int | None = None  # stop after this many epochs without a better dev score
+    max_steps: int | None = None    # stop after this many optimiser steps (the schedule ends there; HF's max_steps)
+    checkpoint_steps: int = 0       # call the FineTuner's checkpoint hook every N steps (0: never)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -59,6 +61,10 @@ class FinetuneConfig(OptimConfig):
                 raise UsageError(f"--early_stopping_patience must be at least 1, got {self.early_stopping_patience}")
             if self.keep != "best":
                 raise UsageError("--early_stopping_patience needs the best model on dev to be kept (not with keep='last')")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UsageError(f"--max_steps must be positive, got {self.max_steps}")
+        if self.checkpoint_steps < 0:
+            raise UsageError(f"checkpoint steps must be 0 (none) or positive, got {self.checkpoint_steps}")
         for name in ("epochs_num", "batch_size", "seq_length", "report_steps"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
@@ -123,7 +129,12 @@ class FineTuner:
     """Trains ``model`` (a head over embedding + encoder) and keeps the best model on dev on disk."""
 
     def __init__(self, model: nn.Module, cfg: FinetuneConfig, ctx: DistContext, pad_id: int,
-                 find_unused_parameters: bool = False) -> None:
+                 find_unused_parameters: bool = False,
+                 checkpoint: Callable[[nn.Module, int], None] | None = None) -> None:
+        """``checkpoint(model, step)``: called on rank 0 every ``cfg.checkpoint_steps`` optimiser steps."""
+        if cfg.checkpoint_steps and checkpoint is None:
+            raise ValueError("checkpoint_steps needs a checkpoint hook")
+        self.checkpoint = checkpoint
         self.cfg = cfg
         self.ctx = ctx
         self.pad_id = pad_id
@@ -163,6 +174,8 @@ class FineTuner:
         datasets = [train] if isinstance(train, Instances) else list(train)
         steps_per_epoch = sum(batches_per_epoch(d, cfg.batch_size) for d in datasets)
         total_steps = steps_per_epoch * cfg.epochs_num
+        if cfg.max_steps is not None:
+            total_steps = min(total_steps, cfg.max_steps)
         engine = self.engine
         engine.build_optimization(total_steps)
         self.total_steps = total_steps
@@ -185,6 +198,8 @@ class FineTuner:
         best: float | None = None
         stale = 0  # epochs since the best dev score
         for epoch in range(1, cfg.epochs_num + 1):
+            if self.step >= self.total_steps:
+                break  # --max_steps reached
             self.model.train()
             # weighted sums since the last report (loss, instances, loss units, the head's statistics),
             # kept on the device: no sync per step
@@ -209,6 +224,8 @@ class FineTuner:
                 engine.step()
                 self.step += 1
                 progress.update()
+                if cfg.checkpoint_steps and self.step % cfg.checkpoint_steps == 0 and ctx.is_main:
+                    self.checkpoint(self.model, self.step)
                 with torch.no_grad():
                     step_sums = weighted_sums(out, w)
                     if sums is None:
@@ -219,11 +236,13 @@ class FineTuner:
                                          f"{list(step_sums)[3:]}")
                     sums += torch.stack([step_sums[n] for n in names]).double()
                 self.train_examples += int(weights.sum())
-                if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches):
+                if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches) or self.step == self.total_steps:
                     now = time.perf_counter()
                     self._report(epoch, i + 1, len(batches), names, sums, now - window_start, now - epoch_start)
                     sums.zero_()
                     window_start = time.perf_counter()
+                if self.step == self.total_steps:
+                    break  # --max_steps ends the run inside an epoch
             self.train_seconds += time.perf_counter() - epoch_start
             if dev:
                 eval_start = time.perf_counter()
