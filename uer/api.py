@@ -49,25 +49,27 @@ def _model_option_parser() -> argparse.ArgumentParser:
 
 
 def load_config(config_path: str | os.PathLike | None = None, vocab_size: int | None = None,
-                **overrides: Any) -> ModelConfig:
+                model_path: str | os.PathLike | None = None, **overrides: Any) -> ModelConfig:
     """A validated ModelConfig from a JSON file (optional) and keyword overrides named like the command line's
     flags and the JSON's keys (``hidden_size=256``, ``encoder="bert"``, ``target=["mlm"]``, ``labels_num=3``).
 
     Without ``config_path`` the command line's defaults apply (BERT-base sizes). ``vocab_size`` is required
-    (take it from the vocabulary: ``len(tokenizer.vocab)``).
+    (take it from the vocabulary: ``len(tokenizer.vocab)``). ``model_path``: an HF model folder there gives the
+    config when ``config_path`` is None (an override that contradicts the folder's sizes is an error).
     """
     if vocab_size is None or vocab_size <= 0:
         raise ConfigError("load_config needs vocab_size (the number of tokens of the model's vocabulary)")
     parser = _model_option_parser()
     args = parser.parse_args([])
     args.config_path = str(config_path) if config_path is not None else None
+    args.load_model_path = None if model_path is None else str(model_path)
     known = set(vars(args))
     for key, value in overrides.items():
         if key == "remove_transformer_bias" or key in known or key in ModelConfig.__dataclass_fields__:
             setattr(args, key, value)
         else:
             raise ConfigError(f"load_config: unknown option {key!r}")
-    apply_json_config(args, set(overrides))
+    apply_json_config(args, set(overrides) | ({"config_path"} if config_path is not None else set()))
     return model_config_from_args(args, vocab_size)
 
 
@@ -101,7 +103,9 @@ def load_model(cfg: ModelConfig, model_path: str | os.PathLike | None = None, wi
     """
     state = load_state_dict(model_path) if model_path is not None else None
     if with_target is None:
-        with_target = state is not None and any(key.startswith("target.") for key in state)
+        # (a BertModel's pooler alone, kept as target.sp.linear_1, is no pre-training head)
+        with_target = state is not None and any(key.startswith("target.") and not key.startswith("target.sp.linear_1.")
+                                                for key in state)
     model = build_model(cfg, with_target=with_target and bool(cfg.target))
     if state is not None:
         load_model_weights(model, model_path, state=state)
@@ -124,17 +128,30 @@ class TextEncoder:
     @classmethod
     def from_pretrained(cls, model_path: str | os.PathLike | None, vocab_path: str | None = None,
                         config_path: str | os.PathLike | None = None, spm_model_path: str | None = None,
-                        tokenizer: str = "bert", device: str | torch.device = "auto", seq_length: int = 128,
+                        tokenizer: str | None = None, device: str | torch.device = "auto", seq_length: int = 128,
+                        do_lower_case: bool | None = None, merges_path: str | None = None,
                         **overrides: Any) -> "TextEncoder":
-        """Load a model file (``None``: random initialisation) with its vocabulary and config.
+        """Load a model file or an HF model folder (``None``: random initialisation) with its vocabulary and config.
 
-        ``overrides`` are model options as in :func:`load_config` (``encoder="bert"``,
-        ``layernorm_variant="uer"``, ...).
+        From an HF folder (uer/hf_folder.py) the config, tokenizer, vocabulary and casing come from its files;
+        arguments given here win. ``tokenizer`` None: ``bert`` (or the folder's). ``do_lower_case`` None: from the
+        folder's tokenizer_config.json, else from the vocabulary. ``overrides`` are model options as in
+        :func:`load_config` (``encoder="bert"``, ``layernorm_variant="uer"``, ...).
         """
+        from uer.hf_folder import HFFolder, is_hf_folder
+
+        if is_hf_folder(model_path):
+            found = HFFolder(model_path).tokenizer_options()
+            if not vocab_path and not spm_model_path:
+                vocab_path, spm_model_path = found.get("vocab_path"), found.get("spm_model_path")
+                merges_path = merges_path or found.get("merges_path")
+                tokenizer = tokenizer or found.get("tokenizer")
+            if do_lower_case is None:
+                do_lower_case = found.get("do_lower_case")
         if not vocab_path and not spm_model_path:
             raise ConfigError("give vocab_path (or spm_model_path): the vocabulary the model was trained with")
-        tok = build_tokenizer(tokenizer, vocab_path, spm_model_path)
-        cfg = load_config(config_path, len(tok.vocab), **overrides)
+        tok = build_tokenizer(tokenizer or "bert", vocab_path, spm_model_path, do_lower_case, merges_path)
+        cfg = load_config(config_path, len(tok.vocab), model_path=model_path, **overrides)
         return cls(load_model(cfg, model_path, device=device), tok, cfg, seq_length, device)
 
     @property

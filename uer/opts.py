@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from uer import names
 from uer.text.segment import SEGMENTERS
-from uer.text.tokenizers import str2tokenizer
+from uer.text.tokenizers import parse_bool, str2tokenizer
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,13 @@ def add_tokenizer_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("vocabulary and tokenizer")
     group.add_argument("--vocab_path", default=None, help="Vocabulary file, one token per line ([PAD] first).")
     group.add_argument("--spm_model_path", default=None, help="Sentencepiece model; its pieces are the vocabulary.")
-    group.add_argument("--tokenizer", default="bert", choices=sorted(str2tokenizer), help="Tokenizer.")
+    group.add_argument("--merges_path", default=None, help="BPE merges file (merges.txt) of --tokenizer bpe.")
+    group.add_argument("--tokenizer", default="bert", choices=sorted(str2tokenizer),
+                       help="Tokenizer: bert (WordPiece, or an --spm_model_path), char, space, bpe (byte-level BPE of "
+                            "RoBERTa / GPT-2: --vocab_path + --merges_path), xlmroberta (XLM-R's sentencepiece ids).")
+    group.add_argument("--do_lower_case", type=parse_bool, default=None, metavar="{true,false}",
+                       help="Lower-case (and strip accents) before WordPiece; default: from the HF folder's "
+                            "tokenizer_config.json, else from the vocabulary (a cased vocabulary is not lower-cased).")
 
 
 def add_span_masking_options(parser: argparse.ArgumentParser) -> None:

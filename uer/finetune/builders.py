@@ -19,7 +19,7 @@ from uer.config import ModelConfig, model_config_from_args
 logger = logging.getLogger("uer.finetune")
 
 # Files a fine-tuning script reads; its outputs (--output_model_path, ...) must be none of them.
-FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path",
+FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path", "merges_path",
                    "config_path", "pretrained_model_path")
 
 
