@@ -87,6 +87,15 @@ def task_argv(args: argparse.Namespace) -> list[str]:
         raise UsageError("give --warmup_steps or --warmup_ratio, not both")
     if args.gradient_accumulation_steps < 1:
         raise UsageError(f"--gradient_accumulation_steps must be at least 1, got {args.gradient_accumulation_steps}")
+    from uer.hf_folder import HFFolder, is_hf_folder
+
+    if not is_hf_folder(args.model_name_or_path):
+        raise UsageError(f"--model_name_or_path {args.model_name_or_path}: not a local HF model folder (config.json "
+                         "and weights); nothing is downloaded")
+    folder = HFFolder(args.model_name_or_path)
+    if folder.model_type != args.model_type:
+        raise UsageError(f"--model_type {args.model_type}, but {folder.path} holds a {folder.model_type!r} model "
+                         "(run_glue.py fine-tunes BERT-shaped folders: BERT, MiniLM, sentence-transformers BertModel)")
     devices = torch.cuda.device_count() if torch.cuda.is_available() and not args.no_cuda else 1
     per_device = args.per_device_train_batch_size or args.per_gpu_train_batch_size or 8
     if per_device < 1:
@@ -105,7 +114,7 @@ def task_argv(args: argparse.Namespace) -> list[str]:
         if getattr(args, flag):
             argv.append(f"--{flag}")
     if args.do_lower_case:
-        argv += ["--do_lower_case", "true"]
+        argv += ["--do_lower_case", "true"]  # else the folder's tokenizer_config.json (or its vocabulary) decides
     if args.max_steps is not None:
         argv += ["--max_steps", str(args.max_steps)]
     if args.warmup_steps is not None:

@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,63 +291,30 @@ class GlueClassifier(Classifier):
 
 
 # ------------------------------------------------------------------------------------------------------
-# HF model folders (the one place that reads and writes them; the hf20a folder module replaces these)
+# HF model folders: read by uer/hf_folder.py (through --pretrained_model_path); written here as
+# BertForSequenceClassification
 
-HF_WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
+def pretrained_state(path: str) -> dict[str, torch.Tensor]:
+    """Our state dict of a pre-trained model (an HF folder or our file), BERT's pooler as ``output_layer_1``: HF's
+    BertForSequenceClassification starts its classifier's pooler from the pre-trained one (our key for it, in a
+    BERT model or a BertModel folder, is the next-sentence head's first layer)."""
+    from uer.model_loader import load_state_dict
 
-
-def is_model_folder(path: str | None) -> bool:
-    return bool(path) and os.path.isdir(path)
-
-
-def read_folder_config(folder: str) -> dict[str, Any]:
-    """The folder's config.json as our model options (sizes, activation, layer-norm epsilon), and its
-    tokenizer's casing (``do_lower_case``)."""
-    path = Path(folder) / "config.json"
-    check_input_file(str(path), "model config")
-    config = json.loads(path.read_text(encoding="utf-8"))
-    if config.get("model_type", "bert") != "bert":
-        raise UsageError(f"{folder}: model_type {config.get('model_type')!r}; run_glue.py reads BERT folders "
-                         "(BERT, sentence-transformers BertModel, MiniLM)")
-    act = {"gelu": "gelu", "gelu_new": "gelu_fast", "relu": "relu"}.get(config.get("hidden_act", "gelu"))
-    if act is None:
-        raise UsageError(f"{path}: hidden_act {config.get('hidden_act')!r} is not supported")
-    hidden = int(config["hidden_size"])
-    options = {"hidden_size": hidden, "emb_size": hidden, "feedforward_size": int(config["intermediate_size"]),
-               "heads_num": int(config["num_attention_heads"]), "layers_num": int(config["num_hidden_layers"]),
-               "max_seq_length": int(config.get("max_position_embeddings", 512)), "hidden_act": act,
-               "layernorm_eps": float(config.get("layer_norm_eps", 1e-12)),
-               "dropout": float(config.get("hidden_dropout_prob", 0.1)),
-               "embedding": ["word", "pos", "seg"], "encoder": "transformer", "mask": "fully_visible",
-               "layernorm_variant": "standard"}
-    casing = Path(folder) / "tokenizer_config.json"
-    lower = json.loads(casing.read_text(encoding="utf-8")).get("do_lower_case", True) if casing.is_file() else True
-    return {"model": options, "do_lower_case": bool(lower), "vocab_path": str(Path(folder) / "vocab.txt"),
-            "hf_config": config}
-
-
-def read_folder_weights(folder: str) -> dict[str, torch.Tensor]:
-    """Our state dict from the folder's weights: the encoder, the pooler as ``output_layer_1`` (HF starts its
-    classifier's pooler from it) and, in a BertForSequenceClassification folder, the classifier."""
-    from uer.converters import bert
-    from uer.converters.common import read_state
-
-    hf_state = bert.normalize_hf_keys(read_state(folder, normalize=False))
-    kind = "text_classification" if "classifier.weight" in hf_state else "bare"
-    pooler = {key: hf_state.pop(key) for key in ("bert.pooler.dense.weight", "bert.pooler.dense.bias")
-              if key in hf_state} if kind == "bare" else {}
-    state = bert.hf_to_uer(hf_state, kind)
-    if pooler:
-        state["output_layer_1.weight"] = pooler["bert.pooler.dense.weight"]
-        state["output_layer_1.bias"] = pooler["bert.pooler.dense.bias"]
+    state = load_state_dict(path)
+    if "output_layer_1.weight" not in state and "target.sp.linear_1.weight" in state:
+        for suffix in (".weight", ".bias"):
+            state["output_layer_1" + suffix] = state.pop("target.sp.linear_1" + suffix)
     return state
 
 
-def write_hf_folder(model: GlueClassifier, folder: str, spec: GlueSpec, task_name: str, heads_num: int,
-                    hidden_act: str, layer_norm_eps: float, vocab_path: str, do_lower_case: bool) -> None:
-    """A complete HF BertForSequenceClassification folder: config.json (labels named), model.safetensors,
-    vocab.txt, tokenizer_config.json (casing) and special_tokens_map.json."""
+def write_hf_folder(model: GlueClassifier, folder: str, spec: GlueSpec, task_name: str, tokenizer: Tokenizer,
+                    heads_num: int, hidden_act: str, layer_norm_eps: float) -> None:
+    """A complete HF BertForSequenceClassification folder: config.json (labels named), model.safetensors and the
+    tokenizer files (uer/hf_folder.py's writer: vocab.txt, tokenizer_config.json with the casing, special tokens)."""
+    from safetensors.torch import save_file
+
     from uer.converters import bert
+    from uer.hf_folder import write_tokenizer_files
     from uer.model_saver import model_state_dict
     from uer.utils.io import atomic_write
 
@@ -360,20 +326,10 @@ def write_hf_folder(model: GlueClassifier, folder: str, spec: GlueSpec, task_nam
                   problem_type="regression" if spec.regression else "single_label_classification")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
-
     tensors = {key: value.detach().contiguous().cpu() for key, value in hf_state.items()}
     atomic_write(out / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     atomic_write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if Path(vocab_path).resolve() != (out / "vocab.txt").resolve():
-        atomic_write(out / "vocab.txt", lambda tmp: shutil.copyfile(vocab_path, tmp))
-    atomic_write_text(out / "tokenizer_config.json", json.dumps(
-        {"tokenizer_class": "BertTokenizer", "do_lower_case": do_lower_case, "unk_token": "[UNK]",
-         "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
-         "model_max_length": int(config["max_position_embeddings"])}, indent=2) + "\n")
-    atomic_write_text(out / "special_tokens_map.json", json.dumps(
-        {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-         "mask_token": "[MASK]"}, indent=2) + "\n")
+    write_tokenizer_files(out, tokenizer, "bert", int(config["max_position_embeddings"]))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -400,7 +356,7 @@ decay, gradient clipping at 1.0, seed 42.
     input_options = ("data_dir",)
     # HF's run_glue defaults (TrainingArguments)
     defaults = {"batch_size": 8, "learning_rate": 5e-5, "epochs_num": 3, "warmup": 0.0, "weight_decay": 0.0,
-                "seed": 42, "max_grad_norm": 1.0, "report_steps": 500, "config_path": None}
+                "seed": 42, "max_grad_norm": 1.0, "report_steps": 500}
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
@@ -426,8 +382,6 @@ decay, gradient clipping at 1.0, seed 42.
         group.add_argument("--eval_batch_size", type=int, default=8, help="Instances per evaluation forward.")
         group.add_argument("--save_steps", type=int, default=0,
                            help="Also write --output_dir/checkpoint-STEP (an HF folder) every N steps; 0: none.")
-        group.add_argument("--do_lower_case", choices=["true", "false"], default=None,
-                           help="Lower-case the input; default: the folder's tokenizer_config.json (else true).")
 
     @classmethod
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:
@@ -435,14 +389,8 @@ decay, gradient clipping at 1.0, seed 42.
         if not (args.do_train or args.do_eval or args.do_predict):
             raise UsageError("give --do_train, --do_eval and/or --do_predict: nothing to do")
         if not args.pretrained_model_path:
-            raise UsageError("give the model: --pretrained_model_path (run_glue.py: --model_name_or_path) names an "
-                             "HF folder")
-        if not is_model_folder(args.pretrained_model_path):
-            raise UsageError(f"{args.pretrained_model_path} is not a folder: the GLUE task reads HuggingFace model "
-                             "folders (config.json, weights, vocab.txt)")
-        if args.config_path or args.vocab_path:
-            raise UsageError("the model folder brings its config.json and vocab.txt; leave out --config_path and "
-                             "--vocab_path")
+            raise UsageError("give the model: --pretrained_model_path (run_glue.py: --model_name_or_path), an HF "
+                             "model folder or our model file")
         if "epochs_num" in explicit and args.num_train_epochs is not None:
             raise UsageError("give --epochs_num or --num_train_epochs, not both")
         if args.num_train_epochs is not None and not args.num_train_epochs > 0:
@@ -462,23 +410,9 @@ decay, gradient clipping at 1.0, seed 42.
                              "into it")
         if out.exists() and not out.is_dir():
             raise UsageError(f"--output_dir {out} is a file, not a folder")
-        folder = read_folder_config(args.pretrained_model_path)
-        for key, value in folder["model"].items():
-            setattr(args, key, value)  # the folder's sizes: the model is built from them
-        args.vocab_path = folder["vocab_path"]
-        if args.do_lower_case is None:
-            args.do_lower_case = "true" if folder["do_lower_case"] else "false"
         out.mkdir(parents=True, exist_ok=True)  # as HF: the run's outputs all go there
 
-    @classmethod
-    def extra_inputs(cls, args: argparse.Namespace, mode: str) -> dict[str, str]:
-        return {"the model folder": args.pretrained_model_path}
-
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
-        if args.do_lower_case == "false":  # the generic tokenizer lower-cases; a cased folder needs its own
-            from uer.text.tokenizers import build_tokenizer
-
-            tokenizer = build_tokenizer("bert", args.vocab_path, None, do_lower_case=False)
         super().__init__(args, tokenizer)
         self.spec = glue_spec(args.glue_task)
 
@@ -501,7 +435,7 @@ decay, gradient clipping at 1.0, seed 42.
                                self.spec.regression)
         init_head(model)
         if pretrained:
-            state = read_folder_weights(self.args.pretrained_model_path)
+            state = pretrained_state(self.args.pretrained_model_path)
             if "output_layer_2.weight" in state and state["output_layer_2.weight"].shape[0] != self.labels_num_:
                 raise UsageError(f"{self.args.pretrained_model_path} is a classifier with "
                                  f"{state['output_layer_2.weight'].shape[0]} labels; {self.args.glue_task} has "
@@ -549,8 +483,8 @@ decay, gradient clipping at 1.0, seed 42.
 
     def write_folder(self, model: nn.Module, folder: str) -> None:
         args = self.args
-        write_hf_folder(model, folder, self.spec, args.glue_task, args.heads_num, args.hidden_act,
-                        args.layernorm_eps, args.vocab_path, args.do_lower_case == "true")
+        write_hf_folder(model, folder, self.spec, args.glue_task, self.tokenizer, args.heads_num, args.hidden_act,
+                        args.layernorm_eps if args.layernorm_eps is not None else 1e-12)
         logger.info("wrote the fine-tuned model as a HuggingFace folder: %s", folder)
 
     def write_checkpoint(self, model: nn.Module, step: int) -> None:
