@@ -287,3 +287,23 @@ def test_metrics_equal_scikit_learn_and_scipy() -> None:
         assert corr["pearson"] == pytest.approx(pearsonr(x, y)[0], abs=1e-12)
         assert corr["spearmanr"] == pytest.approx(spearmanr(x, y)[0], abs=1e-12)
     assert glue_metrics(glue_spec("cola"), "cola", np.zeros(4), np.array([0, 1, 0, 1]))["mcc"] == 0.0
+
+
+def test_uer_scripts_switch_to_hf_optimizer_with_a_flag() -> None:
+    """run_classifier.py keeps UER-py's Adam without bias correction (epsilon 1e-6); --adam_bias_correction
+    --adam_epsilon 1e-8 gives HF's; the glue task has HF's by default."""
+    from uer.cli.finetune import build_parser
+    from uer.config import parse_args_with_config
+    from uer.finetune.builders import finetune_config_from_args
+    from uer.finetune.tasks import get_task
+
+    base = ["--train_path", "t.tsv", "--dev_path", "d.tsv"]
+    uer = finetune_config_from_args(parse_args_with_config(build_parser(get_task("classifier")), base))
+    assert (uer.adam_bias_correction, uer.adam_epsilon, uer.warmup) == (False, 1e-6, 0.1)
+    hf = finetune_config_from_args(parse_args_with_config(build_parser(get_task("classifier")), base + [
+        "--adam_bias_correction", "--adam_epsilon", "1e-8"]))
+    assert (hf.adam_bias_correction, hf.adam_epsilon) == (True, 1e-8)
+    glue = parse_args_with_config(build_parser(get_task("glue")), ["--glue_task", "rte", "--data_dir", "x",
+                                                                   "--output_dir", "y", "--do_eval"])
+    assert (glue.adam_bias_correction, glue.adam_epsilon, glue.warmup, glue.max_grad_norm, glue.batch_size,
+            glue.seed) == (True, 1e-8, 0.0, 1.0, 8, 42)

@@ -75,7 +75,8 @@ class OptimConfig:
 
 def optim_options_from_args(args: argparse.Namespace) -> dict:
     """The :class:`OptimConfig` fields the command line sets (same names as the options), for building a
-    TrainConfig or FinetuneConfig; fields without an option (``adam_bias_correction``) keep their defaults."""
+    TrainConfig or FinetuneConfig; fields without an option (pretrain.py has no --adam_bias_correction) keep their
+    defaults."""
     from uer.opts import check_optimizer_choice_options
 
     check_optimizer_choice_options(args)

@@ -348,15 +348,16 @@ class GlueTask(Task):
 vocab.txt): sizes, casing and vocabulary come from it. Files: GLUE's own (train.tsv, dev.tsv or
 dev_matched/dev_mismatched.tsv, test.tsv) in --data_dir. --output_dir receives the fine-tuned model as a
 HuggingFace folder, eval_results.txt/.json (HF's metric names) and, with --do_predict, GLUE's submission files.
-Defaults are HF's: batch 8, learning rate 5e-5, AdamW with bias correction, epsilon 1e-8, no warm-up, linear
-decay, gradient clipping at 1.0, seed 42.
+Defaults are HF's: batch 8, learning rate 5e-5, AdamW with bias correction (always: --adam_bias_correction is
+on), epsilon 1e-8, no warm-up, linear decay, gradient clipping at 1.0, seed 42.
 """
     data_paths = False
     early_stopping = False
     input_options = ("data_dir",)
     # HF's run_glue defaults (TrainingArguments)
     defaults = {"batch_size": 8, "learning_rate": 5e-5, "epochs_num": 3, "warmup": 0.0, "weight_decay": 0.0,
-                "seed": 42, "max_grad_norm": 1.0, "report_steps": 500}
+                "seed": 42, "max_grad_norm": 1.0, "report_steps": 500, "adam_bias_correction": True,
+                "adam_epsilon": 1e-8}
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
@@ -378,7 +379,6 @@ decay, gradient clipping at 1.0, seed 42.
                            help="Optimiser steps; overrides the epochs (HF's max_steps).")
         group.add_argument("--warmup_steps", type=int, default=None,
                            help="Warm-up steps (HF's); replaces --warmup (a fraction).")
-        group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW's epsilon (HF's default).")
         group.add_argument("--eval_batch_size", type=int, default=8, help="Instances per evaluation forward.")
         group.add_argument("--save_steps", type=int, default=0,
                            help="Also write --output_dir/checkpoint-STEP (an HF folder) every N steps; 0: none.")
@@ -466,7 +466,7 @@ decay, gradient clipping at 1.0, seed 42.
             warmup = args.warmup if args.warmup_steps is None else min(1.0, (args.warmup_steps + 0.5) / total)
             cfg = finetune_config_from_args(
                 args, epochs_num=math.ceil(total / steps_per_epoch), max_steps=total, warmup=warmup,
-                adam_bias_correction=True, adam_epsilon=args.adam_epsilon, checkpoint_steps=args.save_steps)
+                checkpoint_steps=args.save_steps)
             tuner = FineTuner(model, cfg, ctx, self.tokenizer.vocab.pad_id, checkpoint=self.write_checkpoint)
             tuner.fit(train.instances, [])
             model = tuner.model
