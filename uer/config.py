@@ -189,6 +189,7 @@ def load_json_config(path: str) -> dict[str, Any]:
 def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
     """Names of the options given on the command line (a defaults-suppressed re-parse, not argv scanning)."""
     quiet = copy.deepcopy(parser)
+    quiet._defaults = {}  # set_defaults() values (a task's defaults) are defaults, not given options
     for action in quiet._actions:
         action.default = argparse.SUPPRESS
         action.required = False

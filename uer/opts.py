@@ -368,6 +368,12 @@ def add_finetune_training_options(parser: argparse.ArgumentParser, early_stoppin
     """What every fine-tuning command shares after its task's options: optimisation (optimiser and schedule
     included), processes, early stopping (tasks that keep the best model on dev), curves and logs, threads."""
     add_optimization_options(parser)
+    group = parser.add_argument_group("fine-tuning optimiser")
+    group.add_argument("--adam_bias_correction", action="store_true",
+                       help="AdamW with bias correction (HF's and torch's; use it with HF recipes: also --warmup 0 "
+                            "--max_grad_norm 1.0). Default: UER-py's and Google BERT's Adam without it, whose early "
+                            "steps are larger.")
+    group.add_argument("--adam_epsilon", type=finite_positive_float, default=1e-6, help="AdamW's epsilon (HF's default: 1e-8).")
     add_distributed_options(parser)
     if early_stopping:
         add_early_stopping_option(parser)

@@ -75,6 +75,7 @@ from uer.finetune.tasks import classifier_cv  # noqa: E402,F401
 from uer.finetune.tasks import classifier_grid  # noqa: E402,F401
 from uer.finetune.tasks import classifier_mt  # noqa: E402,F401
 from uer.finetune.tasks import dbqa  # noqa: E402,F401
+from uer.finetune.tasks import glue  # noqa: E402,F401
 from uer.finetune.tasks import mrc  # noqa: E402,F401
 from uer.finetune.tasks import multi_label  # noqa: E402,F401
 from uer.finetune.tasks import multiple_choice  # noqa: E402,F401
