@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from uer.training.engine import Engine, OptimConfig  # noqa: E402
 from uer.finetune.tasks.classifier import Classifier  # noqa: E402

@@ -99,9 +99,10 @@ class TextEncoder:
     """A pre-trained model and its tokenizer, ready to turn texts into vectors."""
 
     def __init__(self, model: Model, tokenizer: Tokenizer, cfg: ModelConfig, seq_length: int = 128,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", closing_sep: bool = True) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        self.closing_sep = closing_sep  # single texts: [CLS] text [SEP], or [CLS] text (--no_closing_sep)
         self.cfg = cfg
         self.device = resolve_device(device)
         self.model.to(self.device).eval()
@@ -111,21 +112,35 @@ class TextEncoder:
     @classmethod
     def from_pretrained(cls, model_path: str | os.PathLike | None, vocab_path: str | None = None,
                         config_path: str | os.PathLike | None = None, spm_model_path: str | None = None,
-                        tokenizer: str = "bert", device: str | torch.device = "auto", seq_length: int = 128,
+                        tokenizer: str | None = None, device: str | torch.device = "auto",
+                        seq_length: int | None = None, closing_sep: bool | None = None,
                         quantize: str = "none", **overrides: Any) -> "TextEncoder":
         """Load a model file (``None``: random initialisation) with its vocabulary and config.
 
         ``quantize="int8"``: dynamic int8 linear layers for CPU inference (:mod:`uer.utils.quantize`; ~2x
         faster). ``overrides`` are model options as in :func:`load_config` (``encoder="bert"``,
-        ``layernorm_variant="uer"``, ...).
+        ``layernorm_variant="uer"``, ...). A model fine-tuned by this project has a record next to it
+        (``MODEL.json``, :mod:`uer.model_meta`): what is not given here (config, tokenizer, seq_length, the
+        closing [SEP]) comes from it, and a value that contradicts it is an error. Otherwise the defaults are
+        the bert tokenizer, 128 tokens and ``[CLS] text [SEP]``.
         """
+        from uer import model_meta
+
         if not vocab_path and not spm_model_path:
             raise ConfigError("give vocab_path (or spm_model_path): the vocabulary the model was trained with")
+        record = model_meta.read(model_path) if model_path else None
+        where = model_meta.record_path(model_path) if model_path else ""
+        tokenizer = model_meta.resolve(record, "tokenizer", tokenizer, "bert", where)
+        seq_length = model_meta.resolve(record, "seq_length", seq_length, 128, where)
+        no_closing_sep = model_meta.resolve(record, "no_closing_sep", None if closing_sep is None else not closing_sep,
+                                            False, where)
         tok = build_tokenizer(tokenizer, vocab_path, spm_model_path)
-        cfg = load_config(config_path, len(tok.vocab), **overrides)
+        if model_path:
+            model_meta.check_vocabulary(record, tok.vocab, model_path)
+        cfg = load_config(config_path, len(tok.vocab), **model_meta.recorded_config(record, config_path, overrides, where))
         device = resolve_device(device)
         model = quantize_for_inference(load_model(cfg, model_path, device=device), quantize, device)
-        return cls(model, tok, cfg, seq_length, device)
+        return cls(model, tok, cfg, seq_length, device, not no_closing_sep)
 
     @property
     def hidden_size(self) -> int:
@@ -136,7 +151,8 @@ class TextEncoder:
         if texts_b is not None and len(texts_b) != len(texts):
             raise ValueError(f"texts_b has {len(texts_b)} texts for {len(texts)} texts")
         pairs = zip(texts, texts_b if texts_b is not None else [None] * len(texts))
-        return Instances.from_sequences(encode_pair(self.tokenizer, a, b, self.seq_length) for a, b in pairs)
+        return Instances.from_sequences(encode_pair(self.tokenizer, a, b, self.seq_length, self.closing_sep)
+                                        for a, b in pairs)
 
     def _batches(self, data: Instances, batch_size: int):
         pad_id = self.tokenizer.vocab.pad_id

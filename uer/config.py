@@ -134,7 +134,8 @@ def check_config_keys(path: str, data: dict[str, Any], parser: argparse.Argument
             close = difflib.get_close_matches(key, [k for k in known if k not in UERPY_UNUSED_KEYS], n=1, cutoff=0.6)
             hint = f" (did you mean \"{close[0]}\"?)" if close else ""
             logger.warning("%s: warning: unknown key \"%s\"%s is ignored", where(key), key, hint)
-        elif key in UERPY_UNUSED_KEYS:
+        elif key in UERPY_UNUSED_KEYS and key not in getattr(parser, "config_sections", ()):
+            # config_sections: keys a command reads itself (the siamese task's stream_0/stream_1 towers)
             logger.warning("%s: warning: \"%s\" describes a UER-py model this project does not build; it is ignored",
                            where(key), key)
         elif known[key] is not None and not _matches(value, known[key]):
@@ -294,6 +295,8 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_targe
     data = {key: value for key, value in vars(args).items() if key != "explicit"}
     if not with_target or not hasattr(args, "target"):
         data.pop("target", None)
+    if getattr(args, "task_embedding", False):  # ERNIE 2.0: one task vector per dataset of --dataset_path_list
+        data["tasks_num"] = len(getattr(args, "dataset_path_list", None) or [None])
     return config_from_dict(data, vocab_size, getattr(args, "explicit", set()), with_target=with_target)
 
 

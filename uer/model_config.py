@@ -13,11 +13,13 @@ help is built from it). Checks that need the registries live in :func:`uer.model
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from uer.errors import UserError
+from uer.utils.ranges import dropout_probability, positive_int
 from uer.names import (EMBEDDING_ALIASES, EMBEDDINGS, ENCODER_ALIASES, ENCODERS, LAYERNORM_VARIANTS, MASKS,
                        POOLINGS)
 
@@ -30,9 +32,30 @@ class ConfigError(UserError, ValueError):
 
 def option(default: Any, help: str, flag: str | None = None, **argparse_kwargs: Any) -> Any:
     """Declare a field: default, help, and (``flag``) the option group that offers it as ``--NAME`` on the
-    command line; ``argparse_kwargs`` (choices, nargs) complete the flag. Fields without ``flag`` come from the
+    command line; ``argparse_kwargs`` (choices, nargs, a range-checked ``type`` from uer/utils/ranges.py)
+    complete the flag. Fields without ``flag`` come from the
     JSON config only."""
     return field(default=default, metadata={"help": help, "flag": flag, "argparse": argparse_kwargs})
+
+
+POSITIVE_SIZES = ("vocab_size", "emb_size", "hidden_size", "feedforward_size", "heads_num", "layers_num",
+                  "max_seq_length", "kernel_size", "block_size", "labels_num", "sr_max_segments")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def physical_memory() -> int | None:
+    """Bytes of memory of this machine (None when the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -56,7 +79,7 @@ class ModelConfig:
     heads_num: int = option(12, "Attention heads.")
     layers_num: int = option(12, "Encoder layers.")
     max_seq_length: int = option(512, "Positions of the position embedding.")
-    dropout: float = option(0.1, "Dropout probability.", MODEL_FLAGS)
+    dropout: float = option(0.1, "Dropout probability.", MODEL_FLAGS, type=dropout_probability)
     hidden_act: str = option("gelu", "Activation of the feed-forward layers (gelu, gelu_fast, relu, silu, ...).")
     factorized_embedding_parameterization: bool = option(
         False, "Untie emb_size from hidden_size with a projection (ALBERT).", MODEL_FLAGS)
@@ -75,10 +98,12 @@ class ModelConfig:
     block_size: int = option(2, "gatedcnn: layers per residual block.")
     synt_type: str = option("dense", "synt: 'dense' or 'random' Synthesizer.")
     has_lmtarget_bias: bool = option(False, "lm/bilm: bias on the output layer (UER-py's flag).")
-    labels_num: int = option(2, "cls target: number of classes.", PRETRAIN_FLAGS)
+    labels_num: int = option(2, "cls target: number of classes.", PRETRAIN_FLAGS, type=positive_int)
     pooling: str = option("first", "cls target: how the encoder output becomes one vector.", choices=POOLINGS)
     sr_max_segments: int = option(
-        3, "sr target: classify the orders of up to this many segments (as preprocess.py's).", PRETRAIN_FLAGS)
+        3, "sr target: classify the orders of up to this many segments (as preprocess.py's).", PRETRAIN_FLAGS,
+        type=positive_int)
+    tasks_num: int = option(0, "ERNIE 2.0 task embedding: one learned vector per pre-training task (0: none).")
 
     def __post_init__(self) -> None:
         if self.emb_size is None:
@@ -86,17 +111,41 @@ class ModelConfig:
         problems = []
         if self.layernorm_positioning not in ("post", "pre"):
             problems.append(f"layernorm_positioning {self.layernorm_positioning!r} must be 'post' or 'pre'")
-        for name in ("kernel_size", "labels_num", "layers_num"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout {self.dropout} must be in [0, 1)")
+        for name in POSITIVE_SIZES:
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if not _is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout {self.dropout!r} must be a number in [0, 1)")
+        if self.layernorm_eps is not None and (not _is_number(self.layernorm_eps)
+                                               or not 0.0 < self.layernorm_eps < 1.0):
+            problems.append(f"layernorm_eps {self.layernorm_eps!r} must be a number in (0, 1), e.g. 1e-12 or 1e-6")
+        if not problems:
+            problems += self._memory_problems()
         if self.layernorm_variant not in LAYERNORM_VARIANTS:
             problems.append(f"layernorm_variant {self.layernorm_variant!r} must be one of {', '.join(LAYERNORM_VARIANTS)}")
-        if self.vocab_size <= 0:
-            problems.append("vocab_size must be positive")
         if problems:
             raise ConfigError("invalid model configuration: " + "; ".join(problems))
+
+    def parameter_count(self) -> int:
+        """An upper estimate of the parameters the model will allocate (embeddings, encoder layers, an
+        untied output layer over the vocabulary): enough to refuse a size that cannot fit before building."""
+        emb, hidden, ff = self.emb_size, self.hidden_size, self.feedforward_size
+        embedding = (self.vocab_size + self.max_seq_length + 3) * emb + (emb * hidden if emb != hidden else 0)
+        layer = 4 * hidden * hidden + 2 * hidden * ff + 9 * hidden + ff
+        layers = 1 if self.parameter_sharing else self.layers_num
+        heads = hidden * hidden + hidden * (self.vocab_size + 2) + hidden * max(self.labels_num, 2)
+        return embedding + layers * layer + heads
+
+    def _memory_problems(self) -> list[str]:
+        needed = self.parameter_count() * 4  # float32 weights alone; training needs about 4x that
+        total = physical_memory()
+        if total is not None and needed > total:
+            return [f"the model would have about {self.parameter_count() / 1e9:.3g}G parameters "
+                    f"({needed / 2**30:.3g} GiB of float32 weights), more than this machine's "
+                    f"{total / 2**30:.3g} GiB of memory: check the sizes (feedforward_size, hidden_size, "
+                    "layers_num, the vocabulary)"]
+        return []
 
     @property
     def layernorm(self) -> str:
@@ -106,6 +155,8 @@ class ModelConfig:
         """Current-UER-py-style JSON (lists for embedding and target)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["embedding"], out["target"] = list(self.embedding), list(self.target)
+        if not self.tasks_num:  # written only when used: configs and resume identities stay as they were
+            del out["tasks_num"]
         return out
 
     @classmethod

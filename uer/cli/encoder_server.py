@@ -34,6 +34,7 @@ from uer.serving.server import (add_server_options, announce, batcher_from_args,
 from uer.utils.logging import setup_logging
 from uer.utils.quantize import check_quantize_backend, quantize_for_inference
 from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.ranges import sequence_length
 
 logger = logging.getLogger("encoder_server")
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--load_model_path", "--pretrained_model_path", dest="load_model_path", default=None,
                        help="Pre-trained model file (.bin or .safetensors, any UER-py key generation); "
                             "not needed with --backend onnxruntime.")
-    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens; longer texts are cut.")
+    group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens; longer texts are cut.")
     add_encoder_output_options(parser)
     opts.add_device_option(group)
     opts.add_quantize_option(group)

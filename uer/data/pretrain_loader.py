@@ -120,6 +120,7 @@ class PretrainBatches:
         self._label = dataset.label
         self._mask_offsets = dataset.mask_offsets
         self._units = dataset.arrays.get("unit")
+        self._token_labels = dataset.arrays.get("token_label")  # ERNIE 2.0's cap/tdr: a label per position
 
     @property
     def instances_per_batch(self) -> int:
@@ -205,7 +206,18 @@ class PretrainBatches:
 
     def batch(self, micro_batch_index: int) -> dict[str, torch.Tensor]:
         """Micro-batch g for this rank (see the class doc for the keys)."""
-        positions = self.positions(micro_batch_index)
+        return self.batch_at(self.positions(micro_batch_index))
+
+    def evaluation_batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """This rank's share of one pass over the dataset (validation): global positions 0 .. n-1, each on
+        exactly one rank, in batches of at most ``batch_size``. Masks of a dynamic-masking dataset are drawn
+        from those positions, so every validation sees the same masks."""
+        mine = np.arange(self.rank, self.n, self.world_size, dtype=np.int64)
+        for lo in range(0, len(mine), self.batch_size):
+            yield self.batch_at(mine[lo:lo + self.batch_size])
+
+    def batch_at(self, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch of the given global positions (see the class doc for the keys)."""
         idx = self.indices(positions)
         if self.layout == "windows":
             return self._lm_batch(idx)
@@ -243,6 +255,10 @@ class PretrainBatches:
         }
         if self._label is not None:  # sentence-pair / structure label, under the key its target reads
             out[str2instances[self.kind].label_key] = torch.from_numpy(self._label[idx].astype(np.int64))
+        if self._token_labels is not None:  # [b, L], -1 where a position has no label
+            labels = np.empty((b, width), dtype=np.int64)
+            labels[order] = self._token_labels[idx[order], :width]
+            out[str2instances[self.kind].token_label_key] = torch.from_numpy(labels)
         out["tokens_num"] = int(length.sum())
         return out
 
@@ -323,21 +339,33 @@ class MixedBatches:
     resumed run continues exactly.
     """
 
-    def __init__(self, sources: list[PretrainBatches], weights: list[float], seed: int = 7) -> None:
+    def __init__(self, sources: list[PretrainBatches], weights: list[float], seed: int = 7,
+                 stages: list[int] | None = None, micro_batches_per_step: int = 1, task_ids: bool = False) -> None:
         if len(sources) != len(weights) or not sources:
             raise ValueError(f"{len(sources)} datasets but {len(weights)} weights")
         if any(w <= 0 for w in weights):
             raise ValueError(f"dataset weights must be positive, got {weights}")
+        stages = list(stages) if stages is not None else [0] * len(sources)
+        if len(stages) != len(sources) or min(stages) != 0 or any(s < 0 for s in stages):
+            raise ValueError(f"stages: one start step per dataset, >= 0, one of them 0; got {stages}")
         self.sources = sources
         self.seed = seed
-        total = float(sum(weights))
-        self.cdf = np.cumsum([w / total for w in weights])
-        self.cdf[-1] = 1.0
+        # ERNIE 2.0's continual schedule: dataset d is drawn from optimiser step stages[d] on (by weight among
+        # the datasets started); steps are counted in micro-batches_per_step micro-batches.
+        self.stages = np.asarray(stages, dtype=np.int64)
+        self.micro_batches_per_step = micro_batches_per_step
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.task_ids = task_ids  # add "task_ids" (the dataset's index) to every batch (--task_embedding)
 
     def choices(self, first: int, count: int) -> np.ndarray:
         """Dataset index of global micro-batches first .. first + count - 1."""
-        u = HashUniforms(self.seed * 7919 + 17, np.arange(first, first + count)).uniform(0, 1)[:, 0]
-        return np.searchsorted(self.cdf, u, side="right").clip(max=len(self.sources) - 1)
+        g = np.arange(first, first + count)
+        u = HashUniforms(self.seed * 7919 + 17, g).uniform(0, 1)[:, 0]
+        step = g // self.micro_batches_per_step
+        weights = self.weights[None, :] * (self.stages[None, :] <= step[:, None])  # [count x datasets]
+        cdf = np.cumsum(weights, axis=1)
+        cdf /= cdf[:, -1:]
+        return (u[:, None] >= cdf).sum(axis=1).clip(max=len(self.sources) - 1)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         return self.iter_from(0)
@@ -348,6 +376,9 @@ class MixedBatches:
         g = micro_batch_index
         while True:
             d = int(self.choices(g, 1)[0])
-            yield self.sources[d].batch(int(done[d]))
+            batch = self.sources[d].batch(int(done[d]))
+            if self.task_ids:
+                batch["task_ids"] = torch.full((batch["src"].shape[0],), d, dtype=torch.long)
+            yield batch
             done[d] += 1
             g += 1

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from uer.errors import UsageError
+from uer.errors import TrainingDivergedError, UsageError
 from uer.training import optimizers
 from uer.utils.distributed import DistContext
 from uer.training.schedulers import adam_bias_correction_undone, schedule_factor, str2scheduler
@@ -186,6 +186,9 @@ class Engine:
         # the gradient norm is measured when it is clipped or written to TensorBoard (one pass over the grads)
         self.measure_grad_norm = cfg.max_grad_norm is not None or cfg.tensorboard_dir is not None
         self._grad_norms: list[torch.Tensor] = []  # since the last report, kept on the device (no sync)
+        self._step = 0  # 0-based optimiser step being computed (seed_step)
+        # first step whose loss was not finite (-1: none); on a GPU kept on the device, read at reports and saves
+        self._first_nonfinite: torch.Tensor | None = None
 
     def build_optimization(self, total_steps: int) -> None:
         """A fresh optimiser and schedule for a run of ``total_steps`` optimiser steps."""
@@ -203,6 +206,7 @@ class Engine:
         # Dropout draws are a function of (seed, step, rank): a resumed run draws exactly what an
         # uninterrupted one would, on every rank, without carrying each rank's generator state around.
         torch.manual_seed(self.cfg.seed * 1_000_003 + step * 1009 + self.ctx.rank)
+        self._step = step
 
     def to_device(self, batch: dict) -> dict:
         return {k: v.to(self.ctx.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -215,7 +219,28 @@ class Engine:
         return contextlib.nullcontext() if (self.ddp is None or last) else self.ddp.no_sync()
 
     def backward(self, loss: torch.Tensor) -> None:
+        self._watch_loss(loss)
         self.scaler.scale(loss).backward()
+
+    def _watch_loss(self, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss is NaN or infinite. On the CPU the check costs nothing and the
+        run stops at once; on a GPU it stays on the device (no sync per step) until :meth:`check_finite`."""
+        bad = ~torch.isfinite(loss.detach())
+        if not defer_finite_check(loss.device):
+            if bool(bad):
+                raise diverged(self._step + 1, self.learning_rate(self._step) if self._factor else None)
+            return
+        step = torch.full((), self._step + 1, device=loss.device, dtype=torch.long)
+        first = self._first_nonfinite if self._first_nonfinite is not None else torch.full_like(step, -1)
+        self._first_nonfinite = torch.where((first < 0) & bad, step, first)
+
+    def check_finite(self) -> None:
+        """Stop with one line if a loss since the start was not finite (called at reports and before saves:
+        a non-finite model is never saved)."""
+        if self._first_nonfinite is not None:
+            step = int(self._first_nonfinite.item())
+            if step > 0:
+                raise diverged(step, self.learning_rate(step - 1) if self._factor else None)
 
     def step(self) -> None:
         """The optimiser step on the accumulated gradients (clipped to ``--max_grad_norm`` after unscaling),
@@ -237,6 +262,7 @@ class Engine:
         scalars (``--tensorboard_dir``) with the mean gradient norm of the steps since the last report and,
         under float16, the loss scale. The line shows the gradient norm only with ``--max_grad_norm``, so
         default report lines stay as they are."""
+        self.check_finite()
         scalars = dict(scalars)
         if self._grad_norms:
             norms = torch.stack(self._grad_norms).double()
@@ -258,6 +284,18 @@ class Engine:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def defer_finite_check(device: torch.device) -> bool:
+    """Whether reading a loss's finiteness would stall the device (a GPU: yes, the check waits for reports)."""
+    return device.type != "cpu"
+
+
+def diverged(step: int, learning_rate: float | None) -> TrainingDivergedError:
+    rate = f" (learning rate {learning_rate:.2e})" if learning_rate is not None else ""
+    return TrainingDivergedError(
+        f"training stopped: the loss is NaN or infinite at optimiser step {step}{rate}; nothing from this step on "
+        "was saved. Lower --learning_rate, set --max_grad_norm 1.0, or check the pre-trained model and the data")
 
 
 # keys of a report that place it (x axis, ETA) rather than measure training: not written as scalars

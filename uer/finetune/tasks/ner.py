@@ -31,6 +31,7 @@ from torch import nn
 from uer.data.finetune_data import IGNORE_INDEX, Instances, read_tsv_lines
 from uer.data.json_files import read_json
 from uer.errors import DataError, UsageError
+from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.finetune.crf import CRF, bio_allowed, viterbi
 from uer.text.tokenizers import Tokenizer
@@ -337,6 +338,8 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         add_tagging_options(parser)
+        if mode == "train":
+            add_adversarial_options(parser)
 
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
         super().__init__(args, tokenizer)
