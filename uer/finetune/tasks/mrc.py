@@ -279,14 +279,10 @@ class SpanExtractor(nn.Module):
 
 
 def span_extractor_from_args(args, vocab_size: int, pretrained: bool = True) -> SpanExtractor:
-    from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+    from uer.finetune.builders import task_model
 
-    cfg, embedding, encoder = encoder_from_args(args, vocab_size)
-    model = SpanExtractor(embedding, encoder, cfg.hidden_size)
-    init_head(model)
-    if pretrained:
-        load_pretrained(model, getattr(args, "pretrained_model_path", None))
-    return model
+    return task_model(args, vocab_size, lambda cfg, embedding, encoder: SpanExtractor(embedding, encoder,
+                                                                                      cfg.hidden_size), pretrained)
 
 
 # ------------------------------------------------------------------------------------------------------

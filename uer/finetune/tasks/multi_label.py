@@ -196,15 +196,10 @@ exceeds --threshold, ascending, comma-separated; empty when none does), then ``l
             self.labels_num, self.args.train_path, counts, self.args.threshold, self.args.pooling)
 
     def build_model(self, pretrained: bool) -> nn.Module:
-        from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+        from uer.finetune.builders import task_model
 
-        cfg, embedding, encoder = encoder_from_args(self.args, len(self.tokenizer.vocab))
-        model = MultiLabelClassifier(embedding, encoder, cfg.hidden_size, self.labels_num, self.args.pooling,
-                                     self.args.threshold)
-        if pretrained:
-            init_head(model)
-            load_pretrained(model, self.args.pretrained_model_path)
-        return model
+        return task_model(self.args, len(self.tokenizer.vocab), lambda cfg, embedding, encoder: MultiLabelClassifier(
+            embedding, encoder, cfg.hidden_size, self.labels_num, self.args.pooling, self.args.threshold), pretrained)
 
     def read_inference(self, path: str) -> InferenceData:
         return InferenceData(read_multi_label(path, self.tokenizer, self.args.seq_length, None, with_labels=False,
