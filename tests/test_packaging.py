@@ -42,5 +42,7 @@ def test_installed_commands_run():
 def test_no_sys_path_edits():
     offenders = [str(path.relative_to(ROOT)) for path in ROOT.rglob("*.py")
                  if ".git" not in path.parts and "sys.path.insert" in path.read_text(encoding="utf-8")
-                 and path.name != "test_packaging.py"]
+                 and path.name not in ("test_packaging.py",
+                                       # runs scripts as the interpreter would: sets their sys.path[0] likewise
+                                       "doc_forkserver.py")]
     assert offenders == []

@@ -54,6 +54,13 @@ def get_task(name: str) -> type[Task]:
     return str2task[name]
 
 
+def tasks_sharing_model(task: type[Task]) -> list[str]:
+    """The tasks whose model files ``task`` reads: itself, its subclasses and bases (dbqa's model is a
+    classifier's); a model record (uer.model_meta) of another task is not applied."""
+    names = task_names()
+    return [name for name in names if issubclass(get_task(name), task) or issubclass(task, get_task(name))]
+
+
 def task_from_argv(argv: Sequence[str]) -> str | None:
     """``--task`` of a command line, before the full parse (a task's options depend on it)."""
     pre = argparse.ArgumentParser(add_help=False)
