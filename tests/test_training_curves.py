@@ -20,7 +20,7 @@ from matplotlib import image  # noqa: E402
 
 from uer.cli import plot_training  # noqa: E402
 from uer.utils.curves import _panels, load_curves, parse_log, plot, readable_y_limits  # noqa: E402
-from uer.utils.schedulers import schedule_factor  # noqa: E402
+from uer.training.schedulers import schedule_factor  # noqa: E402
 
 # printed precision of each report field -> the largest difference rounding can make
 TOLERANCE = {"loss": 5.1e-4, "acc": 5.1e-4, "tokens_per_s": 0.51, "examples_per_s": 0.051, "grad_norm": 5.1e-4}

@@ -19,56 +19,43 @@ The pieces, for notebooks, servers and tools:
 """
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from uer.config import ConfigError, apply_json_config, model_config_from_args
+from uer.config import ConfigError
 from uer.data.finetune_data import Instances, collate, encode_pair, length_sorted_batches
 from uer.model_builder import build_model
 from uer.model_config import ModelConfig
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.models.model import Model
-from uer.targets.cls_target import POOLINGS, pool
+from uer.layers.pooling import pool
+from uer.names import POOLINGS
 from uer.text.tokenizers import Tokenizer, build_tokenizer
+from uer.utils.quantize import quantize_for_inference
 
 __all__ = ["POOLINGS", "TextEncoder", "load_config", "load_model", "resolve_device"]
 
 
-def _model_option_parser() -> argparse.ArgumentParser:
-    from uer import opts
-
-    parser = argparse.ArgumentParser(add_help=False)
-    opts.add_model_options(parser)
-    opts.add_pretrain_target_option(parser)
-    opts.add_pretrain_encoder_options(parser)
-    return parser
-
-
 def load_config(config_path: str | os.PathLike | None = None, vocab_size: int | None = None,
                 **overrides: Any) -> ModelConfig:
-    """A validated ModelConfig from a JSON file (optional) and keyword overrides named like the command line's
-    flags and the JSON's keys (``hidden_size=256``, ``encoder="bert"``, ``target=["mlm"]``, ``labels_num=3``).
+    """A validated ModelConfig from a JSON file (optional) and keyword overrides named like the JSON's keys and
+    the command line's flags (``hidden_size=256``, ``encoder="bert"``, ``target=["mlm"]``, ``labels_num=3``).
 
-    Without ``config_path`` the command line's defaults apply (BERT-base sizes). ``vocab_size`` is required
-    (take it from the vocabulary: ``len(tokenizer.vocab)``).
+    Without ``config_path`` the declared defaults apply (BERT-base sizes). ``vocab_size`` is required (take it
+    from the vocabulary: ``len(tokenizer.vocab)``).
     """
     if vocab_size is None or vocab_size <= 0:
         raise ConfigError("load_config needs vocab_size (the number of tokens of the model's vocabulary)")
-    parser = _model_option_parser()
-    args = parser.parse_args([])
-    args.config_path = str(config_path) if config_path is not None else None
-    known = set(vars(args))
-    for key, value in overrides.items():
-        if key == "remove_transformer_bias" or key in known or key in ModelConfig.__dataclass_fields__:
-            setattr(args, key, value)
-        else:
-            raise ConfigError(f"load_config: unknown option {key!r}")
-    apply_json_config(args, set(overrides))
-    return model_config_from_args(args, vocab_size)
+    known = set(ModelConfig.__dataclass_fields__) | {"remove_transformer_bias", "data_processor"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"load_config: unknown option {unknown[0]!r}")
+    if config_path is None:
+        return ModelConfig.from_dict(overrides, vocab_size)
+    return ModelConfig.from_json(config_path, vocab_size, **overrides)
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
@@ -127,10 +114,11 @@ class TextEncoder:
                         config_path: str | os.PathLike | None = None, spm_model_path: str | None = None,
                         tokenizer: str | None = None, device: str | torch.device = "auto",
                         seq_length: int | None = None, closing_sep: bool | None = None,
-                        **overrides: Any) -> "TextEncoder":
+                        quantize: str = "none", **overrides: Any) -> "TextEncoder":
         """Load a model file (``None``: random initialisation) with its vocabulary and config.
 
-        ``overrides`` are model options as in :func:`load_config` (``encoder="bert"``,
+        ``quantize="int8"``: dynamic int8 linear layers for CPU inference (:mod:`uer.utils.quantize`; ~2x
+        faster). ``overrides`` are model options as in :func:`load_config` (``encoder="bert"``,
         ``layernorm_variant="uer"``, ...). A model fine-tuned by this project has a record next to it
         (``MODEL.json``, :mod:`uer.model_meta`): what is not given here (config, tokenizer, seq_length, the
         closing [SEP]) comes from it, and a value that contradicts it is an error. Otherwise the defaults are
@@ -150,7 +138,9 @@ class TextEncoder:
         if model_path:
             model_meta.check_vocabulary(record, tok.vocab, model_path)
         cfg = load_config(config_path, len(tok.vocab), **model_meta.recorded_config(record, config_path, overrides, where))
-        return cls(load_model(cfg, model_path, device=device), tok, cfg, seq_length, device, not no_closing_sep)
+        device = resolve_device(device)
+        model = quantize_for_inference(load_model(cfg, model_path, device=device), quantize, device)
+        return cls(model, tok, cfg, seq_length, device, not no_closing_sep)
 
     @property
     def hidden_size(self) -> int:

@@ -34,6 +34,7 @@ from uer.serving.modules import add_encoder_output_options, classifier_logits_fr
 from uer.serving.onnx_export import export_onnx
 from uer.utils.io import check_outputs
 from uer.utils.logging import setup_logging_from_args
+from uer.utils.ranges import finite_positive_float, positive_int, sequence_length
 
 logger = logging.getLogger("export_onnx")
 
@@ -44,12 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="encoder: a pre-trained model's sentence vectors; classifier: a run_classifier.py model.")
     parser.add_argument("--load_model_path", required=True, help="The model file to export.")
     parser.add_argument("--output_path", required=True, help="The ONNX file to write (atomically).")
-    parser.add_argument("--seq_length", type=int, default=128, help="Longest input the export is checked on.")
-    parser.add_argument("--opset_version", type=int, default=18, help="ONNX opset.")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
+    parser.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input the export is checked on.")
+    parser.add_argument("--opset_version", type=positive_int, default=18, help="ONNX opset.")
+    parser.add_argument("--tolerance", type=finite_positive_float, default=1e-4,
                         help="Largest difference to PyTorch's outputs the export may have.")
     add_encoder_output_options(parser)
-    parser.add_argument("--labels_num", type=int, default=None, help="--kind classifier: number of labels.")
+    parser.add_argument("--labels_num", type=positive_int, default=None, help="--kind classifier: number of labels.")
+    opts.add_quantize_option(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_pooling_option(parser)
@@ -84,6 +86,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.perf_counter()
     worst = export_onnx(module, args.output_path, metadata, output, cfg.max_seq_length if bounded else None,
                         len(tokenizer.vocab), tokenizer.vocab.cls_id, args.seq_length, args.opset_version,
-                        args.tolerance)
+                        args.tolerance, args.quantize)
     logger.info("wrote %s (%s, %.1f MB) in %.1f s; onnxruntime equals PyTorch to %.2g", args.output_path, args.kind,
                 os.path.getsize(args.output_path) / 1e6, time.perf_counter() - start, worst)

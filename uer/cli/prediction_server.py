@@ -8,7 +8,8 @@
     PredictionClient("127.0.0.1", 8867)(["这本书很好看"])   # [{"label": 1, "probabilities": [...], "logits": [...]}]
 
 ``--task`` is any registered fine-tuning task that has an answer (classifier by default; ner: entities with
-character offsets; mrc: texts are questions, texts_b their contexts; the answer text and span). The model file
+character offsets; mrc: texts are questions, texts_b their contexts; the answer text and span; regression: a
+score; multi_label: the label ids above --threshold with their probabilities). The model file
 and the flags are those of the task's inference script (the flags the model was trained with). ``POST /predict
 {"texts": [...], "texts_b": [...]?}``; ``GET /health``; ``GET /info``. ``--backend onnxruntime --onnx_path
 classifier.onnx`` runs the export of scripts/export_onnx.py --kind classifier.
@@ -30,7 +31,9 @@ from uer.serving.server import (add_server_options, announce, batcher_from_args,
                                 limits_from_args, set_threads, url_of)
 from uer.text.tokenizers import tokenizer_from_args
 from uer.utils.logging import setup_logging
+from uer.utils.quantize import check_quantize_backend
 from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.ranges import sequence_length
 
 logger = logging.getLogger("prediction_server")
 
@@ -52,8 +55,9 @@ def build_parser(task: type[Task] | str = DEFAULT_TASK) -> argparse.ArgumentPars
                            f"{name}: {get_task(name).summary}" for name in served_tasks()) + ".")
     group.add_argument("--load_model_path", default=None,
                        help="Fine-tuned model file; not needed with --backend onnxruntime.")
-    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(group)
+    opts.add_quantize_option(group)
     opts.add_input_form_option(group)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
@@ -71,6 +75,7 @@ def build_service(args: argparse.Namespace):
                          "(ONNX export covers encoders and classifiers)")
     if args.backend == "torch" and not args.load_model_path:
         raise UsageError("give --load_model_path: the fine-tuned model to serve")
+    check_quantize_backend(args.quantize, args.backend)
     record = model_meta.apply(args, args.load_model_path, tasks_sharing_model(task)) if args.load_model_path else None
     task.check_options(args, SERVE)
     tokenizer = tokenizer_from_args(args)

@@ -30,6 +30,7 @@ import torch
 from uer.text.tokenizers import SpaceTokenizer
 from uer.tools.common import (ToolError, add_encoder_options, add_io_options, add_load_model_option,
                               check_outputs_are_not_inputs, load_encoder, parse, run_tool, text_lines, write_text)
+from uer.utils.ranges import positive_int, seed_int
 
 MASK_TOKEN = "[MASK]"
 
@@ -121,8 +122,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     add_load_model_option(parser)
     add_io_options(parser, "Texts, one per line ([MASK] marks the positions to predict).",
                    "Where the predictions go (text file).")
-    parser.add_argument("--topn", type=int, default=10, help="Predictions per masked position.")
-    parser.add_argument("--seed", type=int, default=7, help="Seed of the random choice of the masked token.")
+    parser.add_argument("--topn", type=positive_int, default=10, help="Predictions per masked position.")
+    parser.add_argument("--seed", type=seed_int, default=7, help="Seed of the random choice of the masked token.")
     parser.add_argument("--output_prob", action="store_true",
                         help="Add a 'Probabilities:' line (the predictions' probabilities) to each block.")
     add_encoder_options(parser)

@@ -37,6 +37,7 @@ import torch
 from uer.tools.common import (ToolError, add_encoder_options, add_load_model_option, check_outputs_are_not_inputs,
                               load_encoder, parse, require_file, run_tool, text_lines, tokenizer_from_args,
                               write_text)
+from uer.utils.ranges import positive_int
 
 SPECIAL_TOKENS = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<unk>", "<pad>", "<s>", "</s>"}
 
@@ -213,7 +214,7 @@ def topn_indep_main(argv: Sequence[str] | None = None, prog: str = "topn_words_i
     parser.add_argument("--target_words_path", "--test_path", "--word_path", dest="target_words_path", required=True,
                         help="Target words, one per line.")
     parser.add_argument("--prediction_path", default=None, help="Also write the neighbours to this file.")
-    parser.add_argument("--topn", type=int, default=15, help="Neighbours per word.")
+    parser.add_argument("--topn", type=positive_int, default=15, help="Neighbours per word.")
 
     def body(argv: Sequence[str] | None) -> None:
         args = parser.parse_args(argv)
@@ -244,7 +245,7 @@ def topn_dep_main(argv: Sequence[str] | None = None, prog: str = "topn_words_dep
     source.add_argument("--sent_path", default=None, help="Lines 'sentence<TAB>word' (the docs' format).")
     source.add_argument("--test_path", default=None, help="Lines 'word<TAB>sentence' (UER-py's newer format).")
     parser.add_argument("--prediction_path", default=None, help="Also write the neighbours to this file.")
-    parser.add_argument("--topn", type=int, default=15, help="Neighbours per word.")
+    parser.add_argument("--topn", type=positive_int, default=15, help="Neighbours per word.")
     add_encoder_options(parser, batch_size=64, seq_length=128)
 
     def body(argv: Sequence[str] | None) -> None:

@@ -31,6 +31,7 @@ from torch import nn
 from uer.data.finetune_data import IGNORE_INDEX, Instances, read_tsv_lines
 from uer.data.json_files import read_json
 from uer.errors import DataError, UsageError
+from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.finetune.crf import CRF, bio_allowed, viterbi
 from uer.text.tokenizers import Tokenizer
@@ -337,6 +338,8 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         add_tagging_options(parser)
+        if mode == "train":
+            add_adversarial_options(parser)
 
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
         super().__init__(args, tokenizer)
@@ -374,7 +377,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
         self.args.crf_target = self.args.crf_target or "crf.transitions" in state  # a CRF model decodes by Viterbi
         model = self.build_model(pretrained=False)
         load_model_weights(model, path, strict_prefixes=("",), state=state)
-        return model
+        return self.inference_model(model)
 
     def read_inference(self, path: str) -> InferenceData:
         data, sentences = self.read(path, with_labels=False)
