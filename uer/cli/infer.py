@@ -17,8 +17,8 @@ from uer import model_meta, opts
 from uer.api import resolve_device
 from uer.cli.common import start_inference
 from uer.errors import UsageError, entry_point
-from uer.finetune.tasks import (INFER, Task, get_task, overview, same_model_tasks, str2task, task_from_argv,
-                               task_names)
+from uer.finetune.tasks import (INFER, Task, get_task, overview, str2task, task_from_argv, task_names,
+                               tasks_sharing_model)
 from uer.text.tokenizers import tokenizer_from_args
 from uer.utils.io import check_output_path
 
@@ -48,7 +48,7 @@ def infer(argv: Sequence[str], name: str, prog: str, generic: bool = False) -> N
     args = start_inference(parser, argv, extra_inputs=task.input_options,
                            extra_outputs=_outputs_of(parser, task, argv))
     args.task = name
-    record = model_meta.apply(args, args.load_model_path, same_model_tasks(task))  # what the model file remembers
+    record = model_meta.apply(args, args.load_model_path, tasks_sharing_model(task))  # what the model file remembers
     task.check_options(args, INFER)
     for flag, path in {"--prediction_path": args.prediction_path, **task.output_paths(args, INFER)}.items():
         if path:
