@@ -233,7 +233,8 @@ test with the pre-trained model (zero-shot) and writes it, head included, to --o
 Writes a TSV with a header: ``label`` (the answer_words key), then ``logits`` (--output_logits) and ``prob``
 (--output_prob, softmax over the answer words), one value per label in the prompt file's order.
 """
-    defaults = {"learning_rate": 2e-5, "batch_size": 32}
+    defaults = {"batch_size": 32}  # UER-py 2024's training default
+    infer_defaults = {"batch_size": 64}
     input_options = ("prompt_path",)
 
     @classmethod
