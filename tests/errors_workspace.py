@@ -58,6 +58,8 @@ def build_workspace(root: Path) -> dict[str, Path]:
     put("notext.tsv", tsv(labelled_rows(4), ["qid", "label", "text"]))
     good = tsv(labelled_rows(4), header).encode("utf-8")
     put("nonutf8.tsv", good + b"2\t1\t" + BAD_BYTES + "书".encode() + b"\n")  # line 6
+    # a label neither a decimal score (run_regression.py) nor a list of label ids (run_classifier_multi_label.py)
+    put("badlabels.tsv", tsv([["1", "这本书很好"], ["0;x", "坏书"]], ["label", "text_a"]))  # line 3
     for name, train, dev in (("task", "train.tsv", "dev.tsv"), ("task_notext", "notext.tsv", "dev.tsv"),
                              ("task_nonutf8", "train.tsv", "nonutf8.tsv")):
         put(f"{name}/train.tsv", ws[train].read_bytes())
