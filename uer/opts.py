@@ -207,8 +207,9 @@ def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str = "models/finetuned_model.bin",
-                         data_paths: bool = True) -> None:
-    """Fine-tuning scripts' paths and training flags (UER-py's names and defaults)."""
+                         data_paths: bool = True, zero_epochs: bool = False) -> None:
+    """Fine-tuning scripts' paths and training flags (UER-py's names and defaults). ``zero_epochs``: --epochs_num 0
+    is allowed (evaluation without training: prompt zero-shot)."""
     group = parser.add_argument_group("fine-tuning")
     group.add_argument("--pretrained_model_path", default=None,
                        help="Pre-trained model (embedding + encoder); random initialisation when absent.")
@@ -221,7 +222,9 @@ def add_finetune_options(parser: argparse.ArgumentParser, output_model_path: str
     group.add_argument("--batch_size", type=positive_int, default=64,
                        help="Instances per optimiser step (global: several processes split it).")
     group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens; longer ones are truncated.")
-    group.add_argument("--epochs_num", type=positive_int, default=3, help="Passes over the training set.")
+    group.add_argument("--epochs_num", type=non_negative_int if zero_epochs else positive_int, default=3,
+                       help="Passes over the training set" + (" (0: no training, evaluate the pre-trained model)."
+                                                              if zero_epochs else "."))
     group.add_argument("--report_steps", type=positive_int, default=100, help="Report training loss and speed every N steps.")
     group.add_argument("--seed", type=seed_int, default=7, help="Random seed (initialisation, shuffling, dropout).")
     add_length_bucketing_options(group)

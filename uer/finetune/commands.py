@@ -23,7 +23,8 @@ def build_train_parser(task: type[Task], prog: str | None = None, generic: bool 
     parser = argparse.ArgumentParser(prog=prog, description=task.train_doc, formatter_class=opts.HelpFormatter)
     if generic:
         parser.add_argument("--task", required=True, choices=task_names(), help="The task to fine-tune.")
-    opts.add_finetune_options(parser, output_model_path=task.output_model_path, data_paths=task.data_paths)
+    opts.add_finetune_options(parser, output_model_path=task.output_model_path, data_paths=task.data_paths,
+                              zero_epochs=task.zero_epochs)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     task.add_options(parser, TRAIN)

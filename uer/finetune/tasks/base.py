@@ -70,6 +70,7 @@ class Task:
         input_options: the task's own input-file options; no output may be one of them.
         serve_backends: the prediction server's --backend values :meth:`service` handles.
         early_stopping: whether training offers --early_stopping_patience (tasks that keep the best model on dev).
+        zero_epochs: whether --epochs_num 0 is allowed (evaluation without training: the prompt task's zero-shot).
     """
 
     name: ClassVar[str] = ""
@@ -87,6 +88,7 @@ class Task:
     data_paths: ClassVar[bool] = True
     input_options: ClassVar[tuple[str, ...]] = ()
     early_stopping: ClassVar[bool] = True
+    zero_epochs: ClassVar[bool] = False
     serve_backends: ClassVar[tuple[str, ...]] = ("torch",)
 
     # ------------------------------------------------------------------------------------------------

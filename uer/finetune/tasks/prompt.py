@@ -233,8 +233,10 @@ test with the pre-trained model (zero-shot) and writes it, head included, to --o
 Writes a TSV with a header: ``label`` (the answer_words key), then ``logits`` (--output_logits) and ``prob``
 (--output_prob, softmax over the answer words), one value per label in the prompt file's order.
 """
-    defaults = {"learning_rate": 2e-5, "batch_size": 32}
+    defaults = {"batch_size": 32}  # UER-py 2024's training default
+    infer_defaults = {"batch_size": 64}
     input_options = ("prompt_path",)
+    zero_epochs = True  # --epochs_num 0: zero-shot
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
@@ -244,11 +246,6 @@ Writes a TSV with a header: ``label`` (the answer_words key), then ``logits`` (-
                            help="Prompt file (JSON: id -> template and answer words).")
         if mode == "infer":
             add_prediction_columns_options(group)
-
-    @classmethod
-    def check_options(cls, args: argparse.Namespace, mode: str) -> None:
-        if mode == "train" and args.epochs_num < 0:
-            raise UsageError(f"--epochs_num must be 0 (zero-shot) or more, got {args.epochs_num}")
 
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
         super().__init__(args, tokenizer)

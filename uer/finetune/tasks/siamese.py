@@ -214,7 +214,8 @@ scripts/convert_sbert_from_huggingface_to_uer.py. The towers are shared when tie
 
 Reads ``text_a`` and ``text_b``; writes ``label`` (then ``logits``/``prob`` when asked), as run_classifier_infer.py.
 """
-    defaults = {"batch_size": 32}
+    defaults = {"batch_size": 32}  # UER-py 2024's training default
+    infer_defaults = {"batch_size": 64}
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:

@@ -177,7 +177,7 @@ test) file: ``text_a``, ``text_b``, ``label`` (a float similarity score); the pr
 correlation of the cosine similarity with the score. The saved model has the layout of a pre-trained model:
 give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_server.py as it is.
 """
-    defaults = {"learning_rate": 1e-5, "batch_size": 64}
+    defaults = {"batch_size": 32}  # UER-py 2024's training default
     early_stopping = False
 
     @classmethod
@@ -198,12 +198,14 @@ give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_s
             raise UsageError(f"--eval_steps must be at least 1, got {args.eval_steps}")
 
     def read_training(self) -> TrainingData:
+        from uer.finetune.tasks.classifier import has_text_b
+
         args = self.args
         train = read_sentence_pairs(args.train_path, self.tokenizer, args.seq_length)
         dev = read_sentence_pairs(args.dev_path, self.tokenizer, args.seq_length, label="score", pairs_required=True)
         test = (read_sentence_pairs(args.test_path, self.tokenizer, args.seq_length, label="score", pairs_required=True)
                 if args.test_path else None)
-        self.supervised = "text_b" in read_tsv_lines(args.train_path)[0]
+        self.supervised = has_text_b(args.train_path)
         return TrainingData(train, [EvalSet("dev", dev, similarity_metric, "spearman")],
                             [EvalSet("test", test, similarity_metric, "spearman")] if test else [])
 
@@ -229,6 +231,7 @@ give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_s
         from uer.finetune.builders import finetune_config_from_args
         from uer.finetune.loop import FineTuner, report_scalars, weighted_sums
         from uer.model_saver import save_model
+        from uer.utils.distributed import all_reduce_sum
 
         args = self.args
         data = self.read_training()
@@ -277,14 +280,15 @@ give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_s
                         step_tensor = torch.stack([step_sums[n] for n in names]).double()
                         sums = step_tensor if sums is None else sums + step_tensor
                     if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches):
-                        totals = dict(zip(names, sums.cpu().tolist()))
+                        totals = dict(zip(names, all_reduce_sum(sums, ctx).cpu().tolist()))
                         totals["instances"] /= 2  # pairs
-                        seconds = time.perf_counter() - window
+                        now = time.perf_counter()
+                        steps_left = steps_per_epoch * cfg.epochs_num - tuner.step
                         engine.report({"epoch": epoch, "epochs": cfg.epochs_num, "epoch_step": i + 1,
                                        "epoch_steps": len(batches), "step": tuner.step, **report_scalars(totals),
-                                       "examples_per_s": totals["instances"] / max(seconds, 1e-9),
-                                       "lr": engine.learning_rate(tuner.step - 1), "seconds_left": (time.perf_counter() - start) / tuner.step
-                                       * (steps_per_epoch * cfg.epochs_num - tuner.step)},
+                                       "examples_per_s": totals["instances"] / max(now - window, 1e-9),
+                                       "lr": engine.learning_rate(tuner.step - 1),
+                                       "seconds_left": (now - start) / tuner.step * steps_left},
                                       finetune_report_line)
                         sums, window = None, time.perf_counter()
                     if (i + 1) % args.eval_steps == 0 or i + 1 == len(batches):
