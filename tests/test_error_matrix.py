@@ -204,6 +204,36 @@ CHID_FILES = {"train_path": "chid.json", "train_answer_path": "chid_answer.json"
               "dev_answer_path": "chid_answer.json"}
 CHID_CASES: Cases = {**json_cases("train_answer_path"),
                      "bad_lines": (lambda ws: ["--dev_path", ws["bad.json"]], lambda ws: [f"{ws['bad.json']}:1", "JSON"])}
+PROMPT_FLAGS = lambda ws: ["--prompt_path", ws["prompts.json"], "--prompt_id", "p"]  # noqa: E731
+
+
+def with_flags(base: Args, flags: Callable[[dict], list]) -> Args:
+    return lambda ws, out: base(ws, out) + flags(ws)
+
+
+SIAMESE_FILES = {"train_path": "pairs.tsv", "dev_path": "pairs.tsv"}
+
+
+def pair_tsv_cases(option: str) -> Cases:
+    """tsv_cases for files of pairs (a file without text_b fails on its header first)."""
+    return tsv_cases(option) | {"non_utf8": (lambda ws: [f"--{option}", ws["nonutf8_pairs.tsv"]],
+                                             lambda ws: [f"{ws['nonutf8_pairs.tsv']}:6", "invalid UTF-8 at byte offset"])}
+
+
+PROMPT_CASES: Cases = {**tsv_cases("train_path"), **{f"prompt_{k}": v for k, v in json_cases("prompt_path").items()
+                                                     if k != "bad_config"}}
+TASKS_19B = [  # issue 19: SimCSE, Sentence-BERT, prompts
+    ("run_simcse.py", task_base(train_path="train.tsv", dev_path="pairs.tsv"), tsv_cases("train_path")),
+    ("run_classifier_siamese.py", task_base(**SIAMESE_FILES), pair_tsv_cases("train_path")),
+    ("inference/run_classifier_siamese_infer.py",
+     with_flags(task_infer_base(test_path="pairs.tsv"), lambda ws: ["--labels_num", "2"]), pair_tsv_cases("test_path")),
+    ("run_classifier_prompt.py", with_flags(task_base(train_path="train.tsv", dev_path="dev.tsv"), PROMPT_FLAGS),
+     PROMPT_CASES),
+    ("inference/run_classifier_prompt_infer.py", with_flags(task_infer_base(test_path="test.tsv"), PROMPT_FLAGS),
+     {**tsv_cases("test_path"), "prompt_bad_json": PROMPT_CASES["prompt_bad_json"]}),
+    ("scripts/convert_sbert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_sbert_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+]
 TASKS = [
     ("run_ner.py", task_base(**NER_FILES), NER_CASES),
     ("inference/run_ner_infer.py", task_infer_base(test_path="ner.tsv", label2id_path="label2id.json"),
@@ -287,7 +317,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/encoder_server.py", encoder_server_base, SERVING_CASES),
     ("scripts/prediction_server.py", prediction_server_base, SERVING_CASES),
     ("scripts/export_onnx.py", export_onnx_base, SERVING_CASES),
-] + tool_matrix(tsv_cases)  # the tool scripts (tests/tools_error_cases.py)
+] + TASKS_19B + tool_matrix(tsv_cases)  # the tool scripts (tests/tools_error_cases.py)
 
 
 def entry_scripts() -> set[str]:
@@ -325,6 +355,10 @@ BAD_EVAL_FILES: dict[str, tuple[Args, str, int]] = {
     "mrc": (task_base(train_path="squad.json", dev_path="squad.json", test_path="squad.json"), "bad.json", 3),
     "c3": (task_base(train_path="c3.json", dev_path="c3.json", test_path="c3.json"), "bad.json", 3),
     "chid": (task_base(**CHID_FILES, test_path="chid.json", test_answer_path="chid_answer.json"), "bad.json", 1),
+    "simcse": (task_base(train_path="train.tsv", dev_path="pairs.tsv", test_path="pairs.tsv"), "nonutf8_pairs.tsv", 6),
+    "siamese": (task_base(**SIAMESE_FILES, test_path="pairs.tsv"), "nonutf8_pairs.tsv", 6),
+    "prompt": (with_flags(task_base(train_path="train.tsv", dev_path="dev.tsv", test_path="test.tsv"), PROMPT_FLAGS),
+               "nonutf8.tsv", 6),
 }
 
 

@@ -121,8 +121,10 @@ def test_target_spellings_resolve_through_the_declared_kinds(spelling, data_proc
 
 def test_target_to_dataset_link():
     readable = {kind: set(builder.trains_on) for kind, builder in str2instances.items()}
-    assert readable == {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert", "sd", "sr"},
-                        "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}, "sd": {"sd"}, "sr": {"sr"}}
+    ernie2 = ("cap", "tdr", "dr", "ir", "dlm")  # ERNIE 2.0's kinds (uer.data.instances_ernie)
+    assert readable == {"bert": {"bert"}, "albert": {"albert"}, "mlm": {"mlm", "bert", "albert", "sd", "sr", *ernie2},
+                        "lm": {"lm", "bilm"}, "bilm": {"bilm", "lm"}, "cls": {"cls"}, "sd": {"sd"}, "sr": {"sr"},
+                        **{kind: {kind} for kind in ernie2}}
     # Every objective is trained by some kind, and a kind that serves another's run yields the batch keys
     # that run's objectives read (same layout; mlm needs no sentence-pair labels).
     assert {o for b in str2instances.values() for o in b.objectives} == set(str2target)

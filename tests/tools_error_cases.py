@@ -193,6 +193,10 @@ def mt_infer_base(ws: dict, out: Path) -> list:
             "--seq_length", "16"]
 
 
+def augment_base(ws: dict, out: Path) -> list:
+    return ["--input_path", ws["train.tsv"], "--output_path", out / "aug.tsv", "--aug_times", "1"]
+
+
 def tool_matrix(tsv_cases) -> list:
     """(script, base, cases) rows; ``tsv_cases(option)`` is test_error_matrix's TSV mistakes."""
     missing_folds = {"missing_fold": (lambda ws: ["--load_model_path", ws["root"] / "nothing.bin"],
@@ -217,6 +221,8 @@ def tool_matrix(tsv_cases) -> list:
                          lambda ws: [f"{ws['nonutf8_corpus.txt']}:13", "invalid UTF-8"]),
             "missing": (lambda ws: ["--corpus_path", ws["root"] / "missing.txt"],
                         lambda ws: [_s(ws["root"] / "missing.txt")])}),
+        ("scripts/augment_data.py", augment_base, {k: v for k, v in tsv_cases("input_path").items()
+                                                   if k != "bad_config"}),
         ("scripts/run_lgb.py", lgb_base, LGB_CASES),
         ("scripts/run_lgb_cv_bayesopt.py", bayesopt_base, LGB_CASES),
         ("inference/run_classifier_cv_infer.py", cv_infer_base, tsv_cases("test_path") | missing_folds),

@@ -44,7 +44,8 @@ def build_model(cfg: ModelConfig, with_target: bool = True) -> Model:
     embedding = build_embedding(cfg)
     encoder = str2encoder[cfg.encoder].from_config(cfg)
     target = Targets({name: str2target[name].from_config(cfg) for name in cfg.target}) if with_target else None
-    model = Model(embedding, encoder, target)
+    task_embedding = nn.Embedding(cfg.tasks_num, cfg.emb_size) if cfg.tasks_num else None
+    model = Model(embedding, encoder, target, task_embedding)
     model.apply(init_weights)
     if with_target and cfg.tie_weights:
         tie_output_embedding(model)

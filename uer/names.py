@@ -17,7 +17,7 @@ EMBEDDINGS = ("word", "pos", "seg", "sinusoidalpos")
 ENCODERS = ("transformer", "rnn", "lstm", "gru", "birnn", "bilstm", "bigru", "cnn", "gatedcnn", "rcnn", "crnn",
             "attn", "synt")
 # uer.targets.str2target: single pre-training objectives (composite --target names are dataset kinds).
-TARGETS = ("mlm", "sp", "lm", "bilm", "cls", "sd", "sr")
+TARGETS = ("mlm", "sp", "lm", "bilm", "cls", "sd", "sr", "cap", "tdr", "dr", "ir", "dlm")
 # The transformer's attention masks (uer.encoders.transformer_encoder).
 MASKS = ("fully_visible", "causal")
 # How an encoder output becomes one vector (uer.targets.cls_target.pool, shared by the fine-tuning heads).

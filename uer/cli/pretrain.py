@@ -20,8 +20,8 @@ import torch
 from uer import opts
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
-from uer.engine import optim_options_from_args
-from uer.trainer import TrainConfig, Trainer
+from uer.config import optim_options_from_args
+from uer.training.pretrain_loop import TrainConfig, Trainer
 from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
 from uer.data.dataset import PretrainDataset
@@ -31,13 +31,16 @@ from uer.utils.launch import launch
 from uer.data.masking import MaskingConfig
 from uer.text.vocab import Vocab
 from uer.errors import DataError, UsageError, entry_point
+from uer.distill import (DistillConfig, PretrainDistillation, add_distillation_options, check_distillation_args,
+                         load_teacher)
 from uer.utils.io import check_outputs
 
 logger = logging.getLogger("pretrain")
 
 
 # Files pretrain.py reads; --output_model_path (and its -STEP checkpoints) must be none of them.
-INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "vocab_path", "spm_model_path", "config_path",
+INPUT_OPTIONS = ("dataset_path", "dataset_path_list", "dev_dataset_path", "teacher_model_path", "teacher_config_path",
+                 "vocab_path", "spm_model_path", "config_path",
                  "pretrained_model_path", "resume_from")
 
 
@@ -51,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_span_masking_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
-    opts.add_optimizer_choice_options(parser)
     opts.add_checkpoint_keeping_options(parser)
     opts.add_training_curve_options(parser)
+    add_distillation_options(parser)
     opts.add_runtime_options(parser)
     return parser
 
@@ -72,6 +75,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         save_checkpoint_steps=args.save_checkpoint_steps, report_steps=args.report_steps,
         accumulation_steps=args.accumulation_steps, batch_size=args.batch_size,
         save_total_limit=args.save_total_limit, keep_trainer_state=args.keep_trainer_state,
+        validation_steps=args.validation_steps,
         **optim_options_from_args(args))
 
 
@@ -106,7 +110,7 @@ def check_vocab_fingerprint(path: str, args: argparse.Namespace, header: dict, v
 
 
 def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
-    """What defines this run besides TrainConfig; a resumed run must match it (uer.utils.resume)."""
+    """What defines this run besides TrainConfig; a resumed run must match it (uer.training.resume)."""
     sources = batches.sources if isinstance(batches, MixedBatches) else [batches]
     described = []
     for source in sources:
@@ -120,8 +124,14 @@ def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
         "model config": model_cfg.to_json_dict(),
         "dataset": described[0] if len(described) == 1 else {f"{i}": d for i, d in enumerate(described)},
         "dataset_weights": list(args.dataset_weights or []),
+        **({"dataset_stages": list(args.dataset_stages)} if args.dataset_stages else {}),
         "instances_buffer_size": args.instances_buffer_size,
         "span_masking": [args.span_masking, args.span_geo_prob, args.span_max_length],
+        # recorded only when on: runs from before bucketing existed resume with --no_length_bucketing
+        **({"length_bucketing": opts.BUCKET_WINDOW} if args.length_bucketing else {}),
+        **({"distillation": [args.teacher_model_path, " ".join(args.distill_losses),
+                             " ".join(map(str, args.distill_weights or [])), args.distill_temperature,
+                             " ".join(map(str, args.distill_layer_map or []))]} if args.teacher_model_path else {}),
     }
 
 
@@ -159,6 +169,12 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
     multi = bool(args.dataset_path_list)
     if args.dataset_weights and not multi:
         raise UsageError("--dataset_weights goes with --dataset_path_list")
+    if args.dataset_stages and not multi:
+        raise UsageError("--dataset_stages goes with --dataset_path_list")
+    stages = args.dataset_stages or [0] * len(paths)
+    if len(stages) != len(paths) or min(stages) != 0:
+        raise UsageError(f"--dataset_stages: one start step (>= 0) per dataset of --dataset_path_list, one of them 0; "
+                         f"got {stages} for {len(paths)} datasets")
     weights = args.dataset_weights or [1.0] * len(paths)
     if len(weights) != len(paths):
         raise UsageError(f"{len(paths)} datasets in --dataset_path_list but {len(weights)} --dataset_weights")
@@ -167,7 +183,9 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
         dataset = open_dataset(path, args, vocab, model_cfg, None if multi else data_processor_from_args(args))
         sources.append(PretrainBatches(dataset, batch_size=args.batch_size, rank=ctx.rank, world_size=ctx.world_size,
                                        seed=args.seed, instances_buffer_size=args.instances_buffer_size,
-                                       dynamic_masking=masking_config(args, dataset, vocab)))
+                                       dynamic_masking=masking_config(args, dataset, vocab),
+                                       length_bucketing=opts.BUCKET_WINDOW if args.length_bucketing else 0,
+                                       accumulation_steps=args.accumulation_steps))
     if not multi:
         return sources[0], sources[0].dataset
     fed_by: dict[str, list[str]] = {name: [] for name in model.target.names}
@@ -183,7 +201,22 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
     if ctx.is_main:
         for path, source, weight in zip(paths, sources, weights):
             logger.info("multi-task: %s (%s, %d instances), weight %g", path, source.kind, len(source.dataset), weight)
-    return MixedBatches(sources, weights, seed=args.seed), sources[0].dataset
+    if ctx.is_main and args.dataset_stages:
+        logger.info("multi-task stages: dataset i is drawn from step %s on", " ".join(map(str, stages)))
+    return MixedBatches(sources, weights, seed=args.seed, stages=stages,
+                        micro_batches_per_step=args.accumulation_steps, task_ids=args.task_embedding), sources[0].dataset
+
+
+def build_dev_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, model_cfg) -> PretrainBatches | None:
+    """The validation set (--dev_dataset_path), read in this rank's share by Trainer.validate; None without."""
+    if (args.dev_dataset_path is None) != (args.validation_steps is None):
+        raise UsageError("--dev_dataset_path and --validation_steps go together: give both")
+    if args.dev_dataset_path is None:
+        return None
+    dataset = open_dataset(args.dev_dataset_path, args, vocab, model_cfg,
+                           None if args.dataset_path_list else data_processor_from_args(args))
+    return PretrainBatches(dataset, batch_size=args.batch_size, rank=ctx.rank, world_size=ctx.world_size,
+                           seed=args.seed, dynamic_masking=masking_config(args, dataset, vocab))
 
 
 def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
@@ -191,6 +224,14 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
     model_cfg = model_config_from_args(args, len(vocab))
     torch.manual_seed(args.seed)  # same seed, same initial weights (on every rank: DDP also broadcasts rank 0's)
     model = build_model(model_cfg)
+    if check_distillation_args(args):  # general distillation: the teacher's layers and MLM predictions
+        teacher, teacher_cfg = load_teacher(args, len(vocab))
+        model.target.add("distill", PretrainDistillation(DistillConfig.from_args(args), model, teacher.to(ctx.device),
+                                                         model_cfg.hidden_size, teacher_cfg.hidden_size))
+        if ctx.is_main:
+            logger.info("distillation from %s (%d layers, hidden %d): %s, layer map %s", args.teacher_model_path,
+                        teacher_cfg.layers_num, teacher_cfg.hidden_size, " ".join(args.distill_losses),
+                        getattr(model.target.distill.layers, "layer_map", "-"))
     if args.resume_from:
         load_model_weights(model, args.resume_from, strict_prefixes=("",))
     elif args.pretrained_model_path:
@@ -204,7 +245,8 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
                     len(dataset), dataset.target)
     trainer = Trainer(model, batches, train_config_from_args(args), ctx,
                       find_unused_parameters=isinstance(batches, MixedBatches),
-                      run_identity=run_identity(args, model_cfg, batches))
+                      run_identity=run_identity(args, model_cfg, batches),
+                      dev_batches=build_dev_batches(args, ctx, vocab, model_cfg))
     if args.resume_from:
         trainer.load_trainer_state(args.resume_from)
         if ctx.is_main:
@@ -217,5 +259,5 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args_with_config(build_parser(), argv)
-    check_outputs(args, outputs=("output_model_path",), inputs=INPUT_OPTIONS)
+    check_outputs(args, outputs=("output_model_path",), inputs=INPUT_OPTIONS, checkpoints=("output_model_path",))
     launch(args, train, "pretrain.py", use_visible_gpus=False)

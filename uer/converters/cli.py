@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
-from uer.converters import albert, bert, google, gpt2
+from uer.converters import albert, bert, google, gpt2, sbert
 from uer.converters.common import ConversionError, read_state, write_state
 from uer.errors import entry_point
 from uer.model_loader import normalize_keys
@@ -23,6 +23,7 @@ from uer.opts import HelpFormatter, add_runtime_options
 from uer.utils.io import atomic_write_text, check_outputs
 from uer.utils.logging import setup_logging_from_args
 from uer.utils.runtime import set_threads
+from uer.utils.ranges import positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def _parser(description: str, input_help: str, output_help: str) -> argparse.Arg
     parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     parser.add_argument("--input_model_path", required=True, help=input_help)
     parser.add_argument("--output_model_path", required=True, help=output_help)
-    parser.add_argument("--layers_num", type=int, default=None,
+    parser.add_argument("--layers_num", type=positive_int, default=None,
                         help="Number of transformer layers; taken from the file when omitted (and checked when given).")
     return parser
 
@@ -47,7 +48,7 @@ def _add_config_output(parser: argparse.ArgumentParser, file_name: str) -> None:
                        help=f"Also write {file_name} describing the output model into this folder.")
     group.add_argument("--config_path", default=None,
                        help="Our JSON config of the model (heads_num, hidden_act, layer norm) for that file.")
-    group.add_argument("--heads_num", type=int, default=None,
+    group.add_argument("--heads_num", type=positive_int, default=None,
                        help="Attention heads (default: from --config_path, else hidden_size / 64 as in every BERT size).")
 
 
@@ -85,6 +86,16 @@ def _model_options(args: argparse.Namespace, hidden_act: str = "gelu", layer_nor
                            "so activations will differ by up to ~1e-2", args.config_path)
         elif config.get("layernorm_eps") is not None:
             options["layer_norm_eps"] = float(config["layernorm_eps"])
+    else:  # a model fine-tuned by this project remembers its config (uer.model_meta)
+        from uer import model_meta
+
+        record = model_meta.read(args.input_model_path)
+        recorded = record["options"] if record else {}
+        if args.heads_num and recorded.get("heads_num") not in (None, args.heads_num):
+            raise ConversionError(f"--heads_num {args.heads_num} contradicts the model, which was trained with "
+                                  f"--heads_num {recorded['heads_num']} ({model_meta.record_path(args.input_model_path)})")
+        options["heads_num"] = args.heads_num or recorded.get("heads_num")
+        options["hidden_act"] = recorded.get("hidden_act", hidden_act)
     return options
 
 
@@ -257,5 +268,38 @@ def uer_legacy_to_current(argv: Sequence[str] | None = None) -> None:
         renamed = sum(1 for before, after in zip(old, new) if before != after)
         write_state(new, args.output_model_path)
         logger.info("renamed %d of %d keys", renamed, len(old))
+
+    _run(parser, argv, convert)
+
+
+def sbert_huggingface_to_uer(argv: Sequence[str] | None = None) -> None:
+    """sentence-transformers (its BertModel weights) -> our siamese file (both towers)."""
+    parser = _parser("Convert a sentence-transformers BERT model (HF BertModel weights) to a UER-format siamese model "
+                     "(run_classifier_siamese.py; both towers).",
+                     "The sentence-transformers model folder, or its model.safetensors / pytorch_model.bin.",
+                     "Output file in UER format (.bin, or .safetensors).")
+
+    def convert(args: argparse.Namespace) -> None:
+        state = read_state(args.input_model_path, normalize=False)
+        write_state(sbert.hf_to_uer(state, args.layers_num), args.output_model_path)
+
+    _run(parser, argv, convert)
+
+
+def sbert_uer_to_huggingface(argv: Sequence[str] | None = None) -> None:
+    """Our siamese file -> HF BertModel weights (tower 0) for a sentence-transformers folder."""
+    parser = _parser("Convert a UER-format siamese model (run_classifier_siamese.py, convert_sbert_from_huggingface_to_uer.py) "
+                     "to HF BertModel weights: tower 0, for a sentence-transformers model folder.",
+                     "Model file in UER format (siamese, either spelling, or a single tower).",
+                     "HF model file: model.safetensors or pytorch_model.bin (the names sentence-transformers loads).")
+    _add_config_output(parser, "config.json")
+
+    def convert(args: argparse.Namespace) -> None:
+        options = _model_options(args)
+        hf_state = sbert.uer_to_hf(read_state(args.input_model_path), args.layers_num)
+        write_state(hf_state, args.output_model_path)
+        if args.config_output_dir:
+            config = bert.hf_config(hf_state, "bare", **options)
+            _write_json(args.config_output_dir, "config.json", config)
 
     _run(parser, argv, convert)

@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from uer.data.dataset import DatasetWriter, merge_shards
-from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
+from uer.data.instances_base import DocumentBuffer, InstanceBuilder, InstanceConfig
+from uer.data.instances_lm import parse_labelled_line
+from uer.data.pretrain_instances import str2instances
+from uer.data.instances_ernie import CORPUS_FORMATS, ERNIE_LINE_TARGETS, ErnieLineInstances
 from uer.data.masking import MaskingConfig
 from uer.utils.cleanup import remove_stale_temp_files
 from uer.errors import UserError
@@ -61,6 +64,7 @@ class PreprocessOptions:
     entity_dict_path: str | None = None
     sr_max_segments: int = 3
     replace_invalid_utf8: bool = False  # decode bad bytes as U+FFFD instead of stopping (the lines are counted)
+    corpus_format: str = "text"  # "ernie": ERNIE 1.0's tokenised lines (uer.data.instances_ernie)
 
     @property
     def knowledge_masking(self) -> str | None:
@@ -91,6 +95,14 @@ class PreprocessOptions:
             raise ValueError("--entity_dict_path lists phrases for --entity_masking; add --entity_masking")
         if self.entity_dict_path and not os.path.isfile(self.entity_dict_path):
             raise ValueError(f"--entity_dict_path: file not found: {self.entity_dict_path}")
+        if self.corpus_format not in CORPUS_FORMATS:
+            raise ValueError(f"--corpus_format must be one of {', '.join(CORPUS_FORMATS)}, got {self.corpus_format!r}")
+        if self.corpus_format == "ernie" and self.target not in ERNIE_LINE_TARGETS:
+            raise ValueError(f"--corpus_format ernie writes instances as they are (mlm + sentence-pair label): "
+                             f"--target must be one of {', '.join(ERNIE_LINE_TARGETS)}, got {self.target!r}")
+        if self.corpus_format == "ernie" and (self.knowledge_masking or self.span_masking):
+            raise ValueError("--corpus_format ernie masks whole words by the lines' seg_labels: "
+                             "--whole_word_masking/--entity_masking/--span_masking do not apply")
         if not 1 <= self.sr_max_segments <= 4:
             raise ValueError(f"--sr_max_segments must be in [1, 4] (33 orders at 4), got {self.sr_max_segments}")
 
@@ -140,7 +152,9 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
     """Tokenized documents of bytes [start, end) of the corpus, ``docs_buffer_size`` documents at a time.
 
     "documents": one sentence per line, blank line between documents; "lines": one document per line;
-    "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped).
+    "labelled_lines": ``label<TAB>text`` per line (a ``label<TAB>...`` header line is skipped); "records": one
+    record a line (ERNIE's tokenised lines, query-title and query-response TSV), ``encode`` being the kind's line
+    parser (uer.data.instances_ernie: a Record of one or two sentences and a label, or None for a header line).
     Sentences and documents without tokens are skipped. A leading UTF-8 byte-order mark is skipped; bytes that
     are not UTF-8 are an error naming the file, line and byte offset (UER-py stopped with a traceback), or,
     with ``on_invalid_utf8``, decoded as U+FFFD after calling it with the line's byte offset. ``read(bytes)``
@@ -168,6 +182,18 @@ def iter_buffers(path: str | os.PathLike, start: int, end: int, corpus_format: s
             if corpus_format == "lines":
                 if text:
                     buf.add_document(encode(text))
+            elif corpus_format == "records":
+                if text:
+                    try:
+                        parsed = encode(text)
+                    except ValueError as err:
+                        raise PreprocessError(str(err), path, line_number_at(path, line_start)) from None
+                    if parsed is None:  # a header line
+                        continue
+                    buf.add_sentence(parsed.a)
+                    if parsed.b is not None:
+                        buf.add_sentence(parsed.b)
+                    buf.add_document([], label=parsed.label)
             elif corpus_format == "labelled_lines":
                 if text:
                     try:
@@ -212,13 +238,18 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None,
     cfg = InstanceConfig(seq_length=o.seq_length, masking=job.masking, dup_factor=o.dup_factor,
                          short_seq_prob=o.short_seq_prob, full_sentences=o.full_sentences,
                          dynamic_masking=o.dynamic_masking, sr_max_segments=o.sr_max_segments)
-    builder: InstanceBuilder = builder_cls(cfg, seed=o.seed, worker=job.worker)
+    builder: InstanceBuilder
+    if o.corpus_format == "ernie":  # ERNIE's lines are instances as they are, written as the --target kind
+        builder = ErnieLineInstances(cfg, seed=o.seed, worker=job.worker, with_label=builder_cls.has_label)
+    else:
+        builder = builder_cls(cfg, seed=o.seed, worker=job.worker)
     encode = tokenizer.encode
     if o.knowledge_masking and builder.uses_masking:
         from uer.text.segment import Segmenter, segmented_encoder
 
         encode = segmented_encoder(tokenizer.encode, Segmenter(o.segmenter, entities=o.entity_masking,
                                                                 entity_dict_path=o.entity_dict_path))
+    encode = builder.text_encoder(encode, tokenizer.vocab)
     if report is None and _progress is not None:
         def report(n: int) -> None:
             _progress[job.worker] = n
@@ -292,7 +323,8 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
             "pass --span_masking to pretrain.py, which draws the masks.")
 
     remove_stale_temp_files(out_path, log)
-    ranges = split_corpus(corpus, o.processes_num, documents=builder_cls.corpus_format == "documents")
+    ranges = split_corpus(corpus, o.processes_num,
+                          documents=builder_cls.corpus_format == "documents" and o.corpus_format == "text")
     shard_paths = [str(out_path.with_name(f".{out_path.name}.shard-{i}-{os.getpid()}")) for i in range(len(ranges))]
     jobs = [WorkerJob(o, masking, i, s, e, shard_paths[i]) for i, (s, e) in enumerate(ranges)]
     log(f"Building {o.target} instances from {corpus} with {o.processes_num} worker(s) ...")
@@ -314,7 +346,10 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
                              "max_length": o.span_max_length},
             "knowledge_masking": ({"units": o.knowledge_masking, "segmenter": o.segmenter,
                                    "entity_dict_path": o.entity_dict_path}
-                                  if o.knowledge_masking and builder_cls.uses_masking else None),
+                                  if o.knowledge_masking and builder_cls.uses_masking else
+                                  {"units": "word", "segmenter": "ernie seg_labels", "entity_dict_path": None}
+                                  if o.corpus_format == "ernie" else None),
+            "corpus_format": o.corpus_format,
             "tokenizer": {"name": o.tokenizer, "vocab_path": o.vocab_path, "spm_model_path": o.spm_model_path,
                           "do_lower_case": o.do_lower_case},
             "special_ids": {"pad": vocab.pad_id, "unk": vocab.unk_id, "cls": vocab.cls_id, "sep": vocab.sep_id,

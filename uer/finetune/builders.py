@@ -9,7 +9,7 @@ import logging
 import torch
 from torch import nn
 
-from uer.engine import optim_options_from_args
+from uer.config import optim_options_from_args
 from uer.errors import UsageError
 from uer.finetune.adversarial import adversarial_config_from_args
 from uer.finetune.loop import FinetuneConfig

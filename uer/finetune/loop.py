@@ -1,6 +1,6 @@
 """The fine-tuning loop every run_*.py shares: batching, the rank split, the loss normalisation, reporting,
 evaluation on dev after each epoch, keeping the best model, and prediction. Devices, DDP, AMP, seeding, the
-optimiser and its step are the engine's (uer/engine.py), shared with pre-training.
+optimiser and its step are the engine's (uer/training/engine.py), shared with pre-training.
 
 A task gives it instances (uer.data.finetune_data), a head whose ``forward(batch)`` returns a
 :class:`uer.finetune.contract.HeadOutput` (per-instance loss, outputs, statistics), and metrics as
@@ -25,12 +25,13 @@ from torch import nn
 
 from uer.data.finetune_data import (Instances, batches_per_epoch, collate, evaluation_batches, split_for_rank,
                                     training_batches)
-from uer.engine import Engine, OptimConfig, autocast, finetune_report_line
+from uer.training.engine import Engine, OptimConfig, autocast, finetune_report_line
 from uer.errors import UsageError
 from uer.finetune.adversarial import Adversary, AdversarialConfig
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.model_loader import load_model_weights
-from uer.model_saver import save_model
+from uer.model_saver import model_state_dict, save_model, unwrap
+from uer.utils.io import is_stream, write_target
 from uer.utils.distributed import DistContext, all_reduce_sum
 from uer.utils.progress import Progress
 
@@ -135,6 +136,7 @@ class FineTuner:
         self.engine = Engine(model, cfg, ctx, find_unused_parameters)
         self.model = self.engine.model
         self.step = 0
+        self._best_state: dict | None = None  # the best weights, when the output cannot be read back
         self.pad_to = None if cfg.dynamic_padding else cfg.seq_length
         self.train_seconds = 0.0
         self.train_examples = 0
@@ -244,6 +246,7 @@ class FineTuner:
                     if stop:
                         break
             self.train_seconds += time.perf_counter() - epoch_start
+            engine.check_finite()  # a model trained through a NaN loss is never evaluated or saved
             if dev and not stop and evaluated_at != len(batches) - 1:
                 stop = self._evaluate_dev(dev, f"epoch {epoch}/{cfg.epochs_num} dev", epoch)
             if stop:
@@ -262,7 +265,10 @@ class FineTuner:
                 logger.info("saved %s", cfg.output_model_path)
         self._barrier()
         if cfg.keep == "best" and dev:
-            self.load(cfg.output_model_path)
+            if self._best_state is not None:
+                unwrap(self.model).load_state_dict(self._best_state)
+            else:
+                self.load(cfg.output_model_path)
         return best
 
     def _forward_loss(self, forward: nn.Module, batch: dict, w: torch.Tensor,
@@ -282,6 +288,7 @@ class FineTuner:
         greater = dev[0].greater_is_better
         if any(s.greater_is_better != greater for s in dev):
             raise ValueError("the dev sets' primary scores disagree on whether higher is better")
+        self.engine.check_finite()  # a model trained through a NaN loss is never evaluated or saved
         eval_start = time.perf_counter()
         results = self.evaluate(dev, title, full=False)
         self.eval_seconds += time.perf_counter() - eval_start
@@ -298,6 +305,8 @@ class FineTuner:
         self._stale = 0 if better else self._stale + 1
         if cfg.keep == "best" and better:
             self._best = score
+            if is_stream(write_target(cfg.output_model_path)):  # /dev/null, a pipe: not readable back
+                self._best_state = model_state_dict(self.model)
             if ctx.is_main:
                 save_model(self.model, cfg.output_model_path)
                 logger.info("best so far (%s %.4f): saved %s", "/".join(sorted({s.primary for s in dev})),

@@ -368,8 +368,9 @@ class SpanReport:
         return {"avg": self.average, "f1": self.f1, "em": self.em}
 
     def summary(self) -> str:
-        skipped = f", {self.skipped} without a prediction" if self.skipped else ""
-        return f"Avg/F1/EM: {self.average:.3f}/{self.f1:.3f}/{self.em:.3f} over {self.total} questions{skipped}"
+        """UER-py's run_cmrc.py line (its log parsers read it), said to be in percent."""
+        return (f"scores in percent: Avg: {self.average:.4f},F1:{self.f1:.4f},EM:{self.em:.4f},"
+                f"Total:{self.total},Skip:{self.skipped}")
 
 
 def cmrc_report(references: dict[str, Sequence[str]], predictions: dict[str, str]) -> SpanReport:

@@ -12,16 +12,25 @@ from uer.targets.base import TargetOutput, Targets
 class Model(nn.Module):
     """Attribute names ``embedding``, ``encoder``, ``target`` are the first part of every checkpoint key."""
 
-    def __init__(self, embedding: Embedding, encoder: Encoder, target: Targets | None) -> None:
+    def __init__(self, embedding: Embedding, encoder: Encoder, target: Targets | None,
+                 task_embedding: nn.Embedding | None = None) -> None:
         super().__init__()
         self.embedding = embedding
         self.encoder = encoder
         self.target = target
+        if task_embedding is not None:  # ERNIE 2.0: a learned vector per pre-training task (--task_embedding)
+            self.task_embedding = task_embedding
 
-    def encode(self, src: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
-        """[batch_size x seq_length] ids and segments -> [batch_size x seq_length x hidden_size]."""
-        return self.encoder(self.embedding(src, seg), seg)
+    def encode(self, src: torch.Tensor, seg: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
+        """[batch_size x seq_length] ids and segments -> [batch_size x seq_length x hidden_size]. With a task
+        embedding, ``task`` ([batch_size] task ids, default 0) adds its vector to every position's embedding."""
+        emb = self.embedding(src, seg)
+        if hasattr(self, "task_embedding"):
+            if task is None:
+                task = torch.zeros(src.shape[0], dtype=torch.long, device=src.device)
+            emb = emb + self.task_embedding(task)[:, None, :]
+        return self.encoder(emb, seg)
 
     def forward(self, batch: dict) -> dict[str, TargetOutput]:
-        hidden = self.encode(batch["src"], batch["seg"])
+        hidden = self.encode(batch["src"], batch["seg"], batch.get("task_ids"))
         return self.target(hidden, batch)

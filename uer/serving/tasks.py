@@ -127,3 +127,42 @@ class MrcService(TaskService):
 
         return predict_answers(self.model, self.tokenizer, texts, texts_b, self.seq_length, self.doc_stride,
                                self.max_answer_length, self.max_batch_size, self.device)
+
+
+class PromptService(TaskService):
+    """``{"label", "probabilities", "logits"}`` per text (labels: the prompt file's keys), as
+    inference/run_classifier_prompt_infer.py predicts them."""
+
+    kind = "prompt"
+
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, seq_length: int, max_batch_size: int,
+                 device: torch.device, prompt: Any, info: dict[str, Any]) -> None:
+        super().__init__(model, tokenizer, seq_length, max_batch_size, device, info)
+        self.prompt = prompt
+
+    def check(self, request: TextPairs) -> None:
+        if self.prompt.pairs and request.texts_b is None:
+            raise InputError(f"prompt {self.prompt.prompt_id!r} takes pairs: give texts_b")
+
+    def predict(self, texts: list[str], texts_b: list[str] | None) -> list[dict]:
+        from uer.finetune.tasks.prompt import predict_prompt
+
+        return predict_prompt(self.model, self.prompt, self.tokenizer, texts, texts_b, self.seq_length,
+                              self.max_batch_size, self.device)
+
+
+class SiameseService(TaskService):
+    """``{"label", "probabilities", "logits"}`` per pair (texts, texts_b), as
+    inference/run_classifier_siamese_infer.py predicts them."""
+
+    kind = "siamese"
+
+    def check(self, request: TextPairs) -> None:
+        if request.texts_b is None:
+            raise InputError("a siamese classifier takes pairs: give texts_b")
+
+    def predict(self, texts: list[str], texts_b: list[str] | None) -> list[dict]:
+        from uer.finetune.tasks.siamese import predict_pairs
+
+        return predict_pairs(self.model, self.tokenizer, texts, texts_b, self.seq_length, self.max_batch_size,
+                             self.device)

@@ -12,10 +12,11 @@ from uer.targets.lm_target import LmTarget
 from uer.targets.bilm_target import BilmTarget
 from uer.targets.cls_target import ClsTarget
 from uer.targets.sentence_targets import SdTarget, SrTarget
+from uer.targets.ernie_targets import CapTarget, DlmTarget, DrTarget, IrTarget, TdrTarget
 from uer.names import TARGETS
 from uer.registry import check_complete
 
 check_complete(str2target, TARGETS, "uer.targets")
 
-__all__ = ["BilmTarget", "ClsTarget", "LmTarget", "MlmTarget", "SdTarget", "SpTarget", "SrTarget", "Target", "TargetOutput", "Targets",
+__all__ = ["BilmTarget", "CapTarget", "ClsTarget", "DlmTarget", "DrTarget", "IrTarget", "TdrTarget", "LmTarget", "MlmTarget", "SdTarget", "SpTarget", "SrTarget", "Target", "TargetOutput", "Targets",
            "register", "str2target"]

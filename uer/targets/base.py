@@ -60,6 +60,13 @@ class Targets(nn.Module):
         for name, target in targets.items():
             self.add_module(name, target)
 
+    def add(self, name: str, target: nn.Module) -> None:
+        """Another objective after the config's (pre-training distillation adds ``distill``, uer.distill)."""
+        if name in self.names:
+            raise ValueError(f"target {name!r} exists already")
+        self.names.append(name)
+        self.add_module(name, target)
+
     def counts(self, batch: dict) -> dict[str, int]:
         return {name: getattr(self, name).count(batch) if self._fed(name, batch) else 0 for name in self.names}
 

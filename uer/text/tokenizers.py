@@ -9,6 +9,10 @@
 * ``char``: one token per character; whitespace characters are dropped (UER-py keeps inner
   spaces and maps them to [UNK]; dropping them is the useful behaviour for Chinese text).
 * ``space``: ``text.strip().split(" ")``, exactly like UER-py (an empty text gives no tokens).
+* ``jieba_wordpiece``: ERNIE tiny's Chinese subword tokenization: jieba cuts the text into words, then each
+  word (lower-cased with ``do_lower_case``) is split by greedy longest-match WordPiece over the vocabulary
+  (``scripts/build_vocab.py --subword wordpiece`` builds one: multi-character Chinese pieces, so inputs are
+  shorter than with one token per character).
 
 ``char`` and ``space`` do not lower-case (UER-py behaviour); ``do_lower_case`` only affects
 ``bert``. Out-of-vocabulary tokens become the vocabulary's unknown token.
@@ -156,11 +160,6 @@ class BasicTokenizer:
     def __init__(self, do_lower_case: bool = True) -> None:
         self.do_lower_case = do_lower_case
         self._memo = _Memo(self.split_word, _WORD_MEMO_SIZE)
-
-    @staticmethod
-    def clean_and_split(text: str) -> list[str]:
-        """Whitespace words of ``text`` after cleaning and CJK isolation (memo keys of the fast path)."""
-        return text.translate(_CLEAN_TABLE).split()
 
     def split_word(self, word: str) -> tuple[str, ...]:
         """Tokens of one whitespace word (lower-case + strip accents, then punctuation split)."""
@@ -371,7 +370,32 @@ class SpaceTokenizer(Tokenizer):
         return self.vocab.to_ids(self._fields(text))
 
 
-str2tokenizer: dict[str, type[Tokenizer]] = {"bert": BertTokenizer, "char": CharTokenizer, "space": SpaceTokenizer}
+class JiebaWordpieceTokenizer(Tokenizer):
+    """Words from jieba, then WordPiece within each word (see the module doc); jieba is imported lazily."""
+
+    def _init_caches(self) -> None:
+        from uer.text.segment import _import_jieba
+
+        self._jieba = _import_jieba()
+        self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, unk_token=self.vocab.unk_token)
+        lower = self.do_lower_case
+        self._piece_memo = _Memo(lambda word: self.wordpiece_tokenizer.tokenize_word(word.lower() if lower else word),
+                                 _WORD_MEMO_SIZE)
+
+    def tokenize(self, text: str) -> list[str]:
+        words = (part for word in self._jieba.cut(text) for part in word.split())  # jieba keeps spaces as words
+        return list(chain.from_iterable(map(self._piece_memo.__getitem__, words)))
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_jieba", "wordpiece_tokenizer", "_piece_memo")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._init_caches()
+
+
+str2tokenizer: dict[str, type[Tokenizer]] = {"bert": BertTokenizer, "char": CharTokenizer, "space": SpaceTokenizer,
+                                            "jieba_wordpiece": JiebaWordpieceTokenizer}
 
 
 def build_tokenizer(name: str = "bert", vocab_path: str | os.PathLike | None = None,

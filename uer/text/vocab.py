@@ -23,6 +23,7 @@ the id of its *last* occurrence. That is what both transformers' ``load_vocab`` 
 from __future__ import annotations
 
 import io
+import logging
 import os
 from typing import Iterable, Iterator, Sequence
 
@@ -35,6 +36,8 @@ CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
 MASK_TOKEN = "[MASK]"
 SPM_UNK_TOKEN = "<unk>"
+
+logger = logging.getLogger(__name__)
 
 
 class VocabError(UserError, ValueError):
@@ -134,6 +137,27 @@ class Vocab:
             problems.append(f"unknown token {self._unk_token} is missing")
         if problems:
             raise VocabError(f"{source}: " + "; ".join(problems))
+        self._check_duplicates(source)
+
+    def _check_duplicates(self, source: str) -> None:
+        """A special token twice would silently move (the last occurrence wins): refused with both lines.
+        Ordinary tokens twice keep transformers' and UER-py's ids (one warning with their count)."""
+        if len(self.w2i) == len(self.i2w):
+            return
+        specials = {PAD_TOKEN, CLS_TOKEN, SEP_TOKEN, MASK_TOKEN, self._unk_token}
+        first: dict[str, int] = {}
+        repeated = 0
+        for index, token in enumerate(self.i2w):
+            if token not in first:
+                first[token] = index
+                continue
+            if token in specials:
+                raise VocabError(f"{source}: the special token {token} is on line {first[token] + 1} and again on "
+                                 f"line {index + 1}; a vocabulary holds each special token once")
+            repeated += 1
+        example = next(t for t, i in first.items() if self.w2i[t] != i)
+        logger.warning("%s: %d tokens occur more than once (e.g. %r); each maps to its last line, as in "
+                       "transformers and UER-py", source, repeated, example)
 
     # ------------------------------------------------------------------ lookups
     def __len__(self) -> int:

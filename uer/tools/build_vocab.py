@@ -17,6 +17,15 @@ on the corpus and the options (not on --workers_num). Counting tokens:
 * with --spm_model_path: the pieces of that sentencepiece model.
 
 --processes_num N starts N processes, each counting the lines that start in its N-th of the file's bytes.
+
+Subword vocabulary (ERNIE tiny's Chinese subwords): ``--subword wordpiece --vocab_size 30000`` cuts each line
+into words with jieba, learns subword pieces over those words with sentencepiece's unigram model, and writes
+them as a WordPiece vocabulary: [PAD] [UNK] [CLS] [SEP] [MASK], every character (as ``c`` and ``##c``, so no
+word becomes [UNK]), then the most probable multi-character pieces (a word-initial piece as is, a piece inside
+a word as ``##piece``) up to --vocab_size. Use it with ``--tokenizer jieba_wordpiece``::
+
+    python3 scripts/build_vocab.py --corpus_path corpora/CLUECorpusSmall.txt --vocab_path models/zh_subword_vocab.txt \
+        --subword wordpiece --vocab_size 30000
 """
 from __future__ import annotations
 
@@ -27,11 +36,13 @@ from collections import Counter
 from multiprocessing import get_context
 from typing import Callable, Sequence
 
-from uer.errors import UsageError, entry_point
+from uer.errors import DataError, UsageError, entry_point
 from uer.utils.io import UTF8_BOM, atomic_open, check_input_file, check_outputs, decode_utf8
+from uer.utils.ranges import positive_int
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TOKENIZERS = ("bert", "char", "space")
+SUBWORDS = ("wordpiece",)
 
 
 def char_tokenize(text: str) -> list[str]:
@@ -110,6 +121,75 @@ def vocab_from_counts(counts: Counter, min_count: int = 1) -> list[str]:
     return SPECIAL_TOKENS + [token for token, _ in kept]
 
 
+def jieba_words(text: str, jieba) -> list[str]:
+    """The lower-cased words jieba cuts ``text`` into (what the jieba_wordpiece tokenizer splits further)."""
+    return [part for word in jieba.cut(text.lower()) for part in word.split()]
+
+
+def train_wordpiece(corpus_path: str, vocab_size: int, character_coverage: float = 0.9995,
+                    max_lines: int = 2_000_000) -> list[str]:
+    """A WordPiece vocabulary of ``vocab_size`` entries learned over the jieba words of the corpus (module doc)."""
+    import tempfile
+
+    import sentencepiece as spm
+
+    from uer.text.segment import _import_jieba
+
+    jieba = _import_jieba()
+    with tempfile.TemporaryDirectory() as tmp:
+        words_path = os.path.join(tmp, "words.txt")
+        lines = 0
+        with open(corpus_path, "rb") as src, open(words_path, "w", encoding="utf-8") as out:
+            for offset, raw in _lines_with_offsets(src):
+                text = decode_utf8(raw, corpus_path, offset=offset).strip()
+                if text:
+                    out.write(" ".join(jieba_words(text, jieba)) + "\n")
+                    lines += 1
+                    if lines >= max_lines:
+                        break
+        if lines == 0:
+            raise UsageError(f"{corpus_path}: no text to learn a vocabulary from")
+        prefix = os.path.join(tmp, "sp")
+        try:
+            spm.SentencePieceTrainer.Train(
+                input=words_path, model_prefix=prefix, vocab_size=vocab_size, model_type="unigram",
+                character_coverage=character_coverage, unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+                hard_vocab_limit=False, max_sentence_length=1 << 16, split_by_whitespace=True,
+                normalization_rule_name="identity",  # keep full-width punctuation: the tokenizer does not fold it
+                shuffle_input_sentence=False, minloglevel=2, num_threads=1)  # deterministic: every line, in order
+        except RuntimeError as err:
+            raise UsageError(f"{corpus_path}: sentencepiece could not learn a vocabulary: {err}") from None
+        processor = spm.SentencePieceProcessor()
+        processor.Load(prefix + ".model")
+    pieces = [(processor.IdToPiece(i), processor.GetScore(i)) for i in range(processor.GetPieceSize())
+              if not (processor.IsUnknown(i) or processor.IsControl(i))]
+    chars = sorted({ch for piece, _ in pieces for ch in piece.replace(SPIECE_UNDERLINE, "")})
+    vocab = list(SPECIAL_TOKENS) + chars + ["##" + ch for ch in chars]
+    if len(vocab) >= vocab_size:
+        raise UsageError(f"--vocab_size {vocab_size} leaves no room for subword pieces: the corpus has {len(chars)} "
+                         f"characters ({len(vocab)} entries with their ## forms and the special tokens); give more")
+    seen = set(vocab)
+    for piece, _ in sorted(pieces, key=lambda item: -item[1]):
+        body = piece.replace(SPIECE_UNDERLINE, "")
+        token = body if piece.startswith(SPIECE_UNDERLINE) else "##" + body
+        if len(body) > 1 and token not in seen:
+            vocab.append(token)
+            seen.add(token)
+        if len(vocab) >= vocab_size:
+            break
+    return vocab
+
+
+SPIECE_UNDERLINE = "\u2581"
+
+
+def _lines_with_offsets(handle):
+    offset = 0
+    for raw in handle:
+        yield offset, (raw[3:] if offset == 0 and raw.startswith(UTF8_BOM) else raw)
+        offset += len(raw)
+
+
 def write_vocab(vocab: list[str], path: str | os.PathLike) -> None:
     """Write one token per line, atomically (uer.utils.io.atomic_open)."""
     with atomic_open(path, "w") as f:
@@ -130,9 +210,14 @@ def build_parser(prog: str = "build_vocab.py") -> argparse.ArgumentParser:
                              "Default: --delimiter if given, else bert.")
     parser.add_argument("--delimiter", choices=("char", "space"), default=None,
                         help="Older spelling of --tokenizer char / --tokenizer space.")
-    parser.add_argument("--processes_num", "--workers_num", dest="workers_num", type=int, default=1,
+    parser.add_argument("--processes_num", "--workers_num", dest="workers_num", type=positive_int, default=1,
                         help="Processes counting tokens in parallel.")
-    parser.add_argument("--min_count", type=int, default=1, help="Keep tokens seen at least this many times.")
+    parser.add_argument("--min_count", type=positive_int, default=1, help="Keep tokens seen at least this many times.")
+    parser.add_argument("--subword", choices=SUBWORDS, default=None,
+                        help="Learn a subword vocabulary instead of counting tokens: wordpiece = jieba words, then "
+                             "subword pieces (ERNIE tiny); use it with --tokenizer jieba_wordpiece.")
+    parser.add_argument("--vocab_size", type=positive_int, default=None,
+                        help="--subword: entries of the vocabulary (special tokens and every character included).")
     return parser
 
 
@@ -154,8 +239,28 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = time.perf_counter()
     check_outputs(args, outputs=("vocab_path",), inputs=("corpus_path", "spm_model_path"))
+    if (args.subword is None) != (args.vocab_size is None):
+        parser.error("--subword and --vocab_size go together")
+    if args.subword:
+        if args.spm_model_path or args.tokenizer or args.delimiter or args.min_count != 1:
+            parser.error("--subword learns its own pieces: --spm_model_path, --tokenizer, --delimiter and --min_count "
+                         "do not apply")
+        if args.vocab_size < 100:
+            parser.error("--vocab_size must be at least 100")
+        vocab = train_wordpiece(args.corpus_path, args.vocab_size)
+        write_vocab(vocab, args.vocab_path)
+        chars = sum(1 for token in vocab if len(token) == 1)
+        print(f"{args.vocab_path}: {len(vocab)} tokens ({len(SPECIAL_TOKENS)} special, {chars} characters and their ## "
+              f"forms, {len(vocab) - len(SPECIAL_TOKENS) - 2 * chars} multi-character pieces) learned over jieba words "
+              f"in {time.perf_counter() - started:.1f} s; tokenize with --tokenizer jieba_wordpiece", flush=True)
+        return
     counts = count_tokens(args.corpus_path, tokenizer, args.workers_num, args.spm_model_path)
     vocab = vocab_from_counts(counts, args.min_count)
+    if len(vocab) == len(SPECIAL_TOKENS):  # nothing but the special tokens: no model could use it
+        found = (f"{len(counts)} distinct tokens, the most frequent seen {max(counts.values())} times" if counts
+                 else "no tokens at all")
+        raise DataError(f"no token is seen at least --min_count {args.min_count} times ({found}); nothing written: "
+                        "lower --min_count or give a larger corpus", args.corpus_path)
     write_vocab(vocab, args.vocab_path)
     by = f"sentencepiece model {args.spm_model_path}" if args.spm_model_path else f"{tokenizer} tokenizer"
     print(f"{args.vocab_path}: {len(vocab)} tokens ({len(SPECIAL_TOKENS)} special + {len(vocab) - len(SPECIAL_TOKENS)} "

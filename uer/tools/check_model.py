@@ -85,8 +85,8 @@ def key_generation(raw_keys: Sequence[str]) -> str:
 def inspect_state_dict(path: str) -> ModelReport:
     from uer.model_loader import load_state_dict
 
-    raw = load_state_dict(path, normalize=False)
-    state = load_state_dict(path)
+    raw = load_state_dict(path, normalize=False, finite=False)  # NaN/inf are reported, not refused
+    state = load_state_dict(path, finite=False)
     keys = list(state)
     order = {"word": 0, "pos": 1, "seg": 2}
     embedding = sorted({key.split(".")[1] for key in keys if key.startswith("embedding.") and key.count(".") >= 3},
@@ -145,7 +145,7 @@ def check_loading(args: argparse.Namespace, path: str, vocab_size: int) -> list[
     if getattr(args, "target", None):
         targets, _ = normalize_target(args.target, getattr(args, "data_processor", None))
     cfg = config_from_args(args, vocab_size, target=tuple(targets) if targets else None)
-    state = load_state_dict(path)
+    state = load_state_dict(path, finite=False)
     model = build_model(cfg, with_target=bool(cfg.target))
     own = model.state_dict()
     problems = [f"shape of {key}: file {tuple(value.shape)}, config {tuple(own[key].shape)}"

@@ -19,6 +19,7 @@ import numpy as np
 
 from uer.errors import UsageError, entry_point
 from uer.utils.io import atomic_write, atomic_write_text, check_input_file, check_output_path, read_lines
+from uer.utils.ranges import positive_int, sequence_length
 
 
 class ToolError(UsageError):
@@ -53,8 +54,8 @@ def add_encoder_options(parser: argparse.ArgumentParser, batch_size: int = 64, s
     """Model, tokenizer and device options of the tools that run the encoder."""
     from uer import opts
 
-    parser.add_argument("--batch_size", type=int, default=batch_size, help="Texts per forward pass.")
-    parser.add_argument("--seq_length", type=int, default=seq_length,
+    parser.add_argument("--batch_size", type=positive_int, default=batch_size, help="Texts per forward pass.")
+    parser.add_argument("--seq_length", type=sequence_length, default=seq_length,
                         help="Longest input in tokens ([CLS] included); longer lines are truncated.")
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)

@@ -80,6 +80,9 @@ from uer.finetune.tasks import multi_label  # noqa: E402,F401
 from uer.finetune.tasks import multiple_choice  # noqa: E402,F401
 from uer.finetune.tasks import ner  # noqa: E402,F401
 from uer.finetune.tasks import regression  # noqa: E402,F401
+from uer.finetune.tasks import simcse  # noqa: E402,F401
+from uer.finetune.tasks import siamese  # noqa: E402,F401
+from uer.finetune.tasks import prompt  # noqa: E402,F401
 
 __all__ = ["ENTRY_POINT_GROUP", "INFER", "SERVE", "TRAIN", "InferenceData", "Task", "TrainingData", "get_task",
            "load_plugins", "overview", "register_task", "str2task", "task_from_argv", "task_names"]

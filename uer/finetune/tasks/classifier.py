@@ -10,6 +10,7 @@ so fine-tuned models move both ways between UER-py and this project.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv_lines
+from uer.data.finetune_data import (DataError, Instances, encode_pair, parse_decimal, parse_integer, parse_label,
+                                    read_tsv_lines)
 from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction, stack_outputs
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
@@ -26,6 +28,9 @@ from uer.names import POOLINGS
 from uer.utils.io import atomic_write_text, read_lines
 from uer.finetune.metrics import classification_report
 from uer.text.tokenizers import Tokenizer
+from uer.utils.ranges import positive_int, probability
+
+logger = logging.getLogger("uer.finetune")
 
 
 def count_labels(path: str, soft_targets: bool = False) -> int:
@@ -82,7 +87,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     except DataError as err:
         if soft_targets and "'logits'" in str(err):
             raise DataError(f"{err}. --soft_targets trains on the teacher's logits: make the training file with "
-                            "inference/run_classifier_infer.py --output_logits (see README)") from None
+                            "inference/run_classifier_infer.py --output_logits (see docs/finetuning.md)") from None
         raise
     check_pairs(columns, path, pairs, pairs_from)
     a, b = columns["text_a"], columns.get("text_b")
@@ -101,10 +106,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     for name in extra_int_columns:
         values = []
         for row, line in zip(rows, lines):
-            try:
-                values.append(int(row[columns[name]]))
-            except ValueError:
-                raise DataError(f"column {name!r} must hold integers, found {row[columns[name]]!r}", path, line) from None
+            values.append(parse_integer(row[columns[name]], f"column {name!r}:", path, line))
         fields[name] = np.array(values, dtype=np.int64)
     return Instances.from_sequences(sequences, fields)
 
@@ -112,10 +114,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
 def _read_logits(path: str, rows: list[list[str]], lines: list[int], column: int, labels_num: int | None) -> np.ndarray:
     out = []
     for row, line in zip(rows, lines):
-        try:
-            values = [float(v) for v in row[column].split()]
-        except ValueError:
-            raise DataError(f"logits {row[column]!r} are not space-separated numbers", path, line) from None
+        values = [parse_decimal(v, "logit", path, line) for v in row[column].split()]
         if labels_num is not None and len(values) != labels_num:
             raise DataError(f"{len(values)} logits for {labels_num} labels", path, line)
         out.append(values)
@@ -214,7 +213,7 @@ def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     add_pooling_option(group)
     group.add_argument("--soft_targets", action="store_true",
                        help="Distillation: also fit the teacher's logits (training file column 'logits').")
-    group.add_argument("--soft_alpha", type=float, default=0.5,
+    group.add_argument("--soft_alpha", type=probability, default=0.5,
                        help="Weight of the soft-target MSE; the hard-label cross-entropy gets 1 - soft_alpha.")
 
 
@@ -258,7 +257,9 @@ class ClassifierTask(Task):
 Files: a header row naming the columns (``label``, ``text_a``, and ``text_b`` for pairs), tab-separated.
 The number of labels is read from the training set. After each epoch the dev set is evaluated and the
 best model so far written to --output_model_path; the test set is evaluated with that model at the end.
-Distillation: --soft_targets --soft_alpha 0.5 with a training file that has the teacher's ``logits``.
+Distillation: --soft_targets --soft_alpha 0.5 with a training file that has the teacher's ``logits``; or
+layer distillation from a fine-tuned teacher run alongside (ERNIE tiny, docs/ernie.md): --teacher_model_path
+--teacher_config_path --distill_losses hidden attention logits.
 """
     infer_doc = r"""Predict labels with a model fine-tuned by run_classifier.py (or run_dbqa.py).
 
@@ -275,16 +276,20 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
 """
     primary = "acc"
     serve_backends = ("torch", "onnxruntime")
+    input_options = ("teacher_model_path", "teacher_config_path")
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         if mode != "train":
-            parser.add_argument("--labels_num", type=int, required=mode == "infer", default=None,
-                                help="Number of labels of the model.")
+            parser.add_argument("--labels_num", type=positive_int, default=None,
+                                help="Number of labels of the model (read from its record MODEL.json when omitted).")
         if mode == "infer":
             add_prediction_columns_options(parser)
         add_classifier_options(parser)
         if mode == "train":
+            from uer.distill import add_distillation_options
+
+            add_distillation_options(parser)
             add_adversarial_options(parser)
 
     @classmethod
@@ -293,6 +298,9 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
 
         if mode != "train" and args.labels_num is not None and args.labels_num < 1:
             raise UsageError(f"--labels_num must be at least 1, got {args.labels_num}")
+        if mode == "infer" and args.labels_num is None:
+            raise UsageError("give --labels_num (the model's number of labels; a model fine-tuned by this project "
+                             "records it in MODEL.json next to the model file)")
 
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
         super().__init__(args, tokenizer)
@@ -318,6 +326,9 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         test = self.read(args.test_path, pairs=self.pairs, pairs_from=args.train_path) if args.test_path else None
         return TrainingData(train, [self.eval_set("dev", dev)], [self.eval_set("test", test)] if test else [])
 
+    def model_outputs(self) -> dict[str, Any]:
+        return {"labels_num": self.labels_num}
+
     def describe(self, data: TrainingData) -> str:
         args = self.args
         return "%d labels (from %s); %s pooling%s" % (
@@ -333,7 +344,22 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         if pretrained:
             init_head(model)
             load_pretrained(model, self.args.pretrained_model_path)
+            self.attach_teacher(model)
         return model
+
+    def attach_teacher(self, model: nn.Module) -> None:
+        """--teacher_model_path: the student learns from a fine-tuned teacher classifier too (uer.distill)."""
+        from uer.distill import attach_teacher_from_args, check_distillation_args
+        from uer.finetune.builders import encoder_from_args
+
+        if not hasattr(self.args, "teacher_model_path") or not check_distillation_args(self.args):
+            return  # (the cross-validation task builds classifiers without these options)
+
+        def build(options: argparse.Namespace) -> nn.Module:
+            cfg, embedding, encoder = encoder_from_args(options, len(self.tokenizer.vocab))
+            return Classifier(embedding, encoder, cfg.hidden_size, self.labels_num, options.pooling)
+
+        logger.info("%s", attach_teacher_from_args(model, self.args, build))
 
     def read_inference(self, path: str) -> InferenceData:
         return InferenceData(read_classification(path, self.tokenizer, self.args.seq_length, with_labels=False,
@@ -354,8 +380,8 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         if args.backend == "torch":
             if self.labels_num is None:
                 raise UsageError("give --labels_num: the number of labels the classifier was trained with")
-            runner, model = TorchRunner(ClassifierLogits(self.load_model(args.load_model_path)).eval(), device), \
-                args.load_model_path
+            classifier = self.load_model(args.load_model_path)
+            runner, model = TorchRunner(ClassifierLogits(classifier).eval(), device), args.load_model_path
         else:
             runner = OnnxRunner(args.onnx_path, args.threads, device)
             meta = runner.check("classifier", len(self.tokenizer.vocab), args.seq_length)

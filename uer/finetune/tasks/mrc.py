@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,6 +37,9 @@ from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_
 from uer.utils.io import atomic_write_text
 from uer.text.tokenizers import Tokenizer, is_chinese_char, is_punctuation, is_whitespace
 from uer.finetune.metrics import cmrc_report
+from uer.utils.ranges import positive_int
+
+logger = logging.getLogger(__name__)
 
 MAX_QUESTION_TOKENS = 64  # longer questions are cut (BERT's max_query_length)
 
@@ -50,28 +54,75 @@ class Question:
 
 
 def read_squad(path: str, with_answers: bool = True) -> list[Question]:
-    """The questions of a SQuAD-format file, in file order."""
+    """The questions of a SQuAD-format file, in file order.
+
+    Refused with the question's place and id: a non-object entry, a question id given twice (a prediction
+    would be lost), an answer without a ``text`` string or with an ``answer_start`` that is not a
+    non-negative integer, and, in a labelled file, an empty context or an answer that is empty or not in its
+    context (it would train as "no answer"). An answer found elsewhere than at its ``answer_start`` is taken
+    at the occurrence nearest to it (a warning counts them).
+    """
     doc = read_json(path, "SQuAD-format file")
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise DataError("expected SQuAD format: a JSON object with a 'data' list of articles", path)
     out = []
+    seen: dict[str, str] = {}
+    moved = 0
     for a, article in enumerate(doc["data"]):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
+            raise DataError(f"data[{a}]: expected an object with a 'paragraphs' list", path)
         for p, para in enumerate(article.get("paragraphs", [])):
             where = f"data[{a}].paragraphs[{p}]"
-            if not isinstance(para.get("context"), str):
+            if not isinstance(para, dict) or not isinstance(para.get("context"), str):
                 raise DataError(f"{where}: no 'context' string", path)
             context = para["context"]
+            if not isinstance(para.get("qas", []), list):
+                raise DataError(f"{where}: 'qas' must be a list of questions", path)
             for q, qa in enumerate(para.get("qas", [])):
-                if "id" not in qa or "question" not in qa:
-                    raise DataError(f"{where}.qas[{q}]: needs 'id' and 'question'", path)
-                answers = [ans["text"] for ans in qa.get("answers", [])] if with_answers else []
+                if not isinstance(qa, dict) or "id" not in qa or not isinstance(qa.get("question"), str):
+                    raise DataError(f"{where}.qas[{q}]: needs 'id' and a 'question' string", path)
+                place, qid = f"{where}.qas[{q}] (id {qa['id']})", str(qa["id"])
+                if qid in seen:
+                    raise DataError(f"{place}: the question id is also used at {seen[qid]}; ids must be unique "
+                                    "(predictions are keyed by id)", path)
+                seen[qid] = f"{where}.qas[{q}]"
+                answers = _answers(qa, place, path) if with_answers else []
                 if with_answers and not answers:
-                    raise DataError(f"{where}.qas[{q}] (id {qa['id']}): no answers in a labelled file", path)
+                    raise DataError(f"{place}: no answers in a labelled file", path)
                 start = None
                 if answers:
-                    first = qa["answers"][0]
-                    start = _locate(context, first["text"], int(first.get("answer_start", -1)))
-                out.append(Question(str(qa["id"]), qa["question"], context, answers, start))
+                    text, given = answers[0]
+                    if not context.strip():
+                        raise DataError(f"{place}: empty context, but the question has an answer", path)
+                    start = _locate(context, text, given)
+                    if start is None:
+                        raise DataError(f"{place}: the answer {text[:40]!r} is not in the context (it would be "
+                                        "trained as 'no answer')", path)
+                    moved += start != given
+                out.append(Question(qid, qa["question"], context, [text for text, _ in answers], start))
+    if moved:
+        logger.warning("%s: %d answers are not at their answer_start; the occurrence nearest to it is used", path, moved)
+    return out
+
+
+def _answers(qa: dict, place: str, path: str) -> list[tuple[str, int]]:
+    """(text, answer_start) of each answer of a question (-1: no answer_start given)."""
+    answers = qa.get("answers", [])
+    if not isinstance(answers, list):
+        raise DataError(f"{place}: 'answers' must be a list", path)
+    out = []
+    for i, ans in enumerate(answers):
+        if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
+            raise DataError(f"{place}: answers[{i}] needs a 'text' string", path)
+        if not ans["text"].strip():
+            raise DataError(f"{place}: answers[{i}] has an empty text", path)
+        start = ans.get("answer_start", -1)
+        if isinstance(start, str) and start.isascii() and start.isdigit():
+            start = int(start)
+        if not isinstance(start, int) or isinstance(start, bool) or start < -1:
+            raise DataError(f"{place}: answers[{i}].answer_start {start!r} is not a character offset "
+                            "(a non-negative integer)", path)
+        out.append((ans["text"], start))
     return out
 
 
@@ -304,9 +355,9 @@ def predict_answers(model: SpanExtractor, tokenizer: Tokenizer, questions: Seque
 
 def add_mrc_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reading comprehension")
-    group.add_argument("--doc_stride", type=int, default=128,
+    group.add_argument("--doc_stride", type=positive_int, default=128,
                        help="Tokens between the starts of consecutive windows of a long context.")
-    group.add_argument("--max_answer_length", type=int, default=64, help="Longest answer in tokens.")
+    group.add_argument("--max_answer_length", type=positive_int, default=64, help="Longest answer in tokens.")
 
 
 class MrcTask(Task):

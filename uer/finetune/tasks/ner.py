@@ -233,6 +233,15 @@ def sentence_tags(predictions: list[Prediction], data: Instances, sentences: Sen
     return out
 
 
+PREDICTION_COLUMN = "pred_label"  # UER-py's run_ner_infer.py header
+
+
+def format_predicted_tags(tags: Sequence[Sequence[str]]) -> str:
+    """The NER prediction file's text, as UER-py's run_ner_infer.py writes it: a ``pred_label`` header, then one
+    line per sentence with one tag per input character, separated by spaces."""
+    return PREDICTION_COLUMN + "\n" + "".join(" ".join(sentence) + "\n" for sentence in tags)
+
+
 def ner_metric(sentences: Sentences, id2label: Sequence[str]):
     """Metric for an EvalSet of a labelled tagging file: entity P/R/F1 (primary score ``f1``)."""
 
@@ -321,7 +330,7 @@ an I-X that does not follow B-X or I-X (with or without CRF). The best model on 
         --prediction_path datasets/msra_ner/prediction.tsv --label2id_path datasets/msra_ner/label2id.json \
         --embedding word_pos_seg --encoder transformer --mask fully_visible
 
-Reads ``text_a`` (space-separated characters) by column name; writes a TSV with a ``label`` column: one
+Reads ``text_a`` (space-separated characters) by column name; writes a TSV with UER-py's ``pred_label`` column: one
 tag per input character, separated by spaces (long sentences are predicted in windows and joined). A model
 trained with --crf_target is recognised from its file (its ``crf.*`` weights) and decoded by Viterbi.
 """
@@ -368,7 +377,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
         self.args.crf_target = self.args.crf_target or "crf.transitions" in state  # a CRF model decodes by Viterbi
         model = self.build_model(pretrained=False)
         load_model_weights(model, path, strict_prefixes=("",), state=state)
-        return model
+        return self.inference_model(model)
 
     def read_inference(self, path: str) -> InferenceData:
         data, sentences = self.read(path, with_labels=False)
@@ -376,7 +385,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
 
     def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
         tags = sentence_tags(predictions, data.instances, data.source, self.id2label)
-        atomic_write_text(path, "label\n" + "".join(" ".join(t) + "\n" for t in tags))
+        atomic_write_text(path, format_predicted_tags(tags))
         return f"tagged {len(data.source.words)} sentences of {self.args.test_path} into {path}"
 
     def service(self, device, max_batch_size: int):
