@@ -13,7 +13,7 @@ import pytest
 
 from tools_error_cases import tool_matrix
 from uer.finetune.tasks import get_task, task_names
-from errors_workspace import (ROOT, assert_one_line_error, classifier_args, error_ws, infer_args, leftovers,  # noqa: F401
+from errors_workspace import (BAD_BYTES, ROOT, assert_one_line_error, classifier_args, error_ws, infer_args, leftovers,  # noqa: F401
                               run_entry)
 
 Args = Callable[[dict, Path], list]
@@ -249,6 +249,51 @@ TASKS = [
                    lambda ws: [f"{ws['nonutf8_lines.json']}:2", "invalid UTF-8"])}),
 ]
 
+def glue_workspace(ws: dict) -> None:
+    """A tiny HF BERT folder (random weights, the workspace's vocabulary) and MRPC-format folders, made once."""
+    if "hf_bert" in ws:
+        return
+    import shutil
+
+    from safetensors.torch import save_file
+    from transformers import BertConfig, BertModel
+
+    root = ws["root"]
+    folder = root / "hf_bert"
+    folder.mkdir()
+    config = BertConfig(vocab_size=13, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    config.to_json_file(folder / "config.json")  # save_pretrained's progress bar would be on stderr
+    save_file({k: v.contiguous() for k, v in BertModel(config).state_dict().items()}, folder / "model.safetensors")
+    shutil.copyfile(ws["vocab.txt"], folder / "vocab.txt")
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+    good = "".join(f"{i % 2}\t{i}\t{i + 100}\t{TEXT}\t{TEXT[::-1]}\n" for i, TEXT in enumerate(["这本书很好", "好书", "不好看"]))
+    for name, dev in (("glue", good.encode()), ("glue_nonutf8", good.encode() + b"1\t7\t8\t" + BAD_BYTES + b"\tx\n"),
+                      ("glue_badlabel", (good + "2\t7\t8\t好\t书\n").encode())):
+        (root / name).mkdir()
+        (root / name / "train.tsv").write_text(header + good, encoding="utf-8")
+        (root / name / "dev.tsv").write_bytes(header.encode() + dev)
+        ws[name] = root / name
+    ws["hf_bert"] = folder
+
+
+def glue_base(ws: dict, out: Path) -> list:
+    glue_workspace(ws)
+    return ["--model_type", "bert", "--model_name_or_path", ws["hf_bert"], "--task_name", "MRPC", "--do_train",
+            "--do_eval", "--data_dir", ws["glue"], "--max_seq_length", "16", "--output_dir", out,
+            "--num_train_epochs", "1"]
+
+
+GLUE_CASES: Cases = {
+    "missing": (lambda ws: ["--data_dir", ws["root"] / "no_glue"], lambda ws: [_s(ws["root"] / "no_glue" / "train.tsv")]),
+    "non_utf8": (lambda ws: ["--data_dir", ws["glue_nonutf8"]],
+                 lambda ws: [f"{ws['glue_nonutf8'] / 'dev.tsv'}:5", "invalid UTF-8"]),
+    "bad_label": (lambda ws: ["--data_dir", ws["glue_badlabel"]],
+                  lambda ws: [f"{ws['glue_badlabel'] / 'dev.tsv'}:5", "label '2'"]),
+    "not_a_folder": (lambda ws: ["--model_name_or_path", ws["vocab.txt"]], lambda ws: [_s(ws["vocab.txt"]), "folder"]),
+}
+
+
 def plot_base(ws: dict, out: Path) -> list:
     return ["--input_path", ws["corpus.txt"], "--output_path", out / "plot.png"]
 
@@ -295,6 +340,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/build_vocab.py", build_vocab_base, CORPUS_CASES),
     ("scripts/build_demo_data.py", demo_base, DEMO_CASES),
     ("scripts/plot_training.py", plot_base, PLOT_CASES),
+    ("run_glue.py", glue_base, GLUE_CASES),
     ("scripts/convert_bert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
     ("scripts/convert_bert_text_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
     ("scripts/convert_bert_token_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
@@ -304,6 +350,10 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/convert_bert_text_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_token_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_gpt2_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_roberta_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_xlmroberta_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_roberta_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_xlmroberta_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_google.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_original_tf.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_extractive_qa_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
@@ -322,7 +372,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
 
 def entry_scripts() -> set[str]:
     """Every runnable script of the repository: top level, inference/ and scripts/."""
-    found = {p.name for p in ROOT.glob("*.py")}
+    found = {p.name for p in ROOT.glob("*.py")} - {"hubconf.py"}  # torch.hub's module (tests/test_hub.py), no command
     for folder in ("inference", "scripts"):
         found |= {f"{folder}/{p.name}" for p in (ROOT / folder).glob("*.py")}
     return found

@@ -40,19 +40,24 @@ __all__ = ["POOLINGS", "TextEncoder", "load_config", "load_model", "resolve_devi
 
 
 def load_config(config_path: str | os.PathLike | None = None, vocab_size: int | None = None,
-                **overrides: Any) -> ModelConfig:
+                model_path: str | os.PathLike | None = None, **overrides: Any) -> ModelConfig:
     """A validated ModelConfig from a JSON file (optional) and keyword overrides named like the JSON's keys and
     the command line's flags (``hidden_size=256``, ``encoder="bert"``, ``target=["mlm"]``, ``labels_num=3``).
 
     Without ``config_path`` the declared defaults apply (BERT-base sizes). ``vocab_size`` is required (take it
-    from the vocabulary: ``len(tokenizer.vocab)``).
+    from the vocabulary: ``len(tokenizer.vocab)``). ``model_path``: an HF model folder there gives the config
+    when ``config_path`` is None (its config.json, HF's keys mapped onto ours).
     """
+    from uer.hf_folder import is_hf_folder
+
     if vocab_size is None or vocab_size <= 0:
         raise ConfigError("load_config needs vocab_size (the number of tokens of the model's vocabulary)")
     known = set(ModelConfig.__dataclass_fields__) | {"remove_transformer_bias", "data_processor"}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(f"load_config: unknown option {unknown[0]!r}")
+    if config_path is None and model_path is not None and is_hf_folder(model_path):
+        config_path = os.path.join(os.fspath(model_path), "config.json")
     if config_path is None:
         return ModelConfig.from_dict(overrides, vocab_size)
     return ModelConfig.from_json(config_path, vocab_size, **overrides)
@@ -88,7 +93,9 @@ def load_model(cfg: ModelConfig, model_path: str | os.PathLike | None = None, wi
     """
     state = load_state_dict(model_path) if model_path is not None else None
     if with_target is None:
-        with_target = state is not None and any(key.startswith("target.") for key in state)
+        # (a BertModel's pooler alone, kept as target.sp.linear_1, is no pre-training head)
+        with_target = state is not None and any(key.startswith("target.") and not key.startswith("target.sp.linear_1.")
+                                                for key in state)
     model = build_model(cfg, with_target=with_target and bool(cfg.target))
     if state is not None:
         load_model_weights(model, model_path, state=state)
@@ -114,30 +121,42 @@ class TextEncoder:
                         config_path: str | os.PathLike | None = None, spm_model_path: str | None = None,
                         tokenizer: str | None = None, device: str | torch.device = "auto",
                         seq_length: int | None = None, closing_sep: bool | None = None,
+                        do_lower_case: bool | None = None, merges_path: str | None = None,
                         quantize: str = "none", **overrides: Any) -> "TextEncoder":
-        """Load a model file (``None``: random initialisation) with its vocabulary and config.
+        """Load a model file or an HF model folder (``None``: random initialisation) with its vocabulary and config.
 
-        ``quantize="int8"``: dynamic int8 linear layers for CPU inference (:mod:`uer.utils.quantize`; ~2x
-        faster). ``overrides`` are model options as in :func:`load_config` (``encoder="bert"``,
-        ``layernorm_variant="uer"``, ...). A model fine-tuned by this project has a record next to it
-        (``MODEL.json``, :mod:`uer.model_meta`): what is not given here (config, tokenizer, seq_length, the
-        closing [SEP]) comes from it, and a value that contradicts it is an error. Otherwise the defaults are
-        the bert tokenizer, 128 tokens and ``[CLS] text [SEP]``.
+        From an HF folder (uer/hf_folder.py) the config, tokenizer, vocabulary and casing come from its files;
+        arguments given here win. ``do_lower_case`` None: from the folder's tokenizer_config.json, else from the
+        vocabulary. A model fine-tuned by this project has a record next to it (``MODEL.json``,
+        :mod:`uer.model_meta`): what is not given here (config, tokenizer, seq_length, the closing [SEP]) comes from
+        it, and a value that contradicts it is an error. Otherwise the defaults are the bert tokenizer, 128 tokens
+        and ``[CLS] text [SEP]``. ``quantize="int8"``: dynamic int8 linear layers for CPU inference
+        (:mod:`uer.utils.quantize`). ``overrides`` are model options as in :func:`load_config`.
         """
         from uer import model_meta
+        from uer.hf_folder import HFFolder, is_hf_folder
 
+        if is_hf_folder(model_path):
+            found = HFFolder(model_path).tokenizer_options()
+            if not vocab_path and not spm_model_path:
+                vocab_path, spm_model_path = found.get("vocab_path"), found.get("spm_model_path")
+                merges_path = merges_path or found.get("merges_path")
+                tokenizer = tokenizer or found.get("tokenizer")
+            if do_lower_case is None:
+                do_lower_case = found.get("do_lower_case")
         if not vocab_path and not spm_model_path:
             raise ConfigError("give vocab_path (or spm_model_path): the vocabulary the model was trained with")
-        record = model_meta.read(model_path) if model_path else None
-        where = model_meta.record_path(model_path) if model_path else ""
+        record = model_meta.read(model_path) if model_path and not is_hf_folder(model_path) else None
+        where = model_meta.record_path(model_path) if record is not None else ""
         tokenizer = model_meta.resolve(record, "tokenizer", tokenizer, "bert", where)
         seq_length = model_meta.resolve(record, "seq_length", seq_length, 128, where)
         no_closing_sep = model_meta.resolve(record, "no_closing_sep", None if closing_sep is None else not closing_sep,
                                             False, where)
-        tok = build_tokenizer(tokenizer, vocab_path, spm_model_path)
-        if model_path:
+        tok = build_tokenizer(tokenizer, vocab_path, spm_model_path, do_lower_case, merges_path)
+        if record is not None:
             model_meta.check_vocabulary(record, tok.vocab, model_path)
-        cfg = load_config(config_path, len(tok.vocab), **model_meta.recorded_config(record, config_path, overrides, where))
+        cfg = load_config(config_path, len(tok.vocab), model_path=model_path,
+                          **model_meta.recorded_config(record, config_path, overrides, where))
         device = resolve_device(device)
         model = quantize_for_inference(load_model(cfg, model_path, device=device), quantize, device)
         return cls(model, tok, cfg, seq_length, device, not no_closing_sep)

@@ -179,12 +179,17 @@ def load_json_config(path: str) -> dict[str, Any]:
         raise ConfigError(f"invalid JSON ({err.msg}, column {err.colno})", resolved, err.lineno) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{resolved}: a config must be a JSON object")
+    from uer.hf_folder import is_hf_config, uer_config_from_hf
+
+    if is_hf_config(data):  # an HF config.json: its keys mapped onto ours (uer/hf_folder.py)
+        return uer_config_from_hf(data, str(resolved))
     return data
 
 
 def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
     """Names of the options given on the command line (a defaults-suppressed re-parse, not argv scanning)."""
     quiet = copy.deepcopy(parser)
+    quiet._defaults = {}  # set_defaults() values (a task's defaults) are defaults, not given options
     for action in quiet._actions:
         action.default = argparse.SUPPRESS
         action.required = False
@@ -204,6 +209,7 @@ def apply_json_config(args: argparse.Namespace, explicit: set[str],
     records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`. Keys are checked
     (:func:`check_config_keys`) against ``parser``'s options and the model's fields."""
     args.explicit = set(explicit)
+    _apply_hf_folder(args)
     config_path = getattr(args, "config_path", None)
     if config_path:
         data = load_json_config(config_path)
@@ -215,6 +221,46 @@ def apply_json_config(args: argparse.Namespace, explicit: set[str],
             if key not in args.explicit:
                 setattr(args, key, value)
     return args
+
+
+# Options naming the model a command starts from; an HF model folder there supplies config and tokenizer.
+MODEL_PATH_OPTIONS = ("pretrained_model_path", "load_model_path")
+# Folder values an explicit flag may not contradict (the folder's weights have these sizes).
+_FOLDER_CHECKED = ("emb_size", "hidden_size", "feedforward_size", "heads_num", "layers_num", "max_seq_length",
+                   "hidden_act", "layernorm_eps", "mask", "layernorm_positioning",
+                   "factorized_embedding_parameterization", "parameter_sharing", "remove_embedding_layernorm")
+
+
+def _apply_hf_folder(args: argparse.Namespace) -> None:
+    """An HF model folder as the model path: its config.json is the JSON config unless --config_path is given, and
+    its tokenizer files give --tokenizer / --vocab_path / --merges_path / --spm_model_path / --do_lower_case unless
+    given. An explicit flag (or --config_path value) that contradicts the folder's sizes is an error."""
+    from uer.hf_folder import HFFolder, is_hf_folder
+
+    option = next((name for name in MODEL_PATH_OPTIONS if is_hf_folder(getattr(args, name, None))), None)
+    if option is None:
+        return
+    folder = HFFolder(getattr(args, option))
+    values = folder.uer_config()
+    given = {}
+    if "config_path" in args.explicit and args.config_path:
+        given = load_json_config(args.config_path)
+    for key in _FOLDER_CHECKED:
+        if key not in values:
+            continue
+        if key in args.explicit and getattr(args, key, None) != values[key]:
+            raise ConfigError(f"--{key} {getattr(args, key)} contradicts the HF model folder {folder.path} "
+                              f"({key} {values[key]!r} in its config.json); leave it out")
+        if key in given and given[key] != values[key]:
+            raise ConfigError(f"{args.config_path}: {key} {given[key]!r} contradicts the HF model folder {folder.path} "
+                              f"({key} {values[key]!r} in its config.json); leave --config_path out")
+    if not given:
+        args.config_path = str(folder.path / "config.json")  # merged below as the JSON config
+    for key, value in folder.tokenizer_options().items():
+        if key == "do_lower_case" and getattr(args, key, None) is not None:
+            continue
+        if key not in args.explicit and hasattr(args, key):
+            setattr(args, key, value)
 
 
 def _as_list(value: Any) -> list[str]:

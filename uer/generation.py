@@ -230,7 +230,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> None:
     # a bad prompt file never empties an existing --output_path.
     prompts = [line.strip() for _, line in read_lines(args.input_path)]
     try:
-        tokenizer = build_tokenizer(args.tokenizer, vocab_path=args.vocab_path, spm_model_path=args.spm_model_path)
+        tokenizer = build_tokenizer(args.tokenizer, vocab_path=args.vocab_path, spm_model_path=args.spm_model_path,
+                                    do_lower_case=args.do_lower_case, merges_path=args.merges_path)
         sampling = SamplingConfig(args.top_k, args.top_p, args.temperature)
     except ValueError as err:
         raise UsageError(str(err)) from None

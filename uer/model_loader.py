@@ -41,16 +41,32 @@ LEGACY_KEY_PREFIXES = [
 ]
 
 
-def load_state_dict(path: str | os.PathLike, normalize: bool = True, finite: bool = True) -> dict[str, torch.Tensor]:
-    """Read a model file into a CPU state dict of tensors; refuse anything else.
+def load_state_dict(path: str | os.PathLike, normalize: bool = True, finite: bool = True,
+                    convert_hf: bool = True) -> dict[str, torch.Tensor]:
+    """Read a model file, or an HF model folder, into a CPU state dict of tensors; refuse anything else.
 
     Keys get current UER-py names (:func:`normalize_keys`) unless ``normalize`` is False (converters
-    reading other tools' files, and the legacy rewriter, which reports what it renamed). NaN or infinite
-    weights are refused unless ``finite`` is False (scripts/check_model.py, which reports them).
+    reading other tools' files, and the legacy rewriter, which reports what it renamed). With ``normalize``
+    and ``convert_hf``, an HF model folder (uer/hf_folder.py) or a file with HF's key names (BERT, RoBERTa,
+    ALBERT, GPT-2) is converted on the fly through the converters' key tables, with a log line saying so.
+    NaN or infinite weights are refused unless ``finite`` is False (scripts/check_model.py, which reports them).
     """
     path = str(path)
     if os.path.isdir(path):
-        raise ModelLoadError("is a directory, but a model file is expected here", path)
+        from uer.hf_folder import HFFolder, is_hf_folder
+
+        if not is_hf_folder(path):
+            raise ModelLoadError("is a directory, but a model file or an HF model folder (config.json with "
+                                 "model_type, and its weights) is expected here", path)
+        folder = HFFolder(path)
+        if not normalize:
+            return folder.hf_state_dict()
+        logger.info("%s: HF %s folder (%s): converting its weights to our key names", path, folder.model_type,
+                    folder.architecture or "no architectures entry")
+        state = folder.uer_state_dict()
+        if finite:
+            check_finite_weights(state, path)
+        return state
     if not os.path.isfile(path):
         raise ModelLoadError("model file not found", path)
     if path.endswith(".safetensors"):
@@ -81,7 +97,18 @@ def load_state_dict(path: str | os.PathLike, normalize: bool = True, finite: boo
         raise ModelLoadError(f"{path}: expected a state dict mapping names to tensors, found {type(state).__name__}")
     if finite:
         check_finite_weights(state, path)
-    return normalize_keys(state) if normalize else dict(state)
+    if not normalize:
+        return dict(state)
+    if convert_hf:
+        from uer.hf_folder import hf_family_of_keys, hf_state_to_uer
+
+        family = hf_family_of_keys(state)
+        if family is not None:
+            logger.info("%s has HF %s key names: converting them on the fly (the folder with its config.json "
+                        "also gives sizes and tokenizer; scripts/convert_*_from_huggingface_to_uer.py writes a "
+                        "converted file)", path, family)
+            return hf_state_to_uer(state, family)
+    return normalize_keys(state)
 
 
 def first_nonfinite(state: dict[str, torch.Tensor]) -> tuple[str, int] | None:

@@ -103,6 +103,10 @@ def _canonical(name: str, value: Any) -> Any:
         from uer.config import normalize_embedding
 
         value = normalize_embedding(value)
+    if name == "encoder" and isinstance(value, str):  # --encoder bert = transformer (its mask is recorded apart)
+        from uer.names import ENCODER_ALIASES
+
+        value = ENCODER_ALIASES.get(value, (value,))[0]
     if isinstance(value, (list, tuple)):
         return [_canonical("", v) for v in value]
     if isinstance(value, bool) or value is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from uer import names
 from uer.text.segment import SEGMENTERS
-from uer.text.tokenizers import str2tokenizer
+from uer.text.tokenizers import parse_bool, str2tokenizer
 from uer.utils.ranges import adam_beta, dropout_probability, finite_positive_float, float_range, fraction, non_negative_float, non_negative_int, positive_int, probability, seed_int, sequence_length
 
 
@@ -47,7 +47,13 @@ def add_tokenizer_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("vocabulary and tokenizer")
     group.add_argument("--vocab_path", default=None, help="Vocabulary file, one token per line ([PAD] first).")
     group.add_argument("--spm_model_path", default=None, help="Sentencepiece model; its pieces are the vocabulary.")
-    group.add_argument("--tokenizer", default="bert", choices=sorted(str2tokenizer), help="Tokenizer.")
+    group.add_argument("--merges_path", default=None, help="BPE merges file (merges.txt) of --tokenizer bpe.")
+    group.add_argument("--tokenizer", default="bert", choices=sorted(str2tokenizer),
+                       help="Tokenizer: bert (WordPiece, or an --spm_model_path), char, space, bpe (byte-level BPE of "
+                            "RoBERTa / GPT-2: --vocab_path + --merges_path), xlmroberta (XLM-R's sentencepiece ids).")
+    group.add_argument("--do_lower_case", type=parse_bool, default=None, metavar="{true,false}",
+                       help="Lower-case (and strip accents) before WordPiece; default: from the HF folder's "
+                            "tokenizer_config.json, else from the vocabulary (a cased vocabulary is not lower-cased).")
 
 
 def add_span_masking_options(parser: argparse.ArgumentParser) -> None:
@@ -362,6 +368,12 @@ def add_finetune_training_options(parser: argparse.ArgumentParser, early_stoppin
     """What every fine-tuning command shares after its task's options: optimisation (optimiser and schedule
     included), processes, early stopping (tasks that keep the best model on dev), curves and logs, threads."""
     add_optimization_options(parser)
+    group = parser.add_argument_group("fine-tuning optimiser")
+    group.add_argument("--adam_bias_correction", action="store_true",
+                       help="AdamW with bias correction (HF's and torch's; use it with HF recipes: also --warmup 0 "
+                            "--max_grad_norm 1.0). Default: UER-py's and Google BERT's Adam without it, whose early "
+                            "steps are larger.")
+    group.add_argument("--adam_epsilon", type=finite_positive_float, default=1e-6, help="AdamW's epsilon (HF's default: 1e-8).")
     add_distributed_options(parser)
     if early_stopping:
         add_early_stopping_option(parser)

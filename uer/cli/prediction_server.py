@@ -22,11 +22,10 @@ import sys
 from typing import Sequence
 
 from uer import model_meta, opts
-from uer.cli.infer import same_model_tasks
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
 from uer.errors import UsageError, entry_point
-from uer.finetune.tasks import SERVE, Task, get_task, task_from_argv, task_names
+from uer.finetune.tasks import SERVE, Task, get_task, task_from_argv, task_names, tasks_sharing_model
 from uer.serving.app import create_app
 from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options, serve,
                                 limits_from_args, set_threads, url_of)
@@ -77,7 +76,7 @@ def build_service(args: argparse.Namespace):
     if args.backend == "torch" and not args.load_model_path:
         raise UsageError("give --load_model_path: the fine-tuned model to serve")
     check_quantize_backend(args.quantize, args.backend)
-    record = model_meta.apply(args, args.load_model_path, same_model_tasks(task)) if args.load_model_path else None
+    record = model_meta.apply(args, args.load_model_path, tasks_sharing_model(task)) if args.load_model_path else None
     task.check_options(args, SERVE)
     tokenizer = tokenizer_from_args(args)
     if args.load_model_path:

@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from uer.utils.ranges import finite_positive_float, positive_int
 from uer.errors import UsageError
 
 ADV_TYPES = ("fgm", "pgd")
@@ -36,11 +37,11 @@ def add_adversarial_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--use_adv", action="store_true",
                        help="Adversarial training: also train on the word embedding pushed along its gradient.")
     group.add_argument("--adv_type", choices=ADV_TYPES, default="fgm", help="FGM (one step) or PGD (--pgd_k steps).")
-    group.add_argument("--fgm_epsilon", type=float, default=1.0,
+    group.add_argument("--fgm_epsilon", type=finite_positive_float, default=1.0,
                        help="FGM step: L2 size of the perturbation of the batch's word vectors (UER-py: 1e-6, no effect).")
-    group.add_argument("--pgd_k", type=int, default=3, help="PGD: number of steps.")
-    group.add_argument("--pgd_epsilon", type=float, default=1.0, help="PGD: radius of the L2 ball of perturbations.")
-    group.add_argument("--pgd_alpha", type=float, default=0.3, help="PGD: size of one step.")
+    group.add_argument("--pgd_k", type=positive_int, default=3, help="PGD: number of steps.")
+    group.add_argument("--pgd_epsilon", type=finite_positive_float, default=1.0, help="PGD: radius of the L2 ball of perturbations.")
+    group.add_argument("--pgd_alpha", type=finite_positive_float, default=0.3, help="PGD: size of one step.")
 
 
 @dataclass(frozen=True)

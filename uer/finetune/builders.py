@@ -4,6 +4,7 @@ and loading the pre-trained weights. Entry scripts call these; nothing else read
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 import logging
 
 import torch
@@ -20,7 +21,7 @@ from uer.config import ModelConfig, model_config_from_args
 logger = logging.getLogger("uer.finetune")
 
 # Files a fine-tuning script reads; its outputs (--output_model_path, ...) must be none of them.
-FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path",
+FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path", "merges_path",
                    "config_path", "pretrained_model_path")
 
 
@@ -48,6 +49,19 @@ def load_pretrained(model: nn.Module, path: str | None) -> None:
         load_model_weights(model, path)
     else:
         logger.info("no --pretrained_model_path: training from random initialisation")
+
+
+def task_model(args: argparse.Namespace, vocab_size: int,
+               head: Callable[[ModelConfig, nn.Module, nn.Module], nn.Module], pretrained: bool) -> nn.Module:
+    """A task's model: embedding + encoder (initialised from ``--seed``) under the head ``head(cfg, embedding,
+    encoder)`` builds; the head initialised as the builder initialises, and with ``pretrained`` (training) the
+    weights of ``--pretrained_model_path`` loaded (inference loads the fine-tuned file afterwards)."""
+    cfg, embedding, encoder = encoder_from_args(args, vocab_size)
+    model = head(cfg, embedding, encoder)
+    init_head(model)
+    if pretrained:
+        load_pretrained(model, getattr(args, "pretrained_model_path", None))
+    return model
 
 
 def finetune_config_from_args(args: argparse.Namespace, **overrides) -> FinetuneConfig:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -55,6 +55,8 @@ class FinetuneConfig(OptimConfig):
     early_stopping_patience: int | None = None  # stop after this many evaluations without a better dev score
     eval_steps: int | None = None   # also evaluate on dev every this many optimiser steps (not only per epoch)
     adversarial: AdversarialConfig | None = None  # --use_adv: FGM / PGD on the word embedding
+    max_steps: int | None = None    # stop after this many optimiser steps (the schedule ends there; HF's max_steps)
+    checkpoint_steps: int = 0       # call the FineTuner's checkpoint hook every N steps (0: never)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,6 +67,10 @@ class FinetuneConfig(OptimConfig):
                 raise UsageError("--early_stopping_patience needs the best model on dev to be kept (not with keep='last')")
         if self.eval_steps is not None and self.eval_steps <= 0:
             raise UsageError(f"--eval_steps must be positive, got {self.eval_steps}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UsageError(f"--max_steps must be positive, got {self.max_steps}")
+        if self.checkpoint_steps < 0:
+            raise UsageError(f"checkpoint steps must be 0 (none) or positive, got {self.checkpoint_steps}")
         for name in ("epochs_num", "batch_size", "seq_length", "report_steps"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
@@ -129,7 +135,12 @@ class FineTuner:
     """Trains ``model`` (a head over embedding + encoder) and keeps the best model on dev on disk."""
 
     def __init__(self, model: nn.Module, cfg: FinetuneConfig, ctx: DistContext, pad_id: int,
-                 find_unused_parameters: bool = False) -> None:
+                 find_unused_parameters: bool = False,
+                 checkpoint: Callable[[nn.Module, int], None] | None = None) -> None:
+        """``checkpoint(model, step)``: called on rank 0 every ``cfg.checkpoint_steps`` optimiser steps."""
+        if cfg.checkpoint_steps and checkpoint is None:
+            raise ValueError("checkpoint_steps needs a checkpoint hook")
+        self.checkpoint = checkpoint
         self.cfg = cfg
         self.ctx = ctx
         self.pad_id = pad_id
@@ -173,6 +184,8 @@ class FineTuner:
         datasets = [train] if isinstance(train, Instances) else list(train)
         steps_per_epoch = sum(batches_per_epoch(d, cfg.batch_size) for d in datasets)
         total_steps = steps_per_epoch * cfg.epochs_num
+        if cfg.max_steps is not None:
+            total_steps = min(total_steps, cfg.max_steps)
         engine = self.engine
         engine.build_optimization(total_steps)
         self.total_steps = total_steps
@@ -196,6 +209,8 @@ class FineTuner:
         self._stale = 0  # evaluations since the best dev score
         stop = False
         for epoch in range(1, cfg.epochs_num + 1):
+            if self.step >= self.total_steps:
+                break  # --max_steps reached
             self.model.train()
             # weighted sums since the last report (loss, instances, loss units, the head's statistics),
             # kept on the device: no sync per step
@@ -220,6 +235,8 @@ class FineTuner:
                 engine.step()
                 self.step += 1
                 progress.update()
+                if cfg.checkpoint_steps and self.step % cfg.checkpoint_steps == 0 and ctx.is_main:
+                    self.checkpoint(self.model, self.step)
                 with torch.no_grad():
                     step_sums = weighted_sums(out, w)
                     if sums is None:
@@ -230,7 +247,7 @@ class FineTuner:
                                          f"{list(step_sums)[3:]}")
                     sums += torch.stack([step_sums[n] for n in names]).double()
                 self.train_examples += int(weights.sum())
-                if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches):
+                if (i + 1) % cfg.report_steps == 0 or i + 1 == len(batches) or self.step == self.total_steps:
                     now = time.perf_counter()
                     self._report(epoch, i + 1, len(batches), names, sums, now - window_start, now - epoch_start)
                     sums.zero_()
@@ -245,6 +262,8 @@ class FineTuner:
                     self.model.train()
                     if stop:
                         break
+                if self.step == self.total_steps:
+                    break  # --max_steps ends the run inside an epoch
             self.train_seconds += time.perf_counter() - epoch_start
             engine.check_finite()  # a model trained through a NaN loss is never evaluated or saved
             if dev and not stop and evaluated_at != len(batches) - 1:

@@ -505,3 +505,80 @@ def multi_label_report(gold: np.ndarray, pred: np.ndarray) -> MultiLabelReport:
     return MultiLabelReport(int((gold == pred).all(1).sum()), len(gold), micro,
                             float(f1.mean()) if f1.size else 0.0, tuple(_ratio(tp, tp + fp).tolist()),
                             tuple(_ratio(tp, tp + fn).tolist()), tuple(f1.tolist()), tuple((tp + fn).tolist()))
+# SQuAD v1.1 / v2.0 (the official evaluation scripts' normalisation, EM and F1)
+
+_SQUAD_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # string.punctuation, as the official script
+_SQUAD_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def squad_normalize(text: str) -> str:
+    """Lower case, punctuation removed, articles a/an/the removed, whitespace collapsed (SQuAD's normalize_answer)."""
+    text = "".join(ch for ch in text.lower() if ch not in _SQUAD_PUNCTUATION)
+    return " ".join(_SQUAD_ARTICLES.sub(" ", text).split())
+
+
+def _squad_token_f1(gold: str, prediction: str) -> float:
+    gold_tokens, pred_tokens = squad_normalize(gold).split(), squad_normalize(prediction).split()
+    if not gold_tokens or not pred_tokens:  # a no-answer question (v2.0): 1 only when both are empty
+        return float(gold_tokens == pred_tokens)
+    common: dict[str, int] = {}
+    for token in gold_tokens:
+        common[token] = common.get(token, 0) + 1
+    same = 0
+    for token in pred_tokens:
+        if common.get(token, 0) > 0:
+            common[token] -= 1
+            same += 1
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _squad_golds(answers: Sequence[str]) -> list[str]:
+    """The references of a question; a question without one (v2.0) has the empty answer as its reference."""
+    golds = [a for a in answers if squad_normalize(a)]
+    return golds or [""]
+
+
+def squad_f1(answers: Sequence[str], prediction: str) -> float:
+    return max(_squad_token_f1(gold, prediction) for gold in _squad_golds(answers))
+
+
+def squad_em(answers: Sequence[str], prediction: str) -> float:
+    return max(float(squad_normalize(gold) == squad_normalize(prediction)) for gold in _squad_golds(answers))
+
+
+@dataclass(frozen=True)
+class SquadReport:
+    """SQuAD scores in percent over ``total`` questions (``no_answer`` of them without a reference answer)."""
+
+    f1: float
+    em: float
+    total: int
+    no_answer: int
+    skipped: int
+
+    def scores(self) -> dict[str, float]:
+        return {"f1": self.f1, "em": self.em}
+
+    def summary(self) -> str:
+        extra = f" ({self.no_answer} without an answer)" if self.no_answer else ""
+        skipped = f", {self.skipped} without a prediction" if self.skipped else ""
+        return f"SQuAD F1/EM: {self.f1:.3f}/{self.em:.3f} over {self.total} questions{extra}{skipped}"
+
+
+def squad_report(references: dict[str, Sequence[str]], predictions: dict[str, str]) -> SquadReport:
+    """Official SQuAD v1.1/v2.0 EM and F1 of ``predictions`` (question id -> answer text, "" for no answer);
+    a question without a prediction scores 0."""
+    f1 = em = 0.0
+    skipped = 0
+    for qid, answers in references.items():
+        if qid not in predictions:
+            skipped += 1
+            continue
+        f1 += squad_f1(answers, str(predictions[qid]))
+        em += squad_em(answers, str(predictions[qid]))
+    total = len(references)
+    no_answer = sum(1 for answers in references.values() if _squad_golds(answers) == [""])
+    return SquadReport(100.0 * f1 / max(total, 1), 100.0 * em / max(total, 1), total, no_answer, skipped)

@@ -74,7 +74,8 @@ def key_generation(raw_keys: Sequence[str]) -> str:
         notes.insert(0, "UER-py 2020-era names (embedding.word_embedding, target.mlm_linear_1, ...; load here, "
                         "scripts/convert_uer_legacy_to_current.py rewrites them)")
     elif any(key.startswith(("bert.", "embeddings.", "transformer.h.", "cls.predictions")) for key in stripped):
-        notes.insert(0, "not UER-py names (HuggingFace?): convert with scripts/convert_*_from_huggingface_to_uer.py")
+        notes.insert(0, "not UER-py names (HuggingFace?): converted on the fly when loaded (uer/hf_folder.py); "
+                        "scripts/convert_*_from_huggingface_to_uer.py writes a converted file")
     elif not any(key.startswith(("embedding.", "encoder.")) for key in stripped):
         notes.insert(0, "no embedding.*/encoder.* keys: not a UER-py model file")
     else:
@@ -188,8 +189,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "check_model.py") -> Non
     status = {"code": 0}
 
     def body(argv: Sequence[str] | None) -> None:
+        from uer.hf_folder import is_hf_folder
+
         args = parse(build_parser(prog), argv)
-        require_file(args.load_model_path, "model file (--load_model_path)")
+        if not is_hf_folder(args.load_model_path):  # an HF model folder: inspected as our keys after conversion
+            require_file(args.load_model_path, "model file (--load_model_path)")
         report = inspect_state_dict(args.load_model_path)
         print("\n".join(report.lines()))
         if report.non_finite:

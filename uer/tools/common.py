@@ -178,8 +178,11 @@ def load_encoder(args: argparse.Namespace, with_mlm: bool = False):
     """
     from uer.api import TextEncoder, load_model, resolve_device
 
+    from uer.hf_folder import is_hf_folder
+
     tokenizer = tokenizer_from_args(args)
-    require_file(args.load_model_path, "model file (--load_model_path)")
+    if not is_hf_folder(args.load_model_path):  # an HF model folder is read by the loader (uer/hf_folder.py)
+        require_file(args.load_model_path, "model file (--load_model_path)")
     cfg = config_from_args(args, len(tokenizer.vocab), target=("mlm",) if with_mlm else None)
     if "pos" in cfg.embedding and args.seq_length > cfg.max_seq_length:
         raise ToolError(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length}")

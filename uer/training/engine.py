@@ -57,6 +57,7 @@ class OptimConfig:
     lr_decay: float = 0.5           # tri_stage: fraction of the steps in the final decay
     num_cycles: int = 1             # cosine_with_restarts: cosine cycles
     max_grad_norm: float | None = None  # clip the gradients' total norm to this (None: no clipping)
+    adam_epsilon: float = 1e-6      # AdamW's epsilon (UER-py's 1e-6; HF's run_glue: 1e-8)
     tensorboard_dir: str | None = None  # not optimisation, but read by the engine's report in both loops
 
     def __post_init__(self) -> None:
@@ -66,6 +67,8 @@ class OptimConfig:
             raise UsageError(f"--optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, got {self.optimizer!r}")
         if self.scheduler not in str2scheduler:
             raise UsageError(f"--scheduler must be one of {', '.join(str2scheduler)}, got {self.scheduler!r}")
+        if not self.adam_epsilon > 0:
+            raise UsageError(f"--adam_epsilon must be positive, got {self.adam_epsilon}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise UsageError(f"--max_grad_norm must be positive, got {self.max_grad_norm}")
 
@@ -128,7 +131,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
     """The optimiser of a run (``--optimizer``: fused AdamW or Adafactor), weight decay on matrices only, tied
     weights once."""
     return optimizers.build_optimizer(model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay,
-                                      name=cfg.optimizer)
+                                      eps=cfg.adam_epsilon, name=cfg.optimizer)
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,

@@ -54,6 +54,13 @@ def get_task(name: str) -> type[Task]:
     return str2task[name]
 
 
+def tasks_sharing_model(task: type[Task]) -> list[str]:
+    """The tasks whose model files ``task`` reads: itself, its subclasses and bases (dbqa's model is a
+    classifier's); a model record (uer.model_meta) of another task is not applied."""
+    names = task_names()
+    return [name for name in names if issubclass(get_task(name), task) or issubclass(task, get_task(name))]
+
+
 def task_from_argv(argv: Sequence[str]) -> str | None:
     """``--task`` of a command line, before the full parse (a task's options depend on it)."""
     pre = argparse.ArgumentParser(add_help=False)
@@ -75,6 +82,7 @@ from uer.finetune.tasks import classifier_cv  # noqa: E402,F401
 from uer.finetune.tasks import classifier_grid  # noqa: E402,F401
 from uer.finetune.tasks import classifier_mt  # noqa: E402,F401
 from uer.finetune.tasks import dbqa  # noqa: E402,F401
+from uer.finetune.tasks import glue  # noqa: E402,F401
 from uer.finetune.tasks import mrc  # noqa: E402,F401
 from uer.finetune.tasks import multi_label  # noqa: E402,F401
 from uer.finetune.tasks import multiple_choice  # noqa: E402,F401
@@ -85,4 +93,4 @@ from uer.finetune.tasks import siamese  # noqa: E402,F401
 from uer.finetune.tasks import prompt  # noqa: E402,F401
 
 __all__ = ["ENTRY_POINT_GROUP", "INFER", "SERVE", "TRAIN", "InferenceData", "Task", "TrainingData", "get_task",
-           "load_plugins", "overview", "register_task", "str2task", "task_from_argv", "task_names"]
+           "load_plugins", "overview", "register_task", "str2task", "task_from_argv", "task_names", "tasks_sharing_model"]

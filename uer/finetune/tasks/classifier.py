@@ -336,14 +336,12 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
             f"; soft targets, alpha {args.soft_alpha}" if args.soft_targets else "")
 
     def build_model(self, pretrained: bool) -> nn.Module:
-        from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+        from uer.finetune.builders import task_model
 
-        cfg, embedding, encoder = encoder_from_args(self.args, len(self.tokenizer.vocab))
-        model = Classifier(embedding, encoder, cfg.hidden_size, self.labels_num, self.args.pooling,
-                           getattr(self.args, "soft_alpha", 0.5))
+        model = task_model(self.args, len(self.tokenizer.vocab), lambda cfg, embedding, encoder: Classifier(
+            embedding, encoder, cfg.hidden_size, self.labels_num, self.args.pooling,
+            getattr(self.args, "soft_alpha", 0.5)), pretrained)
         if pretrained:
-            init_head(model)
-            load_pretrained(model, self.args.pretrained_model_path)
             self.attach_teacher(model)
         return model
 

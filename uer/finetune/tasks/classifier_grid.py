@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 
+from uer.utils.ranges import finite_positive_float, positive_int
 from uer.errors import UsageError
 from uer.finetune.tasks.base import TrainingData, register_task
 from uer.finetune.tasks.classifier import ClassifierTask
@@ -50,10 +51,10 @@ The lists replace --batch_size, --learning_rate and --epochs_num (giving those i
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         super().add_options(parser, mode)
         group = parser.add_argument_group("grid search")
-        group.add_argument("--batch_size_list", type=int, nargs="+", default=[32, 64], help="Batch sizes to try.")
-        group.add_argument("--learning_rate_list", type=float, nargs="+", default=[3e-5, 1e-4, 3e-4],
+        group.add_argument("--batch_size_list", type=positive_int, nargs="+", default=[32, 64], help="Batch sizes to try.")
+        group.add_argument("--learning_rate_list", type=finite_positive_float, nargs="+", default=[3e-5, 1e-4, 3e-4],
                            help="Learning rates to try.")
-        group.add_argument("--epochs_num_list", type=int, nargs="+", default=[3, 5, 8], help="Epoch counts to try.")
+        group.add_argument("--epochs_num_list", type=positive_int, nargs="+", default=[3, 5, 8], help="Epoch counts to try.")
         group.add_argument("--keep_best_model", action="store_true",
                            help="Write the best configuration's model (best on dev) to --output_model_path.")
 

@@ -181,14 +181,10 @@ order of training's --dataset_path_list (as UER-py's script).
         return True  # every task's head is idle in the other tasks' steps
 
     def build_model(self, pretrained: bool) -> nn.Module:
-        from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+        from uer.finetune.builders import task_model
 
-        cfg, embedding, encoder = encoder_from_args(self.args, len(self.tokenizer.vocab))
-        model = MultitaskClassifier(embedding, encoder, cfg.hidden_size, self.labels_nums, self.args.pooling)
-        if pretrained:
-            init_head(model)
-            load_pretrained(model, self.args.pretrained_model_path)
-        return model
+        return task_model(self.args, len(self.tokenizer.vocab), lambda cfg, embedding, encoder: MultitaskClassifier(
+            embedding, encoder, cfg.hidden_size, self.labels_nums, self.args.pooling), pretrained)
 
     def read_inference(self, path: str) -> InferenceData:
         return InferenceData(read_classification(path, self.tokenizer, self.args.seq_length, with_labels=False,

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.utils.ranges import positive_int, probability
 from uer.data.finetune_data import DataError, Instances, encode_pair, read_tsv_lines
 from uer.errors import UsageError
 from uer.finetune.adversarial import add_adversarial_options
@@ -152,11 +153,11 @@ exceeds --threshold, ascending, comma-separated; empty when none does), then ``l
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         group = parser.add_argument_group("multi-label")
         if mode != "train":
-            group.add_argument("--labels_num", type=int, required=True, help="Number of labels of the model.")
+            group.add_argument("--labels_num", type=positive_int, required=True, help="Number of labels of the model.")
         if mode == "infer":
             add_prediction_columns_options(group)
         add_pooling_option(group)
-        group.add_argument("--threshold", type=float, default=0.5,
+        group.add_argument("--threshold", type=probability, default=0.5,
                            help="A label is predicted when its sigmoid exceeds this (dev/test scores too).")
         if mode == "train":
             add_adversarial_options(parser)
@@ -195,15 +196,10 @@ exceeds --threshold, ascending, comma-separated; empty when none does), then ``l
             self.labels_num, self.args.train_path, counts, self.args.threshold, self.args.pooling)
 
     def build_model(self, pretrained: bool) -> nn.Module:
-        from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+        from uer.finetune.builders import task_model
 
-        cfg, embedding, encoder = encoder_from_args(self.args, len(self.tokenizer.vocab))
-        model = MultiLabelClassifier(embedding, encoder, cfg.hidden_size, self.labels_num, self.args.pooling,
-                                     self.args.threshold)
-        if pretrained:
-            init_head(model)
-            load_pretrained(model, self.args.pretrained_model_path)
-        return model
+        return task_model(self.args, len(self.tokenizer.vocab), lambda cfg, embedding, encoder: MultiLabelClassifier(
+            embedding, encoder, cfg.hidden_size, self.labels_num, self.args.pooling, self.args.threshold), pretrained)
 
     def read_inference(self, path: str) -> InferenceData:
         return InferenceData(read_multi_label(path, self.tokenizer, self.args.seq_length, None, with_labels=False,

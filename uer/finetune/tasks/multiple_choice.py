@@ -226,17 +226,13 @@ def multiple_choice_from_args(args, vocab_size: int, pooler: bool | None = None,
                               pretrained: bool = True) -> MultipleChoice:
     """run_c3.py / run_chid.py's model. ``pooler`` None: HF's form when the model file to load has
     ``output_layer_1`` (a converted BertForMultipleChoice), UER-py's otherwise."""
-    from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+    from uer.finetune.builders import task_model
 
     path = getattr(args, "pretrained_model_path", None)
     if pooler is None:
         pooler = bool(path) and has_pooler(path)
-    cfg, embedding, encoder = encoder_from_args(args, vocab_size)
-    model = MultipleChoice(embedding, encoder, cfg.hidden_size, args.max_choices_num, pooler)
-    init_head(model)
-    if pretrained:
-        load_pretrained(model, getattr(args, "pretrained_model_path", None))
-    return model
+    return task_model(args, vocab_size, lambda cfg, embedding, encoder: MultipleChoice(
+        embedding, encoder, cfg.hidden_size, args.max_choices_num, pooler), pretrained)
 
 
 def has_pooler(path: str) -> bool:

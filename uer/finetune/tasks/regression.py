@@ -150,14 +150,10 @@ header ``label`` and one score per input row, in order.
             "pairs" if self.pairs else "single texts", labels.min(), labels.max(), labels.mean(), self.args.pooling)
 
     def build_model(self, pretrained: bool) -> nn.Module:
-        from uer.finetune.builders import encoder_from_args, init_head, load_pretrained
+        from uer.finetune.builders import task_model
 
-        cfg, embedding, encoder = encoder_from_args(self.args, len(self.tokenizer.vocab))
-        model = Regressor(embedding, encoder, cfg.hidden_size, self.args.pooling)
-        if pretrained:
-            init_head(model)
-            load_pretrained(model, self.args.pretrained_model_path)
-        return model
+        return task_model(self.args, len(self.tokenizer.vocab), lambda cfg, embedding, encoder: Regressor(
+            embedding, encoder, cfg.hidden_size, self.args.pooling), pretrained)
 
     def read_inference(self, path: str) -> InferenceData:
         return InferenceData(read_regression(path, self.tokenizer, self.args.seq_length, with_labels=False,

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.utils.ranges import positive_int
 from uer.data.finetune_data import Instances
 from uer.config import ConfigError
 from uer.errors import UsageError
@@ -222,7 +223,7 @@ Reads ``text_a`` and ``text_b``; writes ``label`` (then ``logits``/``prob`` when
         group.add_argument("--pooling", choices=POOLINGS, default="first",
                            help="How each tower's output becomes u and v (sentence-transformers models: mean).")
         if mode != "train":
-            group.add_argument("--labels_num", type=int, required=mode == "infer", default=None,
+            group.add_argument("--labels_num", type=positive_int, required=mode == "infer", default=None,
                                help="Number of labels of the model.")
         if mode == "infer":
             add_prediction_columns_options(group)

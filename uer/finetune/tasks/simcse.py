@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.utils.ranges import finite_positive_float, positive_int
 from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv_lines
 from uer.errors import UsageError
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction, stack_outputs
@@ -184,9 +185,9 @@ give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_s
         group = parser.add_argument_group("SimCSE")
         group.add_argument("--pooling", choices=POOLINGS, default="first",
                            help="How the encoder output becomes the sentence vector.")
-        group.add_argument("--temperature", type=float, default=0.05,
+        group.add_argument("--temperature", type=finite_positive_float, default=0.05,
                            help="Divides the cosine similarities in the training loss.")
-        group.add_argument("--eval_steps", type=int, default=200,
+        group.add_argument("--eval_steps", type=positive_int, default=200,
                            help="Evaluate on dev every N steps of an epoch (and after each epoch).")
 
     @classmethod
@@ -224,7 +225,7 @@ give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_s
         """The loop's training step with a dev evaluation every --eval_steps (the shared loop evaluates per
         epoch only); the best model on dev is kept, the test set evaluated with it."""
         from uer.data.finetune_data import batches_per_epoch, collate, split_for_rank, training_batches
-        from uer.engine import finetune_report_line
+        from uer.training.engine import finetune_report_line
         from uer.finetune.builders import finetune_config_from_args
         from uer.finetune.loop import FineTuner, report_scalars, weighted_sums
         from uer.model_saver import save_model
