@@ -76,8 +76,8 @@ def main() -> None:
         flags = [*model, "--train_path", d / "train.tsv", "--dev_path", d / "dev.tsv", "--test_path", d / "test.tsv",
                  "--batch_size", "32", "--seq_length", "64", "--learning_rate", "3e-4", "--epochs_num", "1",
                  "--report_steps", "20"]
-        ours, t_ours = run(["run_regression.py", *flags, "--output_model_path", work / "reg_ours.bin", "--threads", "1"],
-                           ROOT, work / "reg_ours.log")
+        ours, t_ours = run(["run_regression.py", *flags, "--output_model_path", work / "reg_ours.bin",
+                            "--threads", "1"], ROOT, work / "reg_ours.log")
         theirs, t_theirs = run(["finetune/run_regression.py", *flags, "--output_model_path", work / "reg_uerpy.bin"],
                                uer, work / "reg_uerpy.log")
         results.append(("regression, Chinese STS-B test Spearman",

@@ -172,7 +172,7 @@ def test_default_epsilon_moves_the_loss_and_the_config_is_checked():
         return loss
 
     Adversary(model, AdversarialConfig()).attack(loss_fn, lambda loss: loss.backward())
-    assert losses[0] > float(clean_loss) + 1e-3  # the default 1.0 is an attack, UER-py's 1e-6 is not
+    assert losses[0] > float(clean_loss.detach()) + 1e-3  # the default 1.0 is an attack, UER-py's 1e-6 is not
     with pytest.raises(UsageError, match="--fgm_epsilon"):
         AdversarialConfig(fgm_epsilon=0.0)
     with pytest.raises(UsageError, match="word embedding"):

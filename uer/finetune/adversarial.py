@@ -12,7 +12,7 @@ that of the whole table's gradient, as UER-py and the common FGM recipe do; only
 have a gradient, so only they move.
 
 Default epsilon 1.0 (FGM and PGD): the step is normalised, so it moves the batch's rows by an L2 distance of 1
-in total, comparable to one row's norm in a BERT table (about 1-1.5); UER-py's FGM default 1e-6 changes
+in total, comparable to one row's norm in BERT-base's table (about 1.4); UER-py's FGM default 1e-6 changes
 nothing measurable.
 """
 from __future__ import annotations
