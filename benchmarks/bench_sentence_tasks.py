@@ -71,7 +71,6 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
 def sts_spearman(model: Path, test: Path, seq_length: int) -> float:
     from scipy.stats import spearmanr
 
-    sys.path.insert(0, str(ROOT))
     from uer.api import TextEncoder
 
     encoder = TextEncoder.from_pretrained(str(model), str(VOCAB), str(TINY), device="cpu", seq_length=seq_length)

@@ -256,7 +256,7 @@ def test_duplicated_special_token_is_refused_ordinary_ones_warned(error_ws, tmp_
     vocab.write_text(error_ws["vocab.txt"].read_text(encoding="utf-8") + "好\n书\n", encoding="utf-8")
     capsys.readouterr()
     code = run_entry("inference/run_classifier_infer.py", *infer_args(error_ws, tmp_path / "p.tsv"), "--vocab_path",
-                     vocab, "--seq_length", "8")
+                     vocab)
     out = capsys.readouterr()
     assert code == 2 and "15 tokens in --vocab_path" not in out.err  # the model has 13 rows: refused, but later
     warnings = [line for line in (out.out + out.err).splitlines() if "more than once" in line]

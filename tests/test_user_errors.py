@@ -216,20 +216,27 @@ def test_case12_messages_name_the_real_cause(error_ws, tmp_path, capsys) -> None
     code, _, err = run(capsys, "inference/run_classifier_infer.py", *infer_args(ws, out, model=ws["random.bin"]))
     line = assert_one_line_error(code, err, "run_classifier_infer.py", str(ws["random.bin"]), "not a model file")
     assert "weights_only" not in line and "pickle" not in line
+    # A model file without its record (UER-py's, or copied alone): the weights' shapes name the cause. (With the
+    # record, uer.model_meta names the contradicting option first: tests/test_model_meta.py.)
+    plain = tmp_path / "plain_classifier.bin"
+    shutil.copyfile(ws["classifier.bin"], plain)
     # Hidden size 16 in the file, 32 in the config: the config is to blame, not the vocabulary.
     bigger = tmp_path / "h32.json"
     bigger.write_text(__import__("json").dumps({**MICRO, "hidden_size": 32, "emb_size": 32}), encoding="utf-8")
-    code, _, err = run(capsys, "inference/run_classifier_infer.py", *infer_args(ws, out), "--config_path", bigger)
-    line = assert_one_line_error(code, err, "run_classifier_infer.py", str(ws["classifier.bin"]), "--config_path",
+    code, _, err = run(capsys, "inference/run_classifier_infer.py", *infer_args(ws, out, model=plain), "--config_path",
+                       bigger)
+    line = assert_one_line_error(code, err, "run_classifier_infer.py", str(plain), "--config_path",
                                  "(13, 16)", "(13, 32)")
     assert "vocabulary" not in line
     # One token more in the vocabulary: now the vocabulary is the cause.
     vocab = tmp_path / "vocab14.txt"
     vocab.write_text("\n".join(VOCAB + ["新"]) + "\n", encoding="utf-8")
-    code, _, err = run(capsys, "inference/run_classifier_infer.py", *infer_args(ws, out), "--vocab_path", vocab)
+    code, _, err = run(capsys, "inference/run_classifier_infer.py", *infer_args(ws, out, model=plain), "--vocab_path",
+                       vocab)
     assert_one_line_error(code, err, "run_classifier_infer.py", "a different vocabulary (13 tokens in the file, 14")
     # A 2-label model asked for 3 labels: --labels_num is to blame, not --config_path.
-    code, _, err = run(capsys, "inference/run_classifier_infer.py", *infer_args(ws, out), "--labels_num", "3")
+    code, _, err = run(capsys, "inference/run_classifier_infer.py", *infer_args(ws, out, model=plain), "--labels_num",
+                       "3")
     line = assert_one_line_error(code, err, "run_classifier_infer.py", "fine-tuned with 2 labels", "--labels_num 2")
     assert "--config_path" not in line
     assert not out.exists()

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 
+from uer.utils.io import move_into_place
 from uer.utils.ranges import finite_positive_float, positive_int
 from uer.errors import UsageError
 from uer.finetune.tasks.base import TrainingData, register_task
@@ -129,7 +130,7 @@ The lists replace --batch_size, --learning_rate and --epochs_num (giving those i
                 tuner.load(best_path)
                 tuner.evaluate(data.test, "test (best configuration, best model on dev)")
             if args.keep_best_model and ctx.is_main:
-                os.replace(best_path, args.output_model_path)
+                move_into_place(best_path, args.output_model_path)
                 logger.info("saved the best configuration's model to %s", args.output_model_path)
         finally:
             if ctx.distributed:
