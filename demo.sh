@@ -4,7 +4,7 @@
 #   -> sentiment classifier fine-tuned on the demo reviews -> predictions for the test file -> test accuracy.
 # Runs in a few minutes on 2 CPU cores. Override the interpreter with PYTHON=..., the step count with STEPS=...,
 # the fine-tuning epochs with EPOCHS=..., torch's threads with THREADS=... (THREADS=1 on a machine other programs keep
-# busy: several times faster there; the README has the figures).
+# busy: several times faster there; benchmarks/RESULTS.md has the figures).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -14,11 +14,13 @@ THREADS_FLAG=${THREADS:+--threads $THREADS}
 
 $PY scripts/build_demo_data.py --output_dir .
 
+# The vocabulary is always models/demo_vocab.txt, so that the guide's commands (docs/) name one file: Google's
+# Chinese BERT vocabulary copied when it is beside the project, else one built from the demo corpus.
+VOCAB=models/demo_vocab.txt
 if [ -f ../shared/data/models/google_zh_vocab.txt ]; then
-  VOCAB=../shared/data/models/google_zh_vocab.txt
-  echo "vocabulary: $VOCAB (Google's Chinese BERT vocabulary, found beside the project)"
+  cp ../shared/data/models/google_zh_vocab.txt "$VOCAB"
+  echo "vocabulary: $VOCAB (a copy of Google's Chinese BERT vocabulary, found beside the project)"
 else
-  VOCAB=models/demo_vocab.txt
   $PY scripts/build_vocab.py --corpus_path corpora/demo_bert.txt --vocab_path "$VOCAB" \
       --tokenizer bert --min_count 2 --workers_num 2
   echo "vocabulary: $VOCAB (built from the demo corpus)"

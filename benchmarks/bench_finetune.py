@@ -151,7 +151,7 @@ def worker(impl: str, size: str, mode: str, args: argparse.Namespace) -> dict:
     import torch
 
     from uer.data.finetune_data import collate, length_sorted_batches, shuffled_batches
-    from uer.utils.optimizers import build_linear_schedule, build_optimizer
+    from uer.training.optimizers import build_linear_schedule, build_optimizer
 
     tokenizer, train, dev = load_data(args.train_examples, args.eval_examples, args.seq_length)
     cfg_json = json.loads((ROOT / SIZES[size]).read_text())

@@ -14,6 +14,16 @@ on the lm dataset of ../shared/data/corpora/CLUECorpusSmall_sampled.txt; the LST
 torch reference (nn.Embedding + nn.LSTM + nn.Linear, full-vocabulary softmax at the same positions).
 
     python3 benchmarks/bench_pretrain.py --models lstm_lm gatedcnn_lm --steps 10
+
+``--against_uer_py`` runs UER-py's own preprocess.py / pretrain.py (written from a git snapshot into a temporary
+folder, benchmarks/uer_py.py) next to our preprocess.py / pretrain.py, each as its command line: tiny and mini,
+UER-py (float32: it has no CPU mixed precision), ours float32 and ours with --fp16 (bfloat16 autocast here), on
+the same corpus, vocabulary, config and batch (32 x 128, bert target). Each configuration runs twice, for
+--warmup and for --warmup + --steps steps; the difference gives seconds per step without start-up, in wall
+time and in CPU time of the process (steadier on a shared machine), plus the process's peak RSS. One thread
+each by default (--threads), the same for both.
+
+    python3 benchmarks/bench_pretrain.py --against_uer_py --steps 12 --warmup 3
 """
 from __future__ import annotations
 
@@ -64,7 +74,7 @@ def lm_worker(impl: str, model_name: str, dataset: str, steps: int, warmup: int,
     cfg = ModelConfig(vocab_size=vocab_size, embedding=tuple(cfg_json["embedding"]), target=("lm",),
                       max_seq_length=cfg_json["max_seq_length"], **{k: cfg_json[k] for k in keys if k in cfg_json})
     if impl == "ours":
-        from uer.trainer import TrainConfig, Trainer
+        from uer.training.pretrain_loop import TrainConfig, Trainer
         from uer.utils.distributed import DistContext
 
         base = TrainConfig(output_model_path=os.path.join(tempfile.mkdtemp(), "bench.bin"), total_steps=warmup,
@@ -136,7 +146,7 @@ def worker(impl: str, size: str, dataset: str, steps: int, warmup: int, batch_si
     vocab_size = data.header["vocab_size"]
     batches = PretrainBatches(data, batch_size=batch_size, seed=1).iter_from(0)
     if impl == "ours":
-        from uer.trainer import TrainConfig, Trainer
+        from uer.training.pretrain_loop import TrainConfig, Trainer
         from uer.utils.distributed import DistContext
 
         cfg = ModelConfig(vocab_size=vocab_size, emb_size=cfg_json["emb_size"], hidden_size=cfg_json["hidden_size"],
@@ -201,7 +211,14 @@ def main() -> None:
                         help="tuned: every implementation runs with the allocator setting our entry scripts apply "
                              "(uer/utils/runtime.py), so the comparison is between model code; default: glibc's.")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "DATASET"), help=argparse.SUPPRESS)
+    parser.add_argument("--against_uer_py", action="store_true",
+                        help="Side by side with UER-py's pretrain.py, each run as its command line (see above).")
+    parser.add_argument("--uer_py_git", default=None, help="UER-py git snapshot or clone (benchmarks/uer_py.py).")
+    parser.add_argument("--threads", type=int, default=1, help="--against_uer_py: threads of every process.")
     args = parser.parse_args()
+    if args.against_uer_py:
+        compare_with_uer_py(args)
+        return
     if args.worker:
         print(json.dumps(worker(*args.worker, args.steps, args.warmup, args.batch_size, args.allocator)))
         return
@@ -224,6 +241,55 @@ def main() -> None:
             for model_name in lm_models:
                 for impl in ["ours", "torch"] if model_name == "lstm_lm" else ["ours"]:
                     run_worker(impl, model_name, dataset, args)
+
+
+def compare_with_uer_py(args: argparse.Namespace) -> None:
+    """UER-py's pretrain.py and ours, as command lines, side by side (module doc)."""
+    import uer_py
+
+    git_dir = args.uer_py_git or uer_py.DEFAULT_GIT
+    corpus = SHARED / "corpora" / "CLUECorpusSmall_bert_sampled.txt"
+    vocab = SHARED / "models" / "google_zh_vocab.txt"
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        theirs = uer_py.write_uer_py(git_dir, tmp / "UER-py")
+        ours_data, their_data = tmp / "ours.pt", tmp / "uer_py.pt"
+        build_dataset(ours_data, args.seq_length)
+        subprocess.run([sys.executable, "preprocess.py", "--corpus_path", str(corpus), "--vocab_path", str(vocab),
+                        "--dataset_path", str(their_data), "--processes_num", "2", "--data_processor", "bert",
+                        "--seq_length", str(args.seq_length), "--dup_factor", "1"], cwd=theirs, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"UER-py {uer_py.uer_py_commit(git_dir)} vs ours: pretrain.py, bert target, batch {args.batch_size} x "
+              f"seq {args.seq_length}, {args.threads} thread(s) each, {args.steps} timed steps after {args.warmup}; "
+              f"{uer_py.load()}")
+        print(f"{'size':5} {'run':24} {'wall s/step':>11} {'CPU s/step':>10} {'x UER-py (wall | CPU)':>22} "
+              f"{'peak RSS MB':>11}")
+
+        def command(impl: str, size: str, steps: int) -> tuple[list[str], Path]:
+            common = ["--vocab_path", str(vocab), "--total_steps", str(steps), "--save_checkpoint_steps", "100000",
+                      "--report_steps", str(steps), "--batch_size", str(args.batch_size)]
+            out = str(tmp / f"{impl}-{size}-{steps}.bin")
+            if impl == "UER-py":
+                return ([sys.executable, "pretrain.py", "--dataset_path", str(their_data), "--config_path",
+                         f"models/bert/{size}_config.json", "--output_model_path", out, "--data_processor", "bert",
+                         *common], theirs)
+            flags = {"ours fp32": [], "ours --fp16 (bf16)": ["--fp16"],
+                     "ours fp32, no bucketing": ["--no_length_bucketing"]}[impl]
+            return ([sys.executable, str(ROOT / "pretrain.py"), "--dataset_path", str(ours_data), "--config_path",
+                     str(ROOT / SIZES[size]), "--output_model_path", out, "--target", "bert", *common, *flags], ROOT)
+
+        impls = ["UER-py", "ours fp32", "ours --fp16 (bf16)", "ours fp32, no bucketing"]
+        for size in args.sizes:
+            runs: dict[str, list] = {impl: [] for impl in impls}
+            for steps in (args.warmup, args.warmup + args.steps):  # interleaved: load changes hit all alike
+                for impl in impls:
+                    runs[impl].append(uer_py.run_measured(*command(impl, size, steps), threads=args.threads))
+            base = uer_py.per_step(*runs["UER-py"], args.steps)
+            for impl in impls:
+                wall, cpu = uer_py.per_step(*runs[impl], args.steps)
+                print(f"{size:5} {impl:24} {wall:11.3f} {cpu:10.3f} {base[0] / wall:10.2f}x | {base[1] / cpu:5.2f}x "
+                      f"{runs[impl][1].peak_rss_mb:11.0f}", flush=True)
+        print(uer_py.load())
 
 
 def run_worker(impl: str, size: str, dataset: Path, args: argparse.Namespace) -> None:

@@ -32,7 +32,7 @@ def worker(threads: int, steps: int, batch: int, seq: int) -> dict:
     from uer.finetune.tasks.classifier import Classifier
     from uer.model_builder import build_model
     from uer.model_config import ModelConfig
-    from uer.utils.optimizers import build_optimizer
+    from uer.training.optimizers import build_optimizer
     from uer.utils.runtime import set_threads, tune_cpu_allocator
 
     tune_cpu_allocator()

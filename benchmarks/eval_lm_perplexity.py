@@ -44,7 +44,7 @@ def calibrate(dataset: Path, config: Path, vocab_size: int, batch_size: int, ste
     from uer.model_config import ModelConfig
     from uer.data.pretrain_loader import PretrainBatches
     from uer.data.dataset import PretrainDataset
-    from uer.utils.optimizers import build_optimizer
+    from uer.training.optimizers import build_optimizer
 
     cfg_json = json.loads(config.read_text())
     cfg = ModelConfig(vocab_size=vocab_size, **{k: v for k, v in cfg_json.items() if k != "data_processor"}

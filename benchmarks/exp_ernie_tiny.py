@@ -77,7 +77,6 @@ def encoder_speed(configs: dict[str, str], seq_length: int, rounds: int = 5) -> 
     """Instances per second of each config's embedding + encoder forward (batch 32, one thread)."""
     import torch
 
-    sys.path.insert(0, str(ROOT))
     from uer.model_builder import build_model
     from uer.model_config import ModelConfig
 
@@ -104,7 +103,6 @@ def encoder_speed(configs: dict[str, str], seq_length: int, rounds: int = 5) -> 
 
 
 def mean_lengths(vocab_path: Path, texts: dict[str, list[str]]) -> dict[str, tuple[float, float]]:
-    sys.path.insert(0, str(ROOT))
     from uer.text.tokenizers import build_tokenizer
 
     chars = build_tokenizer("bert", str(VOCAB))

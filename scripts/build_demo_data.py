@@ -37,6 +37,7 @@ from typing import Iterable
 
 from uer.errors import UsageError, entry_point
 from uer.utils.io import atomic_open
+from uer.utils.ranges import float_range, non_negative_int, positive_int, seed_int
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -241,15 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--output_dir", type=Path, default=ROOT,
                         help="Writes corpora/ and datasets/demo_sentiment/ under this directory.")
-    parser.add_argument("--seed", type=int, default=7, help="Seed of every sample and shuffle.")
-    parser.add_argument("--max_docs", type=int, default=1000,
+    parser.add_argument("--seed", type=seed_int, default=7, help="Seed of every sample and shuffle.")
+    parser.add_argument("--max_docs", type=non_negative_int, default=1000,
                         help="News articles sampled for the pre-training corpora (0 = all, about 3.2k).")
-    parser.add_argument("--max_reviews", type=int, default=2500,
+    parser.add_argument("--max_reviews", type=non_negative_int, default=2500,
                         help="Reviews kept per class for the sentiment dataset (0 = all).")
-    parser.add_argument("--corpus_reviews", type=int, default=1000,
+    parser.add_argument("--corpus_reviews", type=positive_int, default=1000,
                         help="Training-split reviews added as documents to the pre-training corpora.")
-    parser.add_argument("--dev_ratio", type=float, default=0.1, help="Share of each class for dev.")
-    parser.add_argument("--test_ratio", type=float, default=0.1, help="Share of each class for test.")
+    parser.add_argument("--dev_ratio", type=float_range(0.0, 1.0, high_open=True), default=0.1, help="Share of each class for dev.")
+    parser.add_argument("--test_ratio", type=float_range(0.0, 1.0, high_open=True), default=0.1, help="Share of each class for test.")
     return parser
 
 

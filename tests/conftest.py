@@ -40,3 +40,15 @@ def run_script(script: str, *args: str, cwd: Path | None = None, timeout: int = 
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed with {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")
     return proc
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run the CUDA-only code paths; without a CUDA device they are skipped, saying so."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (marked gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -58,6 +58,8 @@ def build_workspace(root: Path) -> dict[str, Path]:
     put("notext.tsv", tsv(labelled_rows(4), ["qid", "label", "text"]))
     good = tsv(labelled_rows(4), header).encode("utf-8")
     put("nonutf8.tsv", good + b"2\t1\t" + BAD_BYTES + "书".encode() + b"\n")  # line 6
+    # a label neither a decimal score (run_regression.py) nor a list of label ids (run_classifier_multi_label.py)
+    put("badlabels.tsv", tsv([["1", "这本书很好"], ["0;x", "坏书"]], ["label", "text_a"]))  # line 3
     for name, train, dev in (("task", "train.tsv", "dev.tsv"), ("task_notext", "notext.tsv", "dev.tsv"),
                              ("task_nonutf8", "train.tsv", "nonutf8.tsv")):
         put(f"{name}/train.tsv", ws[train].read_bytes())
@@ -81,6 +83,12 @@ def build_workspace(root: Path) -> dict[str, Path]:
     put("chid.json", json.dumps({"candidates": ["好书", "坏书"], "content": ["这本#idiom000000#很好"]}, ensure_ascii=False) + "\n")
     put("chid_answer.json", json.dumps({"#idiom000000#": 0}))
     put("nonutf8_lines.json", ws["chid.json"].read_bytes() + BAD_BYTES + b"\n")  # line 2
+    # run_simcse.py (dev: scored pairs), run_classifier_siamese.py (labelled pairs), run_classifier_prompt.py
+    put("pairs.tsv", tsv([[str(i % 2), TEXTS[i % 6], TEXTS[(i + 1) % 6]] for i in range(8)], ["label", "text_a", "text_b"]))
+    pairs_head = tsv([[str(i % 2), TEXTS[i % 6], TEXTS[(i + 1) % 6]] for i in range(4)], ["label", "text_a", "text_b"])
+    put("nonutf8_pairs.tsv", pairs_head.encode("utf-8") + b"1\t" + BAD_BYTES + "书\t好书".encode() + b"\n")  # line 6
+    put("prompts.json", json.dumps({"p": {"template": "[TEXT_A]很[ANS]", "answer_words": {"0": "坏", "1": "好"}}},
+                                   ensure_ascii=False))
     return ws
 
 

@@ -91,19 +91,19 @@ def test_load_model_without_heads_and_devices(tmp_path):
 
 
 def test_readme_python_snippet_runs(tmp_path):
-    """The README's 'Using it from Python' block, run as written (the demo model replaced by a fresh tiny one)."""
+    """The guide's Python API block (docs/python-api.md), run as written (the demo model replaced by a fresh tiny
+    one, the demo vocabulary by Google's)."""
     from conftest import ROOT, shared_path
 
     vocab = shared_path("models/google_zh_vocab.txt")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Using it from Python"):]
+    section = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
     code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
     tokenizer = build_tokenizer("bert", str(vocab))
     cfg = load_config("models/bert/tiny_config.json", len(tokenizer.vocab), encoder="bert", target="bert")
     save_model(build_model(cfg), tmp_path / "demo.bin")
     code = code.replace("models/demo_bert_model.bin-300", str(tmp_path / "demo.bin"))
-    code = code.replace("../shared/data/models/google_zh_vocab.txt", str(vocab))
+    code = code.replace("models/demo_vocab.txt", str(vocab))
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/python-api.md", "exec"), namespace)
     assert namespace["vectors"].shape == (2, 128) and namespace["hidden"].shape[1] == 128
     assert sorted(namespace["model"].target.names) == ["mlm", "sp"]

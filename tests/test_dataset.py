@@ -211,13 +211,14 @@ def test_batch_contents(datasets: dict, kind: str) -> None:
     assert loader(ds, 16, pad_to_multiple_of=8).batch(3)["src"].shape[1] % 8 == 0
 
 
+@pytest.mark.parametrize("bucketing", [0, 5], ids=["unsorted", "bucketed"])
 @pytest.mark.parametrize("kind", ["static", "dynamic"])
-def test_seek_equals_sequential(datasets: dict, kind: str) -> None:
+def test_seek_equals_sequential(datasets: dict, kind: str, bucketing: int) -> None:
     ds = datasets[kind]
-    seq = loader(ds, 24)
+    seq = loader(ds, 24, length_bucketing=bucketing)
     it = iter(seq)
     batches = [next(it) for _ in range(70)]  # > 2 epochs of 750 instances
-    fresh = loader(ds, 24)
+    fresh = loader(ds, 24, length_bucketing=bucketing)
     for k in (0, 1, 31, 32, 69):
         got = next(fresh.iter_from(k))
         assert instances_of(got) == instances_of(batches[k])
@@ -225,11 +226,12 @@ def test_seek_equals_sequential(datasets: dict, kind: str) -> None:
             assert got[key].equal(batches[k][key])
 
 
+@pytest.mark.parametrize("bucketing", [0, 5], ids=["unsorted", "bucketed"])
 @pytest.mark.parametrize("kind", ["static", "dynamic"])
-def test_two_ranks_see_what_one_rank_with_double_batch_sees(datasets: dict, kind: str) -> None:
+def test_two_ranks_see_what_one_rank_with_double_batch_sees(datasets: dict, kind: str, bucketing: int) -> None:
     ds = datasets[kind]
-    one = loader(ds, 20)
-    r0, r1 = loader(ds, 10, rank=0, world=2), loader(ds, 10, rank=1, world=2)
+    one = loader(ds, 20, length_bucketing=bucketing)
+    r0, r1 = (loader(ds, 10, rank=r, world=2, length_bucketing=bucketing) for r in (0, 1))
     for g in (0, 5, 37, 80):
         assert instances_of(one.batch(g)) == instances_of(r0.batch(g)) + instances_of(r1.batch(g))
 
@@ -247,6 +249,33 @@ def test_epochs_cover_every_instance_once_in_a_new_order(datasets: dict) -> None
     # Another seed gives another order.
     other = PretrainBatches(ds, 8, seed=14, instances_buffer_size=64)
     assert not np.array_equal(other.indices(np.arange(n)), e0)
+
+
+def test_length_bucketing_permutes_each_window_and_cuts_the_padding(datasets: dict) -> None:
+    ds = datasets["dynamic"]
+    plain, bucketed = loader(ds, 10), loader(ds, 10, length_bucketing=6)
+    window = [b for g in range(6, 12) for b in instances_of(bucketed.batch(g))]  # the second window of 6 batches
+    assert sorted(window) == sorted(b for g in range(6, 12) for b in instances_of(plain.batch(g)))
+    widths = [bucketed.batch(g)["src"].shape[1] for g in range(6, 12)]
+    lengths = sorted(int(ds.length[i]) for i in plain.indices(np.arange(60, 120)))
+    assert sorted(widths) == lengths[9::10]  # each batch holds 10 consecutive lengths: padded to the 10th
+    assert widths != sorted(widths)  # and the batches come in a shuffled order
+
+    def padding(ld: PretrainBatches) -> float:
+        sizes = [(b["src"].numel(), b["tokens_num"]) for b in map(ld.batch, range(60))]
+        return 1 - sum(t for _, t in sizes) / sum(n for n, _ in sizes)
+
+    assert padding(bucketed) < padding(plain) / 3, (padding(bucketed), padding(plain))
+    # an optimiser step of 2 accumulated micro-batches of 5 reads what one batch of 10 does
+    accumulated = loader(ds, 5, length_bucketing=6, accumulation_steps=2)
+    for step in (0, 7, 13):
+        pair = instances_of(accumulated.batch(2 * step)) + instances_of(accumulated.batch(2 * step + 1))
+        assert sorted(pair) == sorted(instances_of(bucketed.batch(step)))
+    # dynamic masks are a function of the instance's global position: the same whatever the batch
+    by_position = {int(p): instance_view(plain.batch(int(p) // 10), int(p) % 10) for p in range(60, 120)}
+    batch = bucketed.batch(7)
+    for row, p in enumerate(bucketed.positions(7)):
+        assert instance_view(batch, row) == by_position[int(p)]
 
 
 def test_dynamic_masks_change_between_epochs(datasets: dict) -> None:
@@ -270,3 +299,7 @@ def test_loader_argument_errors(datasets: dict) -> None:
         PretrainBatches(datasets["static"], 4, dynamic_masking=masking())
     with pytest.raises(ValueError, match="rank"):
         PretrainBatches(datasets["static"], 4, rank=2, world_size=2)
+    with pytest.raises(ValueError, match="length_bucketing"):
+        PretrainBatches(datasets["static"], 4, length_bucketing=-1)
+    with pytest.raises(ValueError, match="accumulation_steps"):
+        PretrainBatches(datasets["static"], 4, accumulation_steps=0)

@@ -186,7 +186,12 @@ def test_vocab_space(tmp_path):
     assert build_vocab(tmp_path, SMALL_CORPUS, "--tokenizer", "space") == SPECIALS + ["北京", "天安门", "我", "我爱"]
     assert build_vocab(tmp_path, SMALL_CORPUS, "--tokenizer", "space", "--min_count", "2", name="v2.txt") == \
         SPECIALS + ["北京"]
-    assert build_vocab(tmp_path, SMALL_CORPUS, "--tokenizer", "space", "--min_count", "3", name="v3.txt") == SPECIALS
+    # nothing seen 3 times: a specials-only vocabulary would train nothing, so it is refused and nothing written
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/build_vocab.py"), "--corpus_path",
+                           str(tmp_path / "corpus.txt"), "--vocab_path", str(tmp_path / "v3.txt"), "--tokenizer",
+                           "space", "--min_count", "3"], capture_output=True, text=True, env=subprocess_env())
+    assert proc.returncode == 2 and "no token is seen at least --min_count 3 times" in proc.stderr
+    assert not (tmp_path / "v3.txt").exists()
 
 
 def test_vocab_bert(tmp_path):

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from uer import opts
-from uer.engine import (Engine, OptimConfig, finetune_report_line, optim_options_from_args, pretrain_report_line)
+from uer.config import optim_options_from_args
+from uer.training.engine import Engine, OptimConfig, finetune_report_line, pretrain_report_line
 from uer.finetune.loop import FinetuneConfig
-from uer.trainer import TrainConfig
+from uer.training.pretrain_loop import TrainConfig
 from uer.utils.distributed import DistContext
 
 
@@ -35,7 +36,7 @@ def test_one_optimisation_config_for_both_loops():
 
 
 def test_report_lines_are_today_s_text():
-    # the lines of a real run (uer.trainer / uer.finetune before the engine), rebuilt from their scalars
+    # the lines of a real run (uer.training.pretrain_loop / uer.finetune before the engine), rebuilt from their scalars
     pretrain = {"step": 2, "total_steps": 6, "tokens_per_s": 2811.4, "loss_mlm": 9.97849, "acc_mlm": 0.0,
                 "loss_sp": 0.65432, "acc_sp": 0.5625, "lr": 6.666666e-4}
     assert pretrain_report_line(pretrain) == ("|        2/       6 steps|       2811 tokens/s| loss_mlm   9.978| "

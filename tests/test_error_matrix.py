@@ -13,7 +13,7 @@ import pytest
 
 from tools_error_cases import tool_matrix
 from uer.finetune.tasks import get_task, task_names
-from errors_workspace import (ROOT, assert_one_line_error, classifier_args, error_ws, infer_args, leftovers,  # noqa: F401
+from errors_workspace import (BAD_BYTES, ROOT, assert_one_line_error, classifier_args, error_ws, infer_args, leftovers,  # noqa: F401
                               run_entry)
 
 Args = Callable[[dict, Path], list]
@@ -204,6 +204,36 @@ CHID_FILES = {"train_path": "chid.json", "train_answer_path": "chid_answer.json"
               "dev_answer_path": "chid_answer.json"}
 CHID_CASES: Cases = {**json_cases("train_answer_path"),
                      "bad_lines": (lambda ws: ["--dev_path", ws["bad.json"]], lambda ws: [f"{ws['bad.json']}:1", "JSON"])}
+PROMPT_FLAGS = lambda ws: ["--prompt_path", ws["prompts.json"], "--prompt_id", "p"]  # noqa: E731
+
+
+def with_flags(base: Args, flags: Callable[[dict], list]) -> Args:
+    return lambda ws, out: base(ws, out) + flags(ws)
+
+
+SIAMESE_FILES = {"train_path": "pairs.tsv", "dev_path": "pairs.tsv"}
+
+
+def pair_tsv_cases(option: str) -> Cases:
+    """tsv_cases for files of pairs (a file without text_b fails on its header first)."""
+    return tsv_cases(option) | {"non_utf8": (lambda ws: [f"--{option}", ws["nonutf8_pairs.tsv"]],
+                                             lambda ws: [f"{ws['nonutf8_pairs.tsv']}:6", "invalid UTF-8 at byte offset"])}
+
+
+PROMPT_CASES: Cases = {**tsv_cases("train_path"), **{f"prompt_{k}": v for k, v in json_cases("prompt_path").items()
+                                                     if k != "bad_config"}}
+TASKS_19B = [  # issue 19: SimCSE, Sentence-BERT, prompts
+    ("run_simcse.py", task_base(train_path="train.tsv", dev_path="pairs.tsv"), tsv_cases("train_path")),
+    ("run_classifier_siamese.py", task_base(**SIAMESE_FILES), pair_tsv_cases("train_path")),
+    ("inference/run_classifier_siamese_infer.py",
+     with_flags(task_infer_base(test_path="pairs.tsv"), lambda ws: ["--labels_num", "2"]), pair_tsv_cases("test_path")),
+    ("run_classifier_prompt.py", with_flags(task_base(train_path="train.tsv", dev_path="dev.tsv"), PROMPT_FLAGS),
+     PROMPT_CASES),
+    ("inference/run_classifier_prompt_infer.py", with_flags(task_infer_base(test_path="test.tsv"), PROMPT_FLAGS),
+     {**tsv_cases("test_path"), "prompt_bad_json": PROMPT_CASES["prompt_bad_json"]}),
+    ("scripts/convert_sbert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_sbert_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+]
 TASKS = [
     ("run_ner.py", task_base(**NER_FILES), NER_CASES),
     ("inference/run_ner_infer.py", task_infer_base(test_path="ner.tsv", label2id_path="label2id.json"),
@@ -219,6 +249,51 @@ TASKS = [
                    lambda ws: [f"{ws['nonutf8_lines.json']}:2", "invalid UTF-8"])}),
 ]
 
+def glue_workspace(ws: dict) -> None:
+    """A tiny HF BERT folder (random weights, the workspace's vocabulary) and MRPC-format folders, made once."""
+    if "hf_bert" in ws:
+        return
+    import shutil
+
+    from safetensors.torch import save_file
+    from transformers import BertConfig, BertModel
+
+    root = ws["root"]
+    folder = root / "hf_bert"
+    folder.mkdir()
+    config = BertConfig(vocab_size=13, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    config.to_json_file(folder / "config.json")  # save_pretrained's progress bar would be on stderr
+    save_file({k: v.contiguous() for k, v in BertModel(config).state_dict().items()}, folder / "model.safetensors")
+    shutil.copyfile(ws["vocab.txt"], folder / "vocab.txt")
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+    good = "".join(f"{i % 2}\t{i}\t{i + 100}\t{TEXT}\t{TEXT[::-1]}\n" for i, TEXT in enumerate(["这本书很好", "好书", "不好看"]))
+    for name, dev in (("glue", good.encode()), ("glue_nonutf8", good.encode() + b"1\t7\t8\t" + BAD_BYTES + b"\tx\n"),
+                      ("glue_badlabel", (good + "2\t7\t8\t好\t书\n").encode())):
+        (root / name).mkdir()
+        (root / name / "train.tsv").write_text(header + good, encoding="utf-8")
+        (root / name / "dev.tsv").write_bytes(header.encode() + dev)
+        ws[name] = root / name
+    ws["hf_bert"] = folder
+
+
+def glue_base(ws: dict, out: Path) -> list:
+    glue_workspace(ws)
+    return ["--model_type", "bert", "--model_name_or_path", ws["hf_bert"], "--task_name", "MRPC", "--do_train",
+            "--do_eval", "--data_dir", ws["glue"], "--max_seq_length", "16", "--output_dir", out,
+            "--num_train_epochs", "1"]
+
+
+GLUE_CASES: Cases = {
+    "missing": (lambda ws: ["--data_dir", ws["root"] / "no_glue"], lambda ws: [_s(ws["root"] / "no_glue" / "train.tsv")]),
+    "non_utf8": (lambda ws: ["--data_dir", ws["glue_nonutf8"]],
+                 lambda ws: [f"{ws['glue_nonutf8'] / 'dev.tsv'}:5", "invalid UTF-8"]),
+    "bad_label": (lambda ws: ["--data_dir", ws["glue_badlabel"]],
+                  lambda ws: [f"{ws['glue_badlabel'] / 'dev.tsv'}:5", "label '2'"]),
+    "not_a_folder": (lambda ws: ["--model_name_or_path", ws["vocab.txt"]], lambda ws: [_s(ws["vocab.txt"]), "folder"]),
+}
+
+
 def plot_base(ws: dict, out: Path) -> list:
     return ["--input_path", ws["corpus.txt"], "--output_path", out / "plot.png"]
 
@@ -228,8 +303,31 @@ PLOT_CASES: Cases = {
     "no_report_lines": (lambda ws: [], lambda ws: [_s(ws["corpus.txt"]), "no report lines"]),
 }
 
-FINETUNE = [(script, finetune_base, tsv_cases("train_path") | {"non_utf8": tsv_cases("dev_path")["non_utf8"]})
-            for script in ("run_classifier.py", "run_dbqa.py")]
+def grid_base(ws: dict, out: Path) -> list:
+    """run_classifier_grid.py: the lists replace --batch_size / --epochs_num."""
+    args = classifier_args(ws, out / "model.bin")
+    for flag in ("--batch_size", "--epochs_num"):
+        i = args.index(flag)
+        del args[i:i + 2]
+    return args + ["--batch_size_list", "4", "--learning_rate_list", "1e-3", "--epochs_num_list", "1",
+                   "--keep_best_model"]
+
+
+def regression_infer_base(ws: dict, out: Path) -> list:
+    args = infer_args(ws, out / "prediction.tsv")
+    i = args.index("--labels_num")
+    return args[:i] + args[i + 2:]
+
+
+BAD_LABEL_CASE = {"bad_label": (lambda ws: ["--train_path", ws["badlabels.tsv"]],
+                                lambda ws: [f"{ws['badlabels.tsv']}:3", "label '0;x'"])}
+FINETUNE_CASES = tsv_cases("train_path") | {"non_utf8": tsv_cases("dev_path")["non_utf8"]}
+FINETUNE = [(script, finetune_base, FINETUNE_CASES) for script in ("run_classifier.py", "run_dbqa.py")] + [
+    (script, finetune_base, FINETUNE_CASES | BAD_LABEL_CASE)
+    for script in ("run_regression.py", "run_classifier_multi_label.py")] + [
+    ("run_classifier_grid.py", grid_base, FINETUNE_CASES),
+    ("inference/run_regression_infer.py", regression_infer_base, INFER_CASES),
+    ("inference/run_classifier_multi_label_infer.py", infer_base, INFER_CASES)]
 MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("run_classifier_cv.py", cv_base, tsv_cases("train_path")),
     ("run_classifier_mt.py", mt_base, MT_CASES),
@@ -242,6 +340,7 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/build_vocab.py", build_vocab_base, CORPUS_CASES),
     ("scripts/build_demo_data.py", demo_base, DEMO_CASES),
     ("scripts/plot_training.py", plot_base, PLOT_CASES),
+    ("run_glue.py", glue_base, GLUE_CASES),
     ("scripts/convert_bert_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
     ("scripts/convert_bert_text_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
     ("scripts/convert_bert_token_classification_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
@@ -251,6 +350,10 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/convert_bert_text_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_token_classification_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_gpt2_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_roberta_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_xlmroberta_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
+    ("scripts/convert_roberta_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
+    ("scripts/convert_xlmroberta_from_uer_to_huggingface.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_google.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_from_uer_to_original_tf.py", converter_base, TO_OTHER_CASES),
     ("scripts/convert_bert_extractive_qa_from_huggingface_to_uer.py", converter_base, CONVERTER_CASES),
@@ -264,12 +367,12 @@ MATRIX: list[tuple[str, Args, Cases]] = FINETUNE + TASKS + [
     ("scripts/encoder_server.py", encoder_server_base, SERVING_CASES),
     ("scripts/prediction_server.py", prediction_server_base, SERVING_CASES),
     ("scripts/export_onnx.py", export_onnx_base, SERVING_CASES),
-] + tool_matrix(tsv_cases)  # the tool scripts (tests/tools_error_cases.py)
+] + TASKS_19B + tool_matrix(tsv_cases)  # the tool scripts (tests/tools_error_cases.py)
 
 
 def entry_scripts() -> set[str]:
     """Every runnable script of the repository: top level, inference/ and scripts/."""
-    found = {p.name for p in ROOT.glob("*.py")}
+    found = {p.name for p in ROOT.glob("*.py")} - {"hubconf.py"}  # torch.hub's module (tests/test_hub.py), no command
     for folder in ("inference", "scripts"):
         found |= {f"{folder}/{p.name}" for p in (ROOT / folder).glob("*.py")}
     return found
@@ -294,11 +397,18 @@ def test_every_task_command_is_in_the_matrix() -> None:
 # existing output model stays as it was. task -> (base command, bad file for that task's format, its line).
 BAD_EVAL_FILES: dict[str, tuple[Args, str, int]] = {
     "classifier": (finetune_base, "nonutf8.tsv", 6),
+    "regression": (finetune_base, "nonutf8.tsv", 6),
+    "multi_label": (finetune_base, "nonutf8.tsv", 6),
+    "classifier_grid": (grid_base, "nonutf8.tsv", 6),
     "dbqa": (finetune_base, "nonutf8.tsv", 6),
     "ner": (task_base(**NER_FILES, test_path="ner.tsv"), "nonutf8.tsv", 6),
     "mrc": (task_base(train_path="squad.json", dev_path="squad.json", test_path="squad.json"), "bad.json", 3),
     "c3": (task_base(train_path="c3.json", dev_path="c3.json", test_path="c3.json"), "bad.json", 3),
     "chid": (task_base(**CHID_FILES, test_path="chid.json", test_answer_path="chid_answer.json"), "bad.json", 1),
+    "simcse": (task_base(train_path="train.tsv", dev_path="pairs.tsv", test_path="pairs.tsv"), "nonutf8_pairs.tsv", 6),
+    "siamese": (task_base(**SIAMESE_FILES, test_path="pairs.tsv"), "nonutf8_pairs.tsv", 6),
+    "prompt": (with_flags(task_base(train_path="train.tsv", dev_path="dev.tsv", test_path="test.tsv"), PROMPT_FLAGS),
+               "nonutf8.tsv", 6),
 }
 
 

@@ -13,7 +13,7 @@ from uer.data.finetune_data import (DataError, Instances, collate, encode_pair, 
 from uer.finetune.tasks.classifier import Classifier, classification_loss
 from uer.finetune.tasks.classifier_mt import MultitaskClassifier
 from uer.names import POOLINGS
-from uer.engine import build_schedule
+from uer.training.engine import build_schedule
 from uer.finetune.loop import EvalSet, FinetuneConfig, FineTuner
 from uer.model_builder import build_model
 from uer.model_saver import save_model

@@ -214,6 +214,9 @@ def test_cross_validation(ws):
                      "--epochs_num", "1", "--batch_size", "32", "--folds_num", "3", *MODEL_FLAGS,
                      script="run_classifier_cv.py")
     assert re.search(r"cross-validation over 3 folds: Acc\. [0-9.]+  Macro F1 [0-9.]+", out)
+    # one numbering (from 0, as UER-py and the fold models' names) in every line about a fold
+    numbers = [int(n) for n in re.findall(r"\bfold (\d+)\b", out)]
+    assert sorted(set(numbers)) == [0, 1, 2] and not re.search(r"\bfold \d+/\d+", out)
     assert all((root / f"classifier_model-fold_{k}.bin").is_file() for k in range(3))
     features = np.load(root / "train_features.npy")
     assert features.shape == (200, 2) and np.allclose(features.sum(1), 1, atol=1e-5)

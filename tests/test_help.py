@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import runpy
+import sys
 
 import pytest
 
-from conftest import run_script
+from conftest import ROOT, run_script
 
 from uer.finetune.tasks import get_task, task_names
 
@@ -49,3 +51,40 @@ def test_usage_examples_keep_their_lines_and_config_default() -> None:
     assert "(default: None)" in re.sub(r"\s+", " ", out.split("--threads THREADS")[-1])
     preprocess = run_script("preprocess.py", "--help").stdout
     assert "--vocab_path models/google_zh_vocab.txt \\\n" in preprocess and "(default: dataset.pt)" in preprocess
+
+
+ENTRY_SCRIPTS = sorted(["preprocess.py", "pretrain.py"] + [p.name for p in ROOT.glob("run_*.py")]
+                       + [f"inference/{p.name}" for p in (ROOT / "inference").glob("*.py")]
+                       + [f"scripts/{p.name}" for p in (ROOT / "scripts").glob("*.py")])
+
+
+def test_every_entry_script_shows_its_defaults(monkeypatch, capsys) -> None:
+    """`SCRIPT --help` of every entry script, run in this process: every option of the parser that prints the
+    help shows its default, and no option group appears twice (the parsers are recorded as they parse)."""
+    parsers: list[argparse.ArgumentParser] = []
+    original = argparse.ArgumentParser.parse_known_args
+
+    def recording(self, args=None, namespace=None):
+        if self.add_help:
+            parsers.append(self)
+        return original(self, args, namespace)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", recording)
+    missing = []
+    for script in ENTRY_SCRIPTS:
+        parsers.clear()
+        monkeypatch.setattr(sys, "argv", [script, "--help"])
+        with pytest.raises(SystemExit) as stop:
+            runpy.run_path(str(ROOT / script), run_name="__main__")
+        assert stop.value.code == 0, script
+        assert "usage:" in capsys.readouterr().out, script
+        assert parsers, f"{script}: no parser printed the help"
+        parser = parsers[-1]
+        titles = [group.title for group in parser._action_groups]
+        assert len(titles) == len(set(titles)) and "optimiser and schedule" not in titles, (script, titles)
+        for action in _options(parser):
+            formatter = parser._get_formatter()
+            formatter.add_argument(action)
+            if "(default:" not in formatter.format_help():
+                missing.append(f"{script} {action.option_strings[0]}")
+    assert not missing, "options whose --help shows no default: " + ", ".join(missing)

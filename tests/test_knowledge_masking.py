@@ -16,8 +16,9 @@ import pytest
 from conftest import run_script, shared_path
 from uer.data.dataset import PretrainDataset
 from uer.data.masking import GeneratorUniforms, MaskingConfig, mask_batch
-from uer.data.pretrain_instances import (SD_ADJACENT, SD_OTHER_DOCUMENT, SD_SAME_DOCUMENT, DocumentBuffer,
-                                         InstanceConfig, SdInstances, SrInstances, sr_label, sr_labels_num, sr_order)
+from uer.data.instances_base import DocumentBuffer, InstanceConfig
+from uer.data.instances_pairs import (SD_ADJACENT, SD_OTHER_DOCUMENT, SD_SAME_DOCUMENT, SdInstances, SrInstances,
+                                      sr_label, sr_labels_num, sr_order)
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
 from uer.text.segment import ENTITY_START, WORD_START, Segmenter, segmented_encoder
 from uer.text.tokenizers import build_tokenizer

@@ -8,7 +8,8 @@ import torch
 from conftest import run_script, shared_path
 from uer.data.pretrain_loader import PretrainBatches
 from uer.data.dataset import PretrainDataset
-from uer.data.pretrain_instances import ClsInstances, DocumentBuffer, InstanceConfig, LmInstances, parse_labelled_line
+from uer.data.instances_base import DocumentBuffer, InstanceConfig
+from uer.data.instances_lm import ClsInstances, LmInstances, parse_labelled_line
 from uer.data.masking import MaskingConfig
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4

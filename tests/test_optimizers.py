@@ -5,7 +5,7 @@ import torch
 
 from uer.model_builder import build_model
 from uer.model_config import ModelConfig
-from uer.utils.optimizers import build_optimizer
+from uer.training.optimizers import build_optimizer
 
 
 def tied_model() -> torch.nn.Module:

@@ -10,8 +10,10 @@ import pytest
 
 from conftest import run_script, shared_path
 from uer.data.dataset import PretrainDataset
-from uer.data.pretrain_instances import (AlbertInstances, BertInstances, DocumentBuffer, InstanceConfig, MlmInstances,
-                                 _cut_lengths, str2instances)
+from uer.data.instances_base import DocumentBuffer, InstanceConfig
+from uer.data.instances_mlm import MlmInstances
+from uer.data.instances_pairs import AlbertInstances, BertInstances, _cut_lengths
+from uer.data.pretrain_instances import str2instances
 from uer.data.masking import MaskingConfig
 from uer.data.preprocessing import split_corpus
 

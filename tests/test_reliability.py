@@ -474,11 +474,29 @@ def test_case13_a_frozen_rank_is_named(ws: Path) -> None:
 def test_case19_nodes_with_different_options_are_refused_at_start_up(ws: Path) -> None:
     master = f"tcp://127.0.0.1:{free_port()}"
     nodes = [_node(ws, 0, master, "--dist_timeout", "60"),
-             _node(ws, 1, master, "--dist_timeout", "60", "--report_steps", "3")]
+             _node(ws, 1, master, "--dist_timeout", "60", "--learning_rate", "0.001")]
     outputs = [node.communicate(timeout=180)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [2, 2], outputs
     for out in outputs:
-        assert re.search(r"pretrain\.py: error: every node must be started with the same options: --report_steps is "
-                         r"3 on node \S+ \(ranks 1\) but 1 on rank 0's node \S+ \(ranks 0\) \(rank [01];", out), out
+        assert re.search(r"pretrain\.py: error: every node must be started with the same options: --learning_rate "
+                         r"is 0\.001 on node \S+ \(ranks 1\) but 2e-05 on rank 0's node \S+ \(ranks 0\) "
+                         r"\(rank [01];", out), out
     assert not list(ws.glob("nodes.bin*"))
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_case19_report_and_save_intervals_given_to_node_0_only(ws: Path) -> None:
+    """UER-py's docs give --report_steps and --save_checkpoint_steps to node 0 alone: node 1 (here with the
+    defaults) takes node 0's values, so both report at node 0's steps and node 0 saves at its steps."""
+    master = f"tcp://127.0.0.1:{free_port()}"
+    nodes = [_node(ws, 0, master, "--dist_timeout", "60", "--total_steps", "4", "--report_steps", "1",
+                   "--save_checkpoint_steps", "2", "--output_model_path", str(ws / "intervals.bin")),
+             _node(ws, 1, master, "--dist_timeout", "60", "--total_steps", "4", "--report_steps", "100",
+                   "--save_checkpoint_steps", "10000", "--output_model_path", str(ws / "intervals.bin"))]
+    outputs = [node.communicate(timeout=180)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    assert len(re.findall(r"\|\s*\d+/\s*4 steps\|", outputs[0])) == 4, outputs[0]  # a report at every step
+    assert sorted(p.name for p in ws.glob("intervals.bin-*") if not p.name.endswith(".trainer")) == \
+        ["intervals.bin-2", "intervals.bin-4"]
 

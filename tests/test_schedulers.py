@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from uer.utils.optimizers import Adafactor, build_optimizer
-from uer.utils.schedulers import adam_bias_correction_undone, build_scheduler, schedule_factor, str2scheduler
+from uer.training.optimizers import Adafactor, build_optimizer
+from uer.training.schedulers import adam_bias_correction_undone, build_scheduler, schedule_factor, str2scheduler
 
 T, WARMUP = 100, 0.1  # 10 warm-up steps
 

@@ -255,10 +255,10 @@ def test_pooler_is_the_sp_heads_first_layer(files, text_encoder):
 
 
 def readme_serving_example(files) -> tuple[list[str], str]:
-    """The README's serving example: the encoder server's flags (model, vocabulary and port replaced by the
-    test's) and the three lines of Python."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Serving"):]
+    """The guide's serving example (docs/inference-and-serving.md): the encoder server's flags (model, vocabulary
+    and port replaced by the test's) and the three lines of Python."""
+    guide = (ROOT / "docs" / "inference-and-serving.md").read_text(encoding="utf-8")
+    section = guide[guide.index("## Serving"):]
     bash = section[section.index("```bash\n") + 8:section.index("```\n", section.index("```bash"))]
     python = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python"))]
     argv = shlex.split(bash.replace("\\\n", " "))
@@ -270,13 +270,13 @@ def readme_serving_example(files) -> tuple[list[str], str]:
 
 
 def test_encoder_server_script_end_to_end(files, text_encoder):
-    """The entry script as the README starts it, queried with the README's Python: health, info, the client
+    """The entry script as the guide starts it, queried with the guide's Python: health, info, the client
     and plain HTTP, limits, malformed requests, concurrency, clean shutdown."""
     flags, python = readme_serving_example(files)
     with script_server("scripts/encoder_server.py", *flags, "--max_texts", "8", "--max_text_chars", "40",
                        "--threads", "1") as (port, _):
         namespace: dict = {}
-        exec(compile(python.replace("8866", str(port)), "README.md", "exec"), namespace)
+        exec(compile(python.replace("8866", str(port)), "docs/inference-and-serving.md", "exec"), namespace)
         np.testing.assert_allclose(namespace["vectors"], text_encoder.embed(["这本书很好看", "酒店的服务太差了"],
                                                                             pooling="mean"), atol=1e-5)
         url = f"http://127.0.0.1:{port}"
@@ -415,7 +415,6 @@ def test_client_errors_are_clear():
 def test_bad_server_options_are_one_line_errors(files, capsys):
     for argv, message in (
             (["--backend", "onnxruntime"], "encoder_server.py: error: --backend onnxruntime needs --onnx_path"),
-            (["--load_model_path", files["model"], "--max_batch_size", "0"], "--max_batch_size must be at least 1"),
             (["--load_model_path", files["mlm_only"], "--encode_layer", "pooler"], "this file does not have"),
             (["--load_model_path", files["model"], "--seq_length", "1000"], "exceeds the model's max_seq_length")):
         with pytest.raises(SystemExit) as exit_info:
@@ -428,7 +427,7 @@ def test_bad_server_options_are_one_line_errors(files, capsys):
 # -- ONNX -------------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path):
+def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path, capfd):
     pytest.importorskip("onnxruntime", reason="ONNX export needs requirements-serve.txt")
     pytest.importorskip("onnxscript", reason="ONNX export needs requirements-serve.txt")
     from uer.serving.backends import TextPairs
@@ -437,6 +436,11 @@ def test_onnx_exports_equal_torch_and_serve(files, text_encoder, tmp_path):
     encoder_onnx = tmp_path / "encoder.onnx"
     export_onnx.main(["--kind", "encoder", "--load_model_path", files["model"], "--vocab_path", files["vocab"],
                       "--config_path", TINY, "--encode_layer", "mean", "--normalize", "--output_path", str(encoder_onnx)])
+    # one line per step; the exporter's and optimiser's own lines (~100) only at --log_level DEBUG
+    out, err = capfd.readouterr()
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert len(lines) <= 4 and "exporting" in lines[-3] and "checking onnxruntime" in lines[-2] and \
+        "wrote" in lines[-1], lines
     onnx_flags = ["--vocab_path", files["vocab"], "--backend", "onnxruntime", "--onnx_path", str(encoder_onnx),
                   "--threads", "1"]
     service = encoder_server.build_service(service_args(encoder_server, *onnx_flags))

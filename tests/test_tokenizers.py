@@ -280,7 +280,7 @@ def test_missing_files_and_bad_arguments_are_named(tmp_path):
         build_tokenizer("bert")
     with pytest.raises(ValueError, match="unknown tokenizer"):
         build_tokenizer("wordpiece", vocab_path=missing)
-    assert set(str2tokenizer) == {"bert", "char", "space", "jieba_wordpiece"}
+    assert set(str2tokenizer) == {"bert", "char", "space", "jieba_wordpiece", "bpe", "xlmroberta"}
 
 
 # ---------------------------------------------------------------------------------------------- sentencepiece

@@ -1,6 +1,6 @@
 """The tool scripts of UER-py's "Scripts" section (uer/tools, scripts/*.py), checked by value: averaging gives the
 mean, the cloze test predicts the MLM head's argmax, features equal the encoder's output, whitening gives
-identity covariance, nearest neighbours are ordered by cosine with the word itself first, the vocabulary
+identity covariance, nearest neighbours are ordered by cosine without the word itself (UER-py's blocks), the vocabulary
 adapter keeps shared rows bit-identical, the multi-task inference reads every head. The docs' command lines
 run as written (paths adjusted, tiny configs). The word-based recipe and the stacking recipe are in
 tests/test_tools_recipes.py.
@@ -134,7 +134,7 @@ def test_check_model_reports_the_file_and_the_loading_check(tmp_path, word):
     state = load_state_dict(word["model"])
     state["encoder.transformer.1.feed_forward.linear_1.bias"][3] = float("nan")
     state["embedding.word_embedding.weight"] = state.pop("embedding.word.embedding.weight")
-    save_state_dict(state, tmp_path / "bad.bin")
+    torch.save(state, tmp_path / "bad.bin")  # (save_state_dict refuses NaN)
     three_layers = tmp_path / "three_layers_config.json"
     three_layers.write_text(json.dumps(dict(json.loads((ROOT / TINY).read_text()), layers_num=3)), encoding="utf-8")
     proc = subprocess.run([sys.executable, str(ROOT / "scripts/check_model.py"), "--input_model_path",
@@ -155,31 +155,50 @@ def test_cloze_predictions_are_the_argmax_of_the_mlm_logits(tmp_path, word):
     tool("scripts/cloze_test.py", "--input_path", str(tmp_path / "cloze_input.txt"), "--pretrained_model_path",
          word["model"], "--vocab_path", word["vocab"], "--output_path", str(tmp_path / "output.txt"),
          "--config_path", TINY, "--tokenizer", "space", "--topn", "5")
-    blocks = (tmp_path / "output.txt").read_text(encoding="utf-8").strip().split("\n\n")
-    assert len(blocks) == len(lines)
+    # read as UER-py's output is read: 4-line blocks (text, predicted, correct, blank), one per masked position
+    rows = (tmp_path / "output.txt").read_text(encoding="utf-8").split("\n")
+    assert len(rows) % 4 == 1 and rows[-1] == ""
+    blocks = [rows[i:i + 4] for i in range(0, len(rows) - 1, 4)]
+    assert all(b[1].startswith("Predicted answer: ") and b[2].startswith("Correct answer: ") and b[3] == ""
+               for b in blocks)
+    masks_per_line = [max(line.split(" ").count("[MASK]"), 1) for line in lines]
+    assert len(blocks) == sum(masks_per_line) == 5
     tokenizer, model = word["tokenizer"], word["module"]
     vocab = tokenizer.vocab
-    for line, block in zip(lines, blocks):
-        rows = block.splitlines()
-        seen = rows[0].split(" ")
-        ids = [vocab.cls_id] + vocab.to_ids(seen) + [vocab.sep_id]
+    block_iter = iter(blocks)
+    for line, count in zip(lines, masks_per_line):
+        mine = [next(block_iter) for _ in range(count)]
+        seen = mine[0][0].split(" ")
+        assert seen[0] == "[CLS]" and seen[-1] == "[SEP]" and all(b[0] == mine[0][0] for b in mine)
+        ids = vocab.to_ids(seen)
         positions = [i for i, t in enumerate(ids) if t == vocab.mask_id]
         with torch.no_grad():
             hidden = model.encode(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
             probs = torch.softmax(model.target.mlm.logits(hidden, torch.tensor(positions)), -1)
-        predicted = [r.split(": ")[1].split(" ") for r in rows if r.startswith("Predicted answer: ")]
-        shown = [np.array(r.split(": ")[1].split(), float) for r in rows if r.startswith("Probabilities: ")]
-        assert len(predicted) == len(positions) == len(shown)
-        for row_probs, tokens, values in zip(probs, predicted, shown):
+        for row_probs, block in zip(probs, mine):
+            tokens = block[1].removeprefix("Predicted answer: ").split(" ")
             best = torch.argsort(row_probs, descending=True, stable=True)[:5]
             assert tokens == vocab.to_tokens(best.tolist())
             assert tokens[0] == vocab.i2w[int(row_probs.argmax())]
-            np.testing.assert_allclose(values, row_probs[best].numpy(), atol=5e-5)
+        answer = mine[0][2].removeprefix("Correct answer: ")
         if "[MASK]" in line:
-            assert seen == line.split(" ") and not any(r.startswith("Correct answer") for r in rows)
+            assert seen[1:-1] == line.split(" ") and answer == ""
         else:  # one token masked by the tool: the answer puts the line back together
-            answer = rows[-1].removeprefix("Correct answer: ")
-            assert seen.count("[MASK]") == 1 and [answer if t == "[MASK]" else t for t in seen] == line.split(" ")
+            assert seen.count("[MASK]") == 1 and [answer if t == "[MASK]" else t for t in seen[1:-1]] == line.split(" ")
+    # --output_prob: a Probabilities line after each prediction, the probabilities of the predicted tokens
+    tool("scripts/cloze_test.py", "--test_path", str(tmp_path / "cloze_input.txt"), "--load_model_path",
+         word["model"], "--vocab_path", word["vocab"], "--prediction_path", str(tmp_path / "output_prob.txt"),
+         "--config_path", TINY, "--tokenizer", "space", "--topn", "5", "--output_prob")
+    prob_blocks = (tmp_path / "output_prob.txt").read_text(encoding="utf-8").split("\n\n")[:-1]
+    first = prob_blocks[0].split("\n")
+    assert len(prob_blocks) == 5 and first[2].startswith("Probabilities: ") and first[:2] == blocks[0][:2]
+    ids = vocab.to_ids(first[0].split(" "))
+    with torch.no_grad():
+        hidden = model.encode(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
+        row = torch.softmax(model.target.mlm.logits(hidden, torch.tensor([ids.index(vocab.mask_id)])), -1)[0]
+    shown = np.array(first[2].removeprefix("Probabilities: ").split(), float)
+    np.testing.assert_allclose(shown, row[vocab.to_ids(first[1].removeprefix("Predicted answer: ").split(" "))],
+                               atol=5e-5)
 
 
 # ------------------------------------------------------------------------------------------- features
@@ -255,14 +274,20 @@ def test_extract_embedding_writes_the_matrix_in_word2vec_format(tmp_path, word):
 
 
 def neighbours(text: str) -> dict[str, list[tuple[str, float]]]:
+    """Read the output as a reader of UER-py's topn_words_* output does: blocks that end with a blank line,
+    an optional ``Original sentence:`` line, ``Target word: w``, then ``token<TAB>cosine`` lines."""
     out = {}
-    for block in text.strip().split("\n\n"):
+    assert text.endswith("\n\n"), "every block ends with a blank line"
+    for block in text.split("\n\n")[:-1]:
         rows = block.splitlines()
+        if rows[0].startswith("Original sentence: "):
+            rows = rows[1:]
+        assert rows[0].startswith("Target word: ")
         out[rows[0].removeprefix("Target word: ")] = [(r.split("\t")[0], float(r.split("\t")[1])) for r in rows[1:]]
     return out
 
 
-def test_topn_words_indep_ranks_by_cosine_with_the_word_first(tmp_path, word):
+def test_topn_words_indep_ranks_by_cosine_without_the_word_itself(tmp_path, word):
     (tmp_path / "target_words.txt").write_text("中国\n天气\n", encoding="utf-8")
     cand = write_vocab(tmp_path / "cand.txt", SPECIALS + WORDS[:12] + ["不在词表"])
     # the docs' word-based command line
@@ -274,15 +299,15 @@ def test_topn_words_indep_ranks_by_cosine_with_the_word_first(tmp_path, word):
     result = neighbours(out)
     assert list(result) == ["中国", "天气"]
     for target, ranked in result.items():
-        assert ranked[0] == (target, 1.0) and len(ranked) == 6
+        assert target not in dict(ranked) and len(ranked) == 6  # UER-py: the 6 best other words
         sims = [s for _, s in ranked]
         assert sims == sorted(sims, reverse=True)
         assert all(token in WORDS[:12] for token, _ in ranked)  # specials and unknown candidates left out
-        for token, sim in ranked[1:]:
+        for token, sim in ranked:
             expected = torch.cosine_similarity(matrix[vocab.get(target)], matrix[vocab.get(token)], dim=0)
             assert abs(sim - float(expected)) < 1e-6
         # nothing better was left out
-        others = [t for t in WORDS[:12] if t not in dict(ranked)]
+        others = [t for t in WORDS[:12] if t not in dict(ranked) and t != target]
         best_left = max(float(torch.cosine_similarity(matrix[vocab.get(target)], matrix[vocab.get(t)], dim=0))
                         for t in others)
         assert best_left <= sims[-1] + 1e-9
@@ -308,10 +333,10 @@ def test_topn_words_dep_compares_hidden_states_at_the_word(tmp_path, word):
         position = ids.index(vocab.get(target))
         reference = encode_ids(model, ids)[position].double()
         ranked = result[target]
-        assert ranked[0] == (target, 1.0)
+        assert target not in dict(ranked) and len(ranked) == 8
         sims = [s for _, s in ranked]
         assert sims == sorted(sims, reverse=True)
-        for token, sim in ranked[1:4]:
+        for token, sim in ranked[:3]:
             swapped = list(ids)
             swapped[position] = vocab.get(token)
             expected = torch.cosine_similarity(reference, encode_ids(model, swapped)[position].double(), dim=0)
@@ -332,14 +357,15 @@ def test_topn_words_char_based_command_lines(tmp_path):
     out = tool("scripts/topn_words_indep.py", "--pretrained_model_path", str(tmp_path / "google_zh_model.bin"),
                "--vocab_path", str(vocab), "--cand_vocab_path", cand, "--target_words_path",
                str(tmp_path / "target_words.txt")).stdout
-    assert neighbours(out)["天"][0] == ("天", 1.0) and len(neighbours(out)["天"]) == 15
+    assert "天" not in dict(neighbours(out)["天"]) and len(neighbours(out)["天"]) == 15  # UER-py's default 15
     (tmp_path / "target_words_with_sentences.txt").write_text("今天天气很好\t天\n", encoding="utf-8")
     out = tool("scripts/topn_words_dep.py", "--pretrained_model_path", str(tmp_path / "google_zh_model.bin"),
                "--vocab_path", str(vocab), "--cand_vocab_path", cand, "--sent_path",
                str(tmp_path / "target_words_with_sentences.txt"), "--config_path", TINY,
                "--batch_size", "256", "--seq_length", "32", "--tokenizer", "bert").stdout
+    assert out.startswith("Original sentence: 今天天气很好\nTarget word: 天\n")
     ranked = neighbours(out)["天"]
-    assert ranked[0] == ("天", 1.0) and [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
+    assert "天" not in dict(ranked) and [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
 
 
 # ------------------------------------------------------------------------------------------- vocabularies

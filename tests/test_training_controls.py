@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from uer.utils.checkpoints import checkpoint_steps, prune_checkpoints
-from uer.utils.optimizers import clip_gradients
+from uer.training.checkpoints import checkpoint_steps, prune_checkpoints
+from uer.training.optimizers import clip_gradients
 
 
 def _model_and_batches():

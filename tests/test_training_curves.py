@@ -19,8 +19,8 @@ pytest.importorskip("matplotlib", reason="the plot test needs requirements-curve
 from matplotlib import image  # noqa: E402
 
 from uer.cli import plot_training  # noqa: E402
-from uer.utils.curves import load_curves, parse_log  # noqa: E402
-from uer.utils.schedulers import schedule_factor  # noqa: E402
+from uer.utils.curves import _panels, load_curves, parse_log, plot, readable_y_limits  # noqa: E402
+from uer.training.schedulers import schedule_factor  # noqa: E402
 
 # printed precision of each report field -> the largest difference rounding can make
 TOLERANCE = {"loss": 5.1e-4, "acc": 5.1e-4, "tokens_per_s": 0.51, "examples_per_s": 0.051, "grad_norm": 5.1e-4}
@@ -86,7 +86,7 @@ def test_pretraining_scalars_clipping_checkpoints_and_plot(pretraining) -> None:
         plot_training.main(["--input_path", str(source), "--output_path", str(png)])
 
         pixels = image.imread(str(png))
-        assert pixels.shape[:2] == (3 * 320, 1200)  # 5 panels (loss, acc, lr, throughput, grad norm): 3 rows
+        assert pixels.shape[:2] == (3 * 320, 1200)  # 6 panels (loss mlm, loss sp, acc, lr, throughput, grad norm)
         assert pixels[..., :3].std() > 0.05 and len({tuple(p) for p in pixels[::7, ::7, :3].reshape(-1, 3)}) > 20
 
 
@@ -127,3 +127,31 @@ def test_fine_tuning_time_left_covers_the_whole_run() -> None:
     assert tuner._seconds_left(1, 10.0) == pytest.approx(25 * 2.0)
     tuner.step, tuner.train_seconds, tuner.eval_seconds = 15, 20.0, 4.0  # epoch 2, half-way; epoch 1's dev took 4 s
     assert tuner._seconds_left(2, 10.0) == pytest.approx(15 * 2.0 + 2 * 4.0)  # 2 evaluations left (epochs 2 and 3)
+
+
+def test_plots_of_short_runs_read_well(tmp_path, monkeypatch) -> None:
+    """A one-epoch run: each loss on its own axis, a dev score that barely moves is not zoomed to 1e-6, and a
+    single point is drawn (marker) with its value."""
+    curves = {"train/loss_mlm": [(2, 7.1), (4, 6.9), (6, 6.8)], "train/loss_sp": [(2, 0.69), (4, 0.68), (6, 0.67)],
+              "train/acc_mlm": [(2, 0.01), (4, 0.02), (6, 0.03)], "train/lr": [(2, 1e-4), (4, 1e-4), (6, 1e-4)],
+              "dev/acc": [(1, 0.97)], "dev/macro_f1": [(1, 0.9700001)]}
+    panels = dict(_panels(curves))
+    assert panels["loss mlm"] == ["train/loss_mlm"] and panels["loss sp"] == ["train/loss_sp"]
+    assert readable_y_limits([0.97, 0.9700001]) == pytest.approx((0.97 - 0.02425, 0.97 + 0.02425), abs=1e-6)
+    assert readable_y_limits([0.5, 0.9]) is None  # spread enough: matplotlib's own limits
+    assert readable_y_limits([0.0, 0.0]) == (-0.5, 0.5)
+    import matplotlib.axes
+
+    seen = {}
+    original = matplotlib.axes.Axes.set_ylim
+
+    def record(self, *limits, **kwargs):
+        if len(limits) == 2:  # the plot's own call (matplotlib's internal calls pass other forms)
+            seen[self.get_title()] = limits
+        return original(self, *limits, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_ylim", record)
+    plot(curves, tmp_path / "short.png")
+    low, high = seen["dev (per epoch)"]
+    assert high - low >= 0.04 and low < 0.97 < high
+    assert image.imread(str(tmp_path / "short.png")).shape[:2] == (3 * 320, 1200)  # 5 panels

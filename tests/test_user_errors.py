@@ -113,11 +113,11 @@ def test_case2_generate_keeps_the_old_output_until_the_new_one_is_complete(error
 def test_case3_test_file_is_checked_before_training(error_ws, tmp_path, capsys, no_training, bad_line, needle) -> None:
     ws = error_ws
     test = tmp_path / "test.tsv"
-    test.write_bytes(ws["test.tsv"].read_bytes()[:-1] + b"\n\n" + bad_line)  # a blank line, then line 15
+    test.write_bytes(ws["test.tsv"].read_bytes() + bad_line)  # line 14 (blank lines are refused: issue 23)
     model = tmp_path / "finetuned_model.bin"
     model.write_bytes(b"the model of an earlier run")
     code, _, err = run(capsys, "run_classifier.py", *classifier_args(ws, model, test_path=test))
-    assert_one_line_error(code, err, "run_classifier.py", f"{test}:15", needle)
+    assert_one_line_error(code, err, "run_classifier.py", f"{test}:14", needle)
     assert model.read_bytes() == b"the model of an earlier run"
     assert leftovers(tmp_path) == []
 
@@ -238,9 +238,9 @@ def test_case12_messages_name_the_real_cause(error_ws, tmp_path, capsys) -> None
 def test_case12_label_errors_name_the_file_line(error_ws, tmp_path, capsys, no_training) -> None:
     ws = error_ws
     dev = tmp_path / "dev.tsv"
-    dev.write_text("qid\tlabel\ttext_a\n0\t1\t好书\n\n1\t0\t坏书\n2\tpositive\t好书\n", encoding="utf-8")
+    dev.write_text("qid\tlabel\ttext_a\n0\t1\t好书\n1\t0\t坏书\n2\tpositive\t好书\n", encoding="utf-8")
     code, _, err = run(capsys, "run_classifier.py", *classifier_args(ws, tmp_path / "m.bin", dev_path=dev))
-    line = assert_one_line_error(code, err, "run_classifier.py", f"{dev}:5", "label 'positive' is not an integer")
+    line = assert_one_line_error(code, err, "run_classifier.py", f"{dev}:4", "label 'positive' is not an integer")
     assert "row" not in line
 
 
@@ -275,7 +275,7 @@ def test_case16_output_problems_are_found_before_the_work(error_ws, tmp_path, ca
 # --------------------------------------------------------------------------------- the convention itself
 
 def test_ctrl_c_ends_in_one_line_naming_what_was_saved(error_ws, tmp_path, capsys, monkeypatch) -> None:
-    from uer.trainer import Trainer
+    from uer.training.pretrain_loop import Trainer
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt

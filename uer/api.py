@@ -19,56 +19,48 @@ The pieces, for notebooks, servers and tools:
 """
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from uer.config import ConfigError, apply_json_config, model_config_from_args
+from uer.config import ConfigError
 from uer.data.finetune_data import Instances, collate, encode_pair, length_sorted_batches
 from uer.model_builder import build_model
 from uer.model_config import ModelConfig
 from uer.model_loader import load_model_weights, load_state_dict
 from uer.models.model import Model
-from uer.targets.cls_target import POOLINGS, pool
+from uer.layers.pooling import pool
+from uer.names import POOLINGS
 from uer.text.tokenizers import Tokenizer, build_tokenizer
+from uer.utils.quantize import quantize_for_inference
 
 __all__ = ["POOLINGS", "TextEncoder", "load_config", "load_model", "resolve_device"]
 
 
-def _model_option_parser() -> argparse.ArgumentParser:
-    from uer import opts
-
-    parser = argparse.ArgumentParser(add_help=False)
-    opts.add_model_options(parser)
-    opts.add_pretrain_target_option(parser)
-    opts.add_pretrain_encoder_options(parser)
-    return parser
-
-
 def load_config(config_path: str | os.PathLike | None = None, vocab_size: int | None = None,
-                **overrides: Any) -> ModelConfig:
-    """A validated ModelConfig from a JSON file (optional) and keyword overrides named like the command line's
-    flags and the JSON's keys (``hidden_size=256``, ``encoder="bert"``, ``target=["mlm"]``, ``labels_num=3``).
+                model_path: str | os.PathLike | None = None, **overrides: Any) -> ModelConfig:
+    """A validated ModelConfig from a JSON file (optional) and keyword overrides named like the JSON's keys and
+    the command line's flags (``hidden_size=256``, ``encoder="bert"``, ``target=["mlm"]``, ``labels_num=3``).
 
-    Without ``config_path`` the command line's defaults apply (BERT-base sizes). ``vocab_size`` is required
-    (take it from the vocabulary: ``len(tokenizer.vocab)``).
+    Without ``config_path`` the declared defaults apply (BERT-base sizes). ``vocab_size`` is required (take it
+    from the vocabulary: ``len(tokenizer.vocab)``). ``model_path``: an HF model folder there gives the config
+    when ``config_path`` is None (its config.json, HF's keys mapped onto ours).
     """
+    from uer.hf_folder import is_hf_folder
+
     if vocab_size is None or vocab_size <= 0:
         raise ConfigError("load_config needs vocab_size (the number of tokens of the model's vocabulary)")
-    parser = _model_option_parser()
-    args = parser.parse_args([])
-    args.config_path = str(config_path) if config_path is not None else None
-    known = set(vars(args))
-    for key, value in overrides.items():
-        if key == "remove_transformer_bias" or key in known or key in ModelConfig.__dataclass_fields__:
-            setattr(args, key, value)
-        else:
-            raise ConfigError(f"load_config: unknown option {key!r}")
-    apply_json_config(args, set(overrides))
-    return model_config_from_args(args, vocab_size)
+    known = set(ModelConfig.__dataclass_fields__) | {"remove_transformer_bias", "data_processor"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"load_config: unknown option {unknown[0]!r}")
+    if config_path is None and model_path is not None and is_hf_folder(model_path):
+        config_path = os.path.join(os.fspath(model_path), "config.json")
+    if config_path is None:
+        return ModelConfig.from_dict(overrides, vocab_size)
+    return ModelConfig.from_json(config_path, vocab_size, **overrides)
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
@@ -101,7 +93,9 @@ def load_model(cfg: ModelConfig, model_path: str | os.PathLike | None = None, wi
     """
     state = load_state_dict(model_path) if model_path is not None else None
     if with_target is None:
-        with_target = state is not None and any(key.startswith("target.") for key in state)
+        # (a BertModel's pooler alone, kept as target.sp.linear_1, is no pre-training head)
+        with_target = state is not None and any(key.startswith("target.") and not key.startswith("target.sp.linear_1.")
+                                                for key in state)
     model = build_model(cfg, with_target=with_target and bool(cfg.target))
     if state is not None:
         load_model_weights(model, model_path, state=state)
@@ -112,9 +106,10 @@ class TextEncoder:
     """A pre-trained model and its tokenizer, ready to turn texts into vectors."""
 
     def __init__(self, model: Model, tokenizer: Tokenizer, cfg: ModelConfig, seq_length: int = 128,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", closing_sep: bool = True) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        self.closing_sep = closing_sep  # single texts: [CLS] text [SEP], or [CLS] text (--no_closing_sep)
         self.cfg = cfg
         self.device = resolve_device(device)
         self.model.to(self.device).eval()
@@ -124,18 +119,47 @@ class TextEncoder:
     @classmethod
     def from_pretrained(cls, model_path: str | os.PathLike | None, vocab_path: str | None = None,
                         config_path: str | os.PathLike | None = None, spm_model_path: str | None = None,
-                        tokenizer: str = "bert", device: str | torch.device = "auto", seq_length: int = 128,
-                        **overrides: Any) -> "TextEncoder":
-        """Load a model file (``None``: random initialisation) with its vocabulary and config.
+                        tokenizer: str | None = None, device: str | torch.device = "auto",
+                        seq_length: int | None = None, closing_sep: bool | None = None,
+                        do_lower_case: bool | None = None, merges_path: str | None = None,
+                        quantize: str = "none", **overrides: Any) -> "TextEncoder":
+        """Load a model file or an HF model folder (``None``: random initialisation) with its vocabulary and config.
 
-        ``overrides`` are model options as in :func:`load_config` (``encoder="bert"``,
-        ``layernorm_variant="uer"``, ...).
+        From an HF folder (uer/hf_folder.py) the config, tokenizer, vocabulary and casing come from its files;
+        arguments given here win. ``do_lower_case`` None: from the folder's tokenizer_config.json, else from the
+        vocabulary. A model fine-tuned by this project has a record next to it (``MODEL.json``,
+        :mod:`uer.model_meta`): what is not given here (config, tokenizer, seq_length, the closing [SEP]) comes from
+        it, and a value that contradicts it is an error. Otherwise the defaults are the bert tokenizer, 128 tokens
+        and ``[CLS] text [SEP]``. ``quantize="int8"``: dynamic int8 linear layers for CPU inference
+        (:mod:`uer.utils.quantize`). ``overrides`` are model options as in :func:`load_config`.
         """
+        from uer import model_meta
+        from uer.hf_folder import HFFolder, is_hf_folder
+
+        if is_hf_folder(model_path):
+            found = HFFolder(model_path).tokenizer_options()
+            if not vocab_path and not spm_model_path:
+                vocab_path, spm_model_path = found.get("vocab_path"), found.get("spm_model_path")
+                merges_path = merges_path or found.get("merges_path")
+                tokenizer = tokenizer or found.get("tokenizer")
+            if do_lower_case is None:
+                do_lower_case = found.get("do_lower_case")
         if not vocab_path and not spm_model_path:
             raise ConfigError("give vocab_path (or spm_model_path): the vocabulary the model was trained with")
-        tok = build_tokenizer(tokenizer, vocab_path, spm_model_path)
-        cfg = load_config(config_path, len(tok.vocab), **overrides)
-        return cls(load_model(cfg, model_path, device=device), tok, cfg, seq_length, device)
+        record = model_meta.read(model_path) if model_path and not is_hf_folder(model_path) else None
+        where = model_meta.record_path(model_path) if record is not None else ""
+        tokenizer = model_meta.resolve(record, "tokenizer", tokenizer, "bert", where)
+        seq_length = model_meta.resolve(record, "seq_length", seq_length, 128, where)
+        no_closing_sep = model_meta.resolve(record, "no_closing_sep", None if closing_sep is None else not closing_sep,
+                                            False, where)
+        tok = build_tokenizer(tokenizer, vocab_path, spm_model_path, do_lower_case, merges_path)
+        if record is not None:
+            model_meta.check_vocabulary(record, tok.vocab, model_path)
+        cfg = load_config(config_path, len(tok.vocab), model_path=model_path,
+                          **model_meta.recorded_config(record, config_path, overrides, where))
+        device = resolve_device(device)
+        model = quantize_for_inference(load_model(cfg, model_path, device=device), quantize, device)
+        return cls(model, tok, cfg, seq_length, device, not no_closing_sep)
 
     @property
     def hidden_size(self) -> int:
@@ -146,7 +170,8 @@ class TextEncoder:
         if texts_b is not None and len(texts_b) != len(texts):
             raise ValueError(f"texts_b has {len(texts_b)} texts for {len(texts)} texts")
         pairs = zip(texts, texts_b if texts_b is not None else [None] * len(texts))
-        return Instances.from_sequences(encode_pair(self.tokenizer, a, b, self.seq_length) for a, b in pairs)
+        return Instances.from_sequences(encode_pair(self.tokenizer, a, b, self.seq_length, self.closing_sep)
+                                        for a, b in pairs)
 
     def _batches(self, data: Instances, batch_size: int):
         pad_id = self.tokenizer.vocab.pad_id

@@ -33,8 +33,6 @@ FLAT_CONFIG_NAMES = {
     "gpt2_config.json": "gpt2/config.json",
 }
 
-# JSON keys of UER-py configs that describe data or training rather than the model; accepted as-is.
-NON_MODEL_KEYS = {"data_processor", "seq_length", "vocab_path", "spm_model_path", "tokenizer"}
 # JSON keys of UER-py configs whose non-default values select features we do not implement yet.
 UNSUPPORTED_VALUES = {
     "layernorm_positioning": ("post", "pre"),
@@ -55,9 +53,10 @@ JSON_FIELD_TYPES = {"remove_transformer_bias": bool, "seq_length": int, "data_pr
                     "spm_model_path": str, "tokenizer": str, "layernorm": str, "feed_forward": str,
                     "relative_position_embedding": bool, "has_residual_attention": bool}
 _ANNOTATION_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "tuple[str, ...]": "names",
-                     "float | None": "optional float"}
+                     "float | None": "optional float", "int | None": "optional int"}
 _JSON_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-               "names": "a string or a list of strings", "optional float": "a number or null"}
+               "names": "a string or a list of strings", "optional float": "a number or null",
+               "optional int": "an integer or null"}
 
 
 def _json_type_name(value: Any) -> str:
@@ -74,6 +73,8 @@ def _matches(value: Any, expected: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected == "optional float":
         return value is None or _matches(value, float)
+    if expected == "optional int":
+        return value is None or _matches(value, int)
     if expected == "names":
         return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
     if expected is str:
@@ -133,7 +134,8 @@ def check_config_keys(path: str, data: dict[str, Any], parser: argparse.Argument
             close = difflib.get_close_matches(key, [k for k in known if k not in UERPY_UNUSED_KEYS], n=1, cutoff=0.6)
             hint = f" (did you mean \"{close[0]}\"?)" if close else ""
             logger.warning("%s: warning: unknown key \"%s\"%s is ignored", where(key), key, hint)
-        elif key in UERPY_UNUSED_KEYS:
+        elif key in UERPY_UNUSED_KEYS and key not in getattr(parser, "config_sections", ()):
+            # config_sections: keys a command reads itself (the siamese task's stream_0/stream_1 towers)
             logger.warning("%s: warning: \"%s\" describes a UER-py model this project does not build; it is ignored",
                            where(key), key)
         elif known[key] is not None and not _matches(value, known[key]):
@@ -177,12 +179,17 @@ def load_json_config(path: str) -> dict[str, Any]:
         raise ConfigError(f"invalid JSON ({err.msg}, column {err.colno})", resolved, err.lineno) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{resolved}: a config must be a JSON object")
+    from uer.hf_folder import is_hf_config, uer_config_from_hf
+
+    if is_hf_config(data):  # an HF config.json: its keys mapped onto ours (uer/hf_folder.py)
+        return uer_config_from_hf(data, str(resolved))
     return data
 
 
 def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
     """Names of the options given on the command line (a defaults-suppressed re-parse, not argv scanning)."""
     quiet = copy.deepcopy(parser)
+    quiet._defaults = {}  # set_defaults() values (a task's defaults) are defaults, not given options
     for action in quiet._actions:
         action.default = argparse.SUPPRESS
         action.required = False
@@ -202,6 +209,7 @@ def apply_json_config(args: argparse.Namespace, explicit: set[str],
     records ``explicit`` on ``args`` for the alias rules of :func:`model_config_from_args`. Keys are checked
     (:func:`check_config_keys`) against ``parser``'s options and the model's fields."""
     args.explicit = set(explicit)
+    _apply_hf_folder(args)
     config_path = getattr(args, "config_path", None)
     if config_path:
         data = load_json_config(config_path)
@@ -213,6 +221,46 @@ def apply_json_config(args: argparse.Namespace, explicit: set[str],
             if key not in args.explicit:
                 setattr(args, key, value)
     return args
+
+
+# Options naming the model a command starts from; an HF model folder there supplies config and tokenizer.
+MODEL_PATH_OPTIONS = ("pretrained_model_path", "load_model_path")
+# Folder values an explicit flag may not contradict (the folder's weights have these sizes).
+_FOLDER_CHECKED = ("emb_size", "hidden_size", "feedforward_size", "heads_num", "layers_num", "max_seq_length",
+                   "hidden_act", "layernorm_eps", "mask", "layernorm_positioning",
+                   "factorized_embedding_parameterization", "parameter_sharing", "remove_embedding_layernorm")
+
+
+def _apply_hf_folder(args: argparse.Namespace) -> None:
+    """An HF model folder as the model path: its config.json is the JSON config unless --config_path is given, and
+    its tokenizer files give --tokenizer / --vocab_path / --merges_path / --spm_model_path / --do_lower_case unless
+    given. An explicit flag (or --config_path value) that contradicts the folder's sizes is an error."""
+    from uer.hf_folder import HFFolder, is_hf_folder
+
+    option = next((name for name in MODEL_PATH_OPTIONS if is_hf_folder(getattr(args, name, None))), None)
+    if option is None:
+        return
+    folder = HFFolder(getattr(args, option))
+    values = folder.uer_config()
+    given = {}
+    if "config_path" in args.explicit and args.config_path:
+        given = load_json_config(args.config_path)
+    for key in _FOLDER_CHECKED:
+        if key not in values:
+            continue
+        if key in args.explicit and getattr(args, key, None) != values[key]:
+            raise ConfigError(f"--{key} {getattr(args, key)} contradicts the HF model folder {folder.path} "
+                              f"({key} {values[key]!r} in its config.json); leave it out")
+        if key in given and given[key] != values[key]:
+            raise ConfigError(f"{args.config_path}: {key} {given[key]!r} contradicts the HF model folder {folder.path} "
+                              f"({key} {values[key]!r} in its config.json); leave --config_path out")
+    if not given:
+        args.config_path = str(folder.path / "config.json")  # merged below as the JSON config
+    for key, value in folder.tokenizer_options().items():
+        if key == "do_lower_case" and getattr(args, key, None) is not None:
+            continue
+        if key not in args.explicit and hasattr(args, key):
+            setattr(args, key, value)
 
 
 def _as_list(value: Any) -> list[str]:
@@ -245,52 +293,57 @@ def normalize_target(value: Any, data_processor: str | None = None) -> tuple[tup
     return objectives, data_processor
 
 
-def normalize_encoder(args: argparse.Namespace) -> tuple[str, str]:
-    encoder, mask = args.encoder, getattr(args, "mask", "fully_visible")
+def config_from_dict(data: dict[str, Any], vocab_size: int | None, explicit: set[str] | None = None,
+                     with_target: bool = True) -> ModelConfig:
+    """The one place where merged values (JSON spellings of either generation, command-line values) become a
+    validated :class:`ModelConfig`. Unset fields keep their declared defaults (uer/model_config.py).
+
+    ``explicit``: the names the user gave on the command line (None: every key of ``data`` counts as given).
+    An encoder alias (``bert``, ``gpt``) brings its mask unless the mask was given, and ``--encoder bert`` its
+    embedding unless the embedding was given, as UER-py's flags did.
+    """
+    explicit = set(data) if explicit is None else explicit
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    values = {key: value for key, value in data.items() if key in known and value is not None}
+    if "remove_transformer_bias" in data:  # UER-py's spelling of the opposite
+        values["has_bias"] = not bool(data["remove_transformer_bias"])
+    encoder = values.get("encoder", "transformer")
     if encoder in ENCODER_ALIASES:
-        canonical, alias_mask = ENCODER_ALIASES[encoder]
-        if "mask" not in getattr(args, "explicit", set()):
-            mask = alias_mask
-        return canonical, mask
-    return encoder, mask
-
-
-def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_target: bool = True) -> ModelConfig:
-    """The one place where merged options become a validated :class:`ModelConfig`."""
-    encoder, mask = normalize_encoder(args)
-    embedding = normalize_embedding(args.embedding)
-    if args.encoder == "bert" and "embedding" not in getattr(args, "explicit", set()):
-        embedding = EMBEDDING_ALIASES["word_pos_seg"]
+        values["encoder"], alias_mask = ENCODER_ALIASES[encoder]
+        if "mask" not in explicit:
+            values["mask"] = alias_mask
+        if encoder == "bert" and "embedding" not in explicit:
+            values["embedding"] = EMBEDDING_ALIASES["word_pos_seg"]
+    if "embedding" in values:
+        values["embedding"] = normalize_embedding(values["embedding"])
     target: tuple[str, ...] = ()
-    if with_target and hasattr(args, "target"):
-        target, _ = normalize_target(args.target, _data_processor(args))
-    hidden_size = getattr(args, "hidden_size", 768)
-    values = dict(
-        vocab_size=vocab_size, embedding=embedding, encoder=encoder, mask=mask, target=target,
-        emb_size=getattr(args, "emb_size", hidden_size), hidden_size=hidden_size,
-        feedforward_size=getattr(args, "feedforward_size", 3072), heads_num=getattr(args, "heads_num", 12),
-        layers_num=getattr(args, "layers_num", 12), max_seq_length=getattr(args, "max_seq_length", 512),
-        dropout=args.dropout, hidden_act=getattr(args, "hidden_act", "gelu"),
-        factorized_embedding_parameterization=bool(getattr(args, "factorized_embedding_parameterization", False)),
-        parameter_sharing=bool(getattr(args, "parameter_sharing", False)),
-        tie_weights=bool(getattr(args, "tie_weights", False)),
-        layernorm_variant=getattr(args, "layernorm_variant", "standard"),
-        layernorm_eps=getattr(args, "layernorm_eps", None),
-        remove_embedding_layernorm=bool(getattr(args, "remove_embedding_layernorm", False)),
-        has_bias=not bool(getattr(args, "remove_transformer_bias", False)),
-        layernorm_positioning=getattr(args, "layernorm_positioning", "post"),
-        bidirectional=bool(getattr(args, "bidirectional", False)),
-        kernel_size=int(getattr(args, "kernel_size", 3)), block_size=int(getattr(args, "block_size", 2)),
-        synt_type=getattr(args, "synt_type", "dense"),
-        has_lmtarget_bias=bool(getattr(args, "has_lmtarget_bias", False)),
-        labels_num=int(getattr(args, "labels_num", None) or 2), pooling=getattr(args, "pooling", "first"),
-        sr_max_segments=int(getattr(args, "sr_max_segments", 3)),
-        tasks_num=(len(getattr(args, "dataset_path_list", None) or [None])
-                   if getattr(args, "task_embedding", False) else 0),
-    )
+    if with_target and "target" in values:
+        processor = data.get("data_processor")
+        if "target" in explicit and "data_processor" not in explicit:
+            processor = None  # the config's data_processor belongs to the config's target
+        target, _ = normalize_target(values["target"], processor)
+    values["target"] = target
+    for name in ("factorized_embedding_parameterization", "parameter_sharing", "tie_weights", "bidirectional",
+                 "remove_embedding_layernorm", "has_lmtarget_bias", "has_bias"):
+        if name in values:
+            values[name] = bool(values[name])
+    if vocab_size is not None:
+        values["vocab_size"] = vocab_size
+    if "vocab_size" not in values:
+        raise ConfigError("the model config needs vocab_size (the number of tokens of the model's vocabulary)")
     from uer.model_builder import validate_model_config  # the registries; imports torch
 
     return validate_model_config(ModelConfig(**values))
+
+
+def model_config_from_args(args: argparse.Namespace, vocab_size: int, with_target: bool = True) -> ModelConfig:
+    """The merged command line (defaults < JSON < explicit flags) as a validated :class:`ModelConfig`."""
+    data = {key: value for key, value in vars(args).items() if key != "explicit"}
+    if not with_target or not hasattr(args, "target"):
+        data.pop("target", None)
+    if getattr(args, "task_embedding", False):  # ERNIE 2.0: one task vector per dataset of --dataset_path_list
+        data["tasks_num"] = len(getattr(args, "dataset_path_list", None) or [None])
+    return config_from_dict(data, vocab_size, getattr(args, "explicit", set()), with_target=with_target)
 
 
 def data_processor_from_args(args: argparse.Namespace) -> str:
@@ -305,3 +358,19 @@ def _data_processor(args: argparse.Namespace) -> str | None:
     if "target" in explicit and "data_processor" not in explicit:
         return None
     return getattr(args, "data_processor", None)
+
+
+def optim_options_from_args(args: argparse.Namespace) -> dict:
+    """The optimisation fields (:class:`uer.training.engine.OptimConfig`) the command line sets, same names as
+    the options, for a TrainConfig or FinetuneConfig; fields without an option keep their defaults. Options that
+    only one schedule reads are an error with the others (never silently ignored)."""
+    from uer.errors import UsageError
+    from uer.training.engine import OptimConfig
+
+    explicit = getattr(args, "explicit", set())
+    if "lr_decay" in explicit and args.scheduler != "tri_stage":
+        raise UsageError(f"--lr_decay applies to --scheduler tri_stage only (this run: {args.scheduler})")
+    if "num_cycles" in explicit and args.scheduler != "cosine_with_restarts":
+        raise UsageError(f"--num_cycles applies to --scheduler cosine_with_restarts only (this run: {args.scheduler})")
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(OptimConfig) if hasattr(args, f.name)}
+

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer.utils.ranges import finite_positive_float, non_negative_float, non_negative_int
 from uer.errors import UsageError
 
 DISTILL_LOSSES = ("hidden", "attention", "logits")
@@ -47,11 +48,11 @@ def add_distillation_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--distill_losses", nargs="+", choices=DISTILL_LOSSES, default=list(DISTILL_LOSSES),
                        help="What the student learns from the teacher: hidden states, attention distributions, "
                             "prediction-layer logits.")
-    group.add_argument("--distill_weights", nargs="+", type=float, default=None,
+    group.add_argument("--distill_weights", nargs="+", type=non_negative_float, default=None,
                        help="Weight of each of --distill_losses, in that order (default: 1 each).")
-    group.add_argument("--distill_temperature", type=float, default=1.0,
+    group.add_argument("--distill_temperature", type=finite_positive_float, default=1.0,
                        help="Temperature of the logits loss (softened distributions; the loss is scaled by T^2).")
-    group.add_argument("--distill_layer_map", nargs="+", type=int, default=None,
+    group.add_argument("--distill_layer_map", nargs="+", type=non_negative_int, default=None,
                        help="Teacher layer (1-based) each student layer learns from (default: uniform, the last "
                             "from the last).")
 

@@ -77,6 +77,10 @@ class MissingFileError(UserError, FileNotFoundError):
     """An input file that does not exist (still a FileNotFoundError for callers that catch that)."""
 
 
+class TrainingDivergedError(UserError):
+    """The training loss became NaN or infinite (a learning rate too high, broken weights or data)."""
+
+
 class RankError(UserError):
     """A user error raised in one rank of a multi-process run (the message is that rank's line)."""
 
@@ -90,6 +94,8 @@ _USER_ERRNOS = {
     errno.EPERM: "operation not permitted",
     errno.ENOSPC: "no space left on the device: free some space or write somewhere else",
     errno.EDQUOT: "disk quota exceeded: free some space or write somewhere else",
+    errno.EFBIG: "file too large for this file system or the file-size limit (ulimit -f): write somewhere else "
+                 "or raise the limit",
     errno.EROFS: "read-only file system: write somewhere else",
     errno.ENAMETOOLONG: "file name too long",
     errno.EEXIST: "already exists",
@@ -105,10 +111,24 @@ def user_error_message(err: BaseException) -> str | None:
         return f"{err.filename}: {what}" if err.filename else what
     if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return str(err)  # raised with a message of our own (no errno)
+    if isinstance(err, RuntimeError) and is_torch_write_failure(err):
+        return ("writing a file failed: the disk is full or a file-size limit (ulimit -f) was reached; free some "
+                "space, raise the limit or write somewhere else")
+    if type(err).__name__ == "UnpicklingError":  # pickle's and torch's weights_only refusal; no import needed
+        return ("refused to load a file that holds pickled data other than tensors (it could run code when "
+                "loaded): " + one_line(str(err)).split(";")[0][:200])
     if isinstance(err, UnicodeDecodeError):
         return (f"bytes that are not valid UTF-8 ({err.object[err.start:err.start + 4]!r}); "
                 "save the file as UTF-8")
     return None
+
+
+def is_torch_write_failure(err: BaseException) -> bool:
+    """torch.save's C++ writer reports a full disk or EFBIG as a RuntimeError without errno:
+    ``[enforce fail at inline_container.cc:...] . unexpected pos ...`` or ``PytorchStreamWriter failed
+    writing file ...``."""
+    text = str(err)
+    return "inline_container.cc" in text or "PytorchStreamWriter failed" in text or "file write failed" in text
 
 
 def one_line(message: str) -> str:
@@ -211,5 +231,5 @@ def entry_point(prog: str, aliases: tuple[str, ...] = ()) -> Callable[[F], F]:
     return decorate
 
 
-__all__ = ["DEBUG_ENV", "DataError", "MissingFileError", "INTERRUPTED_EXIT", "OutputError", "RankError", "USER_ERROR_EXIT", "UsageError", "UserError",
+__all__ = ["DEBUG_ENV", "DataError", "MissingFileError", "INTERRUPTED_EXIT", "OutputError", "RankError", "TrainingDivergedError", "USER_ERROR_EXIT", "UsageError", "UserError",
            "entry_point", "fail", "one_line", "user_error_message"]

@@ -22,6 +22,7 @@ import torch  # noqa: E402
 
 from uer.encoders.transformer_encoder import TransformerEncoder
 from uer.models.model import Model
+from uer.utils.ranges import finite_positive_float, non_negative_int, probability, seed_int, sequence_length
 
 
 @dataclass(frozen=True)
@@ -175,18 +176,18 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                        help="Beginnings of texts, one per line.")
     group.add_argument("--output_path", "--prediction_path", dest="output_path", required=True,
                        help="One line per input line: the beginning and its continuation.")
-    group.add_argument("--seq_length", type=int, default=128,
+    group.add_argument("--seq_length", type=sequence_length, default=128,
                        help="Total length in tokens ([CLS] and the beginning included).")
-    group.add_argument("--top_k", type=int, default=70, help="Sample among the k most likely tokens (1 = greedy, 0 = all).")
-    group.add_argument("--top_p", type=float, default=0.0,
+    group.add_argument("--top_k", type=non_negative_int, default=70, help="Sample among the k most likely tokens (1 = greedy, 0 = all).")
+    group.add_argument("--top_p", type=probability, default=0.0,
                        help="Sample among the most likely tokens that together reach this probability (0 = off).")
-    group.add_argument("--temperature", type=float, default=1.0, help="Logits are divided by this before sampling.")
-    group.add_argument("--seed", type=int, default=7, help="Random seed of the sampling.")
+    group.add_argument("--temperature", type=finite_positive_float, default=1.0, help="Logits are divided by this before sampling.")
+    group.add_argument("--seed", type=seed_int, default=7, help="Random seed of the sampling.")
     group.add_argument("--target", choices=["lm"], default="lm", help="The pre-training target (only lm generates).")
     group.add_argument("--has_lmtarget_bias", action="store_true", help="The lm output layer has a bias.")
     group.add_argument("--no_cache", action="store_true",
                        help="Re-run the transformer on the whole text for every token (slower; for checking the cache).")
-    group.add_argument("--gpu_rank", type=int, default=None, help="GPU to run on (older spelling of --device cuda:N).")
+    group.add_argument("--gpu_rank", type=non_negative_int, default=None, help="GPU to run on (older spelling of --device cuda:N).")
     opts.add_device_option(group)
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)
@@ -229,7 +230,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> None:
     # a bad prompt file never empties an existing --output_path.
     prompts = [line.strip() for _, line in read_lines(args.input_path)]
     try:
-        tokenizer = build_tokenizer(args.tokenizer, vocab_path=args.vocab_path, spm_model_path=args.spm_model_path)
+        tokenizer = build_tokenizer(args.tokenizer, vocab_path=args.vocab_path, spm_model_path=args.spm_model_path,
+                                    do_lower_case=args.do_lower_case, merges_path=args.merges_path)
         sampling = SamplingConfig(args.top_k, args.top_p, args.temperature)
     except ValueError as err:
         raise UsageError(str(err)) from None

@@ -24,7 +24,7 @@ class ModelLoadError(UserError, RuntimeError):
     """A model file that cannot be loaded as asked; the message names the file and the problem."""
 
 
-# 2020-era UER-py key prefixes -> current ones (design.md §3).
+# 2020-era UER-py key prefixes -> current ones (docs/architecture.md, "Checkpoints").
 LEGACY_KEY_PREFIXES = [
     ("embedding.word_embedding.", "embedding.word.embedding."),
     ("embedding.position_embedding.", "embedding.pos.embedding."),
@@ -41,15 +41,32 @@ LEGACY_KEY_PREFIXES = [
 ]
 
 
-def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str, torch.Tensor]:
-    """Read a model file into a CPU state dict of tensors; refuse anything else.
+def load_state_dict(path: str | os.PathLike, normalize: bool = True, finite: bool = True,
+                    convert_hf: bool = True) -> dict[str, torch.Tensor]:
+    """Read a model file, or an HF model folder, into a CPU state dict of tensors; refuse anything else.
 
     Keys get current UER-py names (:func:`normalize_keys`) unless ``normalize`` is False (converters
-    reading other tools' files, and the legacy rewriter, which reports what it renamed).
+    reading other tools' files, and the legacy rewriter, which reports what it renamed). With ``normalize``
+    and ``convert_hf``, an HF model folder (uer/hf_folder.py) or a file with HF's key names (BERT, RoBERTa,
+    ALBERT, GPT-2) is converted on the fly through the converters' key tables, with a log line saying so.
+    NaN or infinite weights are refused unless ``finite`` is False (scripts/check_model.py, which reports them).
     """
     path = str(path)
     if os.path.isdir(path):
-        raise ModelLoadError("is a directory, but a model file is expected here", path)
+        from uer.hf_folder import HFFolder, is_hf_folder
+
+        if not is_hf_folder(path):
+            raise ModelLoadError("is a directory, but a model file or an HF model folder (config.json with "
+                                 "model_type, and its weights) is expected here", path)
+        folder = HFFolder(path)
+        if not normalize:
+            return folder.hf_state_dict()
+        logger.info("%s: HF %s folder (%s): converting its weights to our key names", path, folder.model_type,
+                    folder.architecture or "no architectures entry")
+        state = folder.uer_state_dict()
+        if finite:
+            check_finite_weights(state, path)
+        return state
     if not os.path.isfile(path):
         raise ModelLoadError("model file not found", path)
     if path.endswith(".safetensors"):
@@ -78,7 +95,38 @@ def load_state_dict(path: str | os.PathLike, normalize: bool = True) -> dict[str
             raise ModelLoadError(f"not a readable model file (truncated or damaged: {_first_line(err)})", path) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"{path}: expected a state dict mapping names to tensors, found {type(state).__name__}")
-    return normalize_keys(state) if normalize else dict(state)
+    if finite:
+        check_finite_weights(state, path)
+    if not normalize:
+        return dict(state)
+    if convert_hf:
+        from uer.hf_folder import hf_family_of_keys, hf_state_to_uer
+
+        family = hf_family_of_keys(state)
+        if family is not None:
+            logger.info("%s has HF %s key names: converting them on the fly (the folder with its config.json "
+                        "also gives sizes and tokenizer; scripts/convert_*_from_huggingface_to_uer.py writes a "
+                        "converted file)", path, family)
+            return hf_state_to_uer(state, family)
+    return normalize_keys(state)
+
+
+def first_nonfinite(state: dict[str, torch.Tensor]) -> tuple[str, int] | None:
+    """(name, count) of the first floating-point tensor holding NaN or infinite values, or None. One pass
+    over the weights (about 0.1 s for BERT-base on a CPU core)."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return key, int((~torch.isfinite(value)).sum())
+    return None
+
+
+def check_finite_weights(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Refuse a model file with NaN or infinite weights (a diverged run): it would train with loss nan and
+    predict nan."""
+    found = first_nonfinite(state)
+    if found is not None:
+        raise ModelLoadError(f"{found[0]} holds {found[1]} NaN or infinite values: the model is broken (saved by "
+                             "a run that diverged?); use an earlier checkpoint", path)
 
 
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6

@@ -6,6 +6,7 @@ import os
 import torch
 from torch import nn
 
+from uer.errors import UserError
 from uer.utils.io import atomic_write  # the one atomic writer (re-exported for callers of this module)
 
 
@@ -23,6 +24,11 @@ def model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_state_dict(state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """Write a state dict atomically; ``.safetensors`` files get the safetensors format."""
+    from uer.model_loader import first_nonfinite  # (it imports this module)
+
+    found = first_nonfinite(state_dict)
+    if found is not None:
+        raise UserError(f"refusing to save a model whose {found[0]} holds {found[1]} NaN or infinite values", path)
     if str(path).endswith(".safetensors"):
         from safetensors.torch import save_file
 

@@ -10,7 +10,7 @@ from uer.utils.io import check_outputs
 from uer.utils.logging import setup_logging_from_args
 from uer.utils.runtime import set_threads, tune_cpu_allocator
 
-INFERENCE_INPUTS = ("test_path", "load_model_path", "vocab_path", "spm_model_path", "config_path")
+INFERENCE_INPUTS = ("test_path", "load_model_path", "vocab_path", "spm_model_path", "merges_path", "config_path")
 
 
 def start_inference(parser: argparse.ArgumentParser, argv: Sequence[str] | None,

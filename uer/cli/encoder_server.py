@@ -32,20 +32,23 @@ from uer.serving.modules import add_encoder_output_options, encoder_vectors_from
 from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options,
                                 limits_from_args, serve, set_threads, url_of)
 from uer.utils.logging import setup_logging
+from uer.utils.quantize import check_quantize_backend, quantize_for_inference
 from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.ranges import sequence_length
 
 logger = logging.getLogger("encoder_server")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_argument_group("model")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
+    group = parser.add_argument_group("model file and vectors")
     group.add_argument("--load_model_path", "--pretrained_model_path", dest="load_model_path", default=None,
                        help="Pre-trained model file (.bin or .safetensors, any UER-py key generation); "
                             "not needed with --backend onnxruntime.")
-    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens; longer texts are cut.")
+    group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens; longer texts are cut.")
     add_encoder_output_options(parser)
     opts.add_device_option(group)
+    opts.add_quantize_option(group)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_server_options(parser, default_port=8866)
@@ -59,9 +62,10 @@ def build_service(args: argparse.Namespace) -> EncoderService:
             raise UsageError("give --load_model_path: the pre-trained model to serve")
         args.encode_layer = args.encode_layer or "first"
         module, tokenizer, cfg = encoder_vectors_from_args(args, args.load_model_path)
-        runner = TorchRunner(module, device)
+        runner = TorchRunner(quantize_for_inference(module, args.quantize, device), device)
         dim, model = cfg.hidden_size, args.load_model_path
     else:
+        check_quantize_backend(args.quantize, args.backend)
         tokenizer = tokenizer_from_args(args)
         runner = OnnxRunner(args.onnx_path, args.threads, device)
         meta = runner.check("encoder", len(tokenizer.vocab), args.seq_length)

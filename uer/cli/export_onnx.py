@@ -33,26 +33,29 @@ from uer.finetune.tasks.classifier import add_pooling_option
 from uer.serving.modules import add_encoder_output_options, classifier_logits_from_args, encoder_vectors_from_args
 from uer.serving.onnx_export import export_onnx
 from uer.utils.io import check_outputs
-from uer.utils.logging import setup_logging
+from uer.utils.logging import setup_logging_from_args
+from uer.utils.ranges import finite_positive_float, positive_int, sequence_length
 
 logger = logging.getLogger("export_onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
     parser.add_argument("--kind", choices=("encoder", "classifier"), required=True,
                         help="encoder: a pre-trained model's sentence vectors; classifier: a run_classifier.py model.")
     parser.add_argument("--load_model_path", required=True, help="The model file to export.")
     parser.add_argument("--output_path", required=True, help="The ONNX file to write (atomically).")
-    parser.add_argument("--seq_length", type=int, default=128, help="Longest input the export is checked on.")
-    parser.add_argument("--opset_version", type=int, default=18, help="ONNX opset.")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
+    parser.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input the export is checked on.")
+    parser.add_argument("--opset_version", type=positive_int, default=18, help="ONNX opset.")
+    parser.add_argument("--tolerance", type=finite_positive_float, default=1e-4,
                         help="Largest difference to PyTorch's outputs the export may have.")
     add_encoder_output_options(parser)
-    parser.add_argument("--labels_num", type=int, default=None, help="--kind classifier: number of labels.")
+    parser.add_argument("--labels_num", type=positive_int, default=None, help="--kind classifier: number of labels.")
+    opts.add_quantize_option(parser)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
     add_pooling_option(parser)
+    opts.add_logging_options(parser)  # --log_level DEBUG shows the exporter's and optimiser's own lines
     return parser
 
 
@@ -61,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args_with_config(build_parser(), list(sys.argv[1:] if argv is None else argv))
     check_outputs(args, outputs=("output_path",),
                   inputs=("load_model_path", "vocab_path", "spm_model_path", "config_path"))
-    setup_logging(True)
+    setup_logging_from_args(args)
     if args.kind == "encoder":
         if args.labels_num is not None:
             raise UsageError("--labels_num is for --kind classifier")
@@ -83,6 +86,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.perf_counter()
     worst = export_onnx(module, args.output_path, metadata, output, cfg.max_seq_length if bounded else None,
                         len(tokenizer.vocab), tokenizer.vocab.cls_id, args.seq_length, args.opset_version,
-                        args.tolerance)
+                        args.tolerance, args.quantize)
     logger.info("wrote %s (%s, %.1f MB) in %.1f s; onnxruntime equals PyTorch to %.2g", args.output_path, args.kind,
                 os.path.getsize(args.output_path) / 1e6, time.perf_counter() - start, worst)

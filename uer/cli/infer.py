@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from uer import opts
+from uer import model_meta, opts
 from uer.api import resolve_device
 from uer.cli.common import start_inference
 from uer.errors import UsageError, entry_point
@@ -47,12 +47,21 @@ def infer(argv: Sequence[str], name: str, prog: str, generic: bool = False) -> N
     args = start_inference(parser, argv, extra_inputs=task.input_options,
                            extra_outputs=_outputs_of(parser, task, argv))
     args.task = name
+    record = model_meta.apply(args, args.load_model_path, same_model_tasks(task))  # what the model file remembers
     task.check_options(args, INFER)
     for flag, path in {"--prediction_path": args.prediction_path, **task.output_paths(args, INFER)}.items():
         if path:
             check_output_path(path, flag, task.extra_inputs(args, INFER))
     device = resolve_device(args.device)
-    task(args, tokenizer_from_args(args)).predict_file(device)
+    tokenizer = tokenizer_from_args(args)
+    model_meta.check_vocabulary(record, tokenizer.vocab, args.load_model_path)
+    task(args, tokenizer).predict_file(device)
+
+
+def same_model_tasks(task: type[Task]) -> list[str]:
+    """The tasks whose models ``task`` reads: itself, its subclasses and bases (dbqa's model is a classifier's)."""
+    return [name for name in task_names()
+            if issubclass(get_task(name), task) or issubclass(task, get_task(name)) and get_task(name) is not Task]
 
 
 def _outputs_of(parser: argparse.ArgumentParser, task: type[Task], argv: Sequence[str]) -> dict[str, str]:

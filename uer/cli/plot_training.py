@@ -16,6 +16,7 @@ import logging
 from typing import Sequence
 
 from uer.errors import entry_point
+from uer.utils.ranges import finite_positive_float
 
 logger = logging.getLogger("plot_training")
 
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input_path", required=True, help="Log file, or TensorBoard folder (--tensorboard_dir).")
     parser.add_argument("--output_path", required=True, help="PNG to write.")
     parser.add_argument("--title", default="", help="Title above the panels.")
-    parser.add_argument("--width", type=float, default=12.0, help="Width in inches (100 pixels each).")
+    parser.add_argument("--width", type=finite_positive_float, default=12.0, help="Width in inches (100 pixels each).")
     add_logging_options(parser)
     return parser
 

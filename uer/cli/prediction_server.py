@@ -8,7 +8,8 @@
     PredictionClient("127.0.0.1", 8867)(["这本书很好看"])   # [{"label": 1, "probabilities": [...], "logits": [...]}]
 
 ``--task`` is any registered fine-tuning task that has an answer (classifier by default; ner: entities with
-character offsets; mrc: texts are questions, texts_b their contexts; the answer text and span). The model file
+character offsets; mrc: texts are questions, texts_b their contexts; the answer text and span; regression: a
+score; multi_label: the label ids above --threshold with their probabilities). The model file
 and the flags are those of the task's inference script (the flags the model was trained with). ``POST /predict
 {"texts": [...], "texts_b": [...]?}``; ``GET /health``; ``GET /info``. ``--backend onnxruntime --onnx_path
 classifier.onnx`` runs the export of scripts/export_onnx.py --kind classifier.
@@ -20,7 +21,8 @@ import logging
 import sys
 from typing import Sequence
 
-from uer import opts
+from uer import model_meta, opts
+from uer.cli.infer import same_model_tasks
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
 from uer.errors import UsageError, entry_point
@@ -30,7 +32,9 @@ from uer.serving.server import (add_server_options, announce, batcher_from_args,
                                 limits_from_args, set_threads, url_of)
 from uer.text.tokenizers import tokenizer_from_args
 from uer.utils.logging import setup_logging
+from uer.utils.quantize import check_quantize_backend
 from uer.utils.runtime import tune_cpu_allocator
+from uer.utils.ranges import sequence_length
 
 logger = logging.getLogger("prediction_server")
 
@@ -46,14 +50,15 @@ def build_parser(task: type[Task] | str = DEFAULT_TASK) -> argparse.ArgumentPars
     """The options of ``--task``: its inference script's model and task flags, then the server's."""
     task = get_task(task) if isinstance(task, str) else task
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=opts.HelpFormatter)
-    group = parser.add_argument_group("model")
+    group = parser.add_argument_group("model file and task")
     group.add_argument("--task", choices=served_tasks(), default=DEFAULT_TASK,
                        help="What the model was fine-tuned for: " + "; ".join(
                            f"{name}: {get_task(name).summary}" for name in served_tasks()) + ".")
     group.add_argument("--load_model_path", default=None,
                        help="Fine-tuned model file; not needed with --backend onnxruntime.")
-    group.add_argument("--seq_length", type=int, default=128, help="Longest input in tokens (as in training).")
+    group.add_argument("--seq_length", type=sequence_length, default=128, help="Longest input in tokens (as in training).")
     opts.add_device_option(group)
+    opts.add_quantize_option(group)
     opts.add_input_form_option(group)
     opts.add_tokenizer_options(parser)
     opts.add_model_options(parser)
@@ -71,8 +76,13 @@ def build_service(args: argparse.Namespace):
                          "(ONNX export covers encoders and classifiers)")
     if args.backend == "torch" and not args.load_model_path:
         raise UsageError("give --load_model_path: the fine-tuned model to serve")
+    check_quantize_backend(args.quantize, args.backend)
+    record = model_meta.apply(args, args.load_model_path, same_model_tasks(task)) if args.load_model_path else None
     task.check_options(args, SERVE)
-    return task(args, tokenizer_from_args(args)).service(resolve_device(args.device), args.max_batch_size)
+    tokenizer = tokenizer_from_args(args)
+    if args.load_model_path:
+        model_meta.check_vocabulary(record, tokenizer.vocab, args.load_model_path)
+    return task(args, tokenizer).service(resolve_device(args.device), args.max_batch_size)
 
 
 @entry_point("prediction_server.py")

@@ -20,8 +20,8 @@ import torch
 from uer import opts
 from uer.model_builder import build_model
 from uer.model_loader import load_model_weights
-from uer.engine import optim_options_from_args
-from uer.trainer import TrainConfig, Trainer
+from uer.config import optim_options_from_args
+from uer.training.pretrain_loop import TrainConfig, Trainer
 from uer.config import ConfigError, data_processor_from_args, model_config_from_args, parse_args_with_config
 from uer.data.pretrain_loader import MixedBatches, PretrainBatches
 from uer.data.dataset import PretrainDataset
@@ -54,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_span_masking_options(parser)
     opts.add_optimization_options(parser)
     opts.add_distributed_options(parser)
-    opts.add_optimizer_choice_options(parser)
     opts.add_checkpoint_keeping_options(parser)
     opts.add_training_curve_options(parser)
     add_distillation_options(parser)
@@ -111,7 +110,7 @@ def check_vocab_fingerprint(path: str, args: argparse.Namespace, header: dict, v
 
 
 def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
-    """What defines this run besides TrainConfig; a resumed run must match it (uer.utils.resume)."""
+    """What defines this run besides TrainConfig; a resumed run must match it (uer.training.resume)."""
     sources = batches.sources if isinstance(batches, MixedBatches) else [batches]
     described = []
     for source in sources:
@@ -128,6 +127,8 @@ def run_identity(args: argparse.Namespace, model_cfg, batches) -> dict:
         **({"dataset_stages": list(args.dataset_stages)} if args.dataset_stages else {}),
         "instances_buffer_size": args.instances_buffer_size,
         "span_masking": [args.span_masking, args.span_geo_prob, args.span_max_length],
+        # recorded only when on: runs from before bucketing existed resume with --no_length_bucketing
+        **({"length_bucketing": opts.BUCKET_WINDOW} if args.length_bucketing else {}),
         **({"distillation": [args.teacher_model_path, " ".join(args.distill_losses),
                              " ".join(map(str, args.distill_weights or [])), args.distill_temperature,
                              " ".join(map(str, args.distill_layer_map or []))]} if args.teacher_model_path else {}),
@@ -182,7 +183,9 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
         dataset = open_dataset(path, args, vocab, model_cfg, None if multi else data_processor_from_args(args))
         sources.append(PretrainBatches(dataset, batch_size=args.batch_size, rank=ctx.rank, world_size=ctx.world_size,
                                        seed=args.seed, instances_buffer_size=args.instances_buffer_size,
-                                       dynamic_masking=masking_config(args, dataset, vocab)))
+                                       dynamic_masking=masking_config(args, dataset, vocab),
+                                       length_bucketing=opts.BUCKET_WINDOW if args.length_bucketing else 0,
+                                       accumulation_steps=args.accumulation_steps))
     if not multi:
         return sources[0], sources[0].dataset
     fed_by: dict[str, list[str]] = {name: [] for name in model.target.names}
@@ -256,5 +259,5 @@ def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args_with_config(build_parser(), argv)
-    check_outputs(args, outputs=("output_model_path",), inputs=INPUT_OPTIONS)
+    check_outputs(args, outputs=("output_model_path",), inputs=INPUT_OPTIONS, checkpoints=("output_model_path",))
     launch(args, train, "pretrain.py", use_visible_gpus=False)

@@ -86,6 +86,7 @@ _HEAD_LINEARS = {
 _HEAD_NORMS = {"mlm": (("target.mlm.layer_norm", "cls.predictions.transform.LayerNorm"),)}
 _HEAD_TENSORS = {"mlm": (("target.mlm.linear_2.bias", "cls.predictions.bias"),)}
 _SEG = ("embedding.seg.embedding.weight", "bert.embeddings.token_type_embeddings.weight")
+_POOLER = ("target.sp.linear_1", "bert.pooler.dense")
 _DECODER = ("target.mlm.linear_2.weight", "cls.predictions.decoder.weight")
 
 
@@ -182,6 +183,11 @@ def hf_to_uer(hf_state: dict[str, torch.Tensor], kind: str = "bert",
                 out[ours] = take(theirs)
         if head == "mlm":
             used.add("cls.predictions.decoder.bias")  # HF ties it to cls.predictions.bias
+    if kind == "bare" and _POOLER[1] + ".weight" in state:
+        # BertModel's pooler (sentence-transformers folders have one): kept where our model holds BERT's pooler,
+        # the first layer of the next-sentence head, so that the way back writes it again
+        for suffix in (".weight", ".bias"):
+            out[_POOLER[0] + suffix] = take(_POOLER[1] + suffix)
     unused = set(state) - used
     # Heads the chosen kind leaves out on purpose (--type mlm drops the next-sentence head) are no surprise.
     dropped = {theirs for head in ("mlm", "sp") if head not in heads for _, theirs in head_pairs(head)}
@@ -248,12 +254,17 @@ def uer_to_hf(uer_state: dict[str, torch.Tensor], kind: str = "bert",
                               "first and cannot hold it")
     if kind == "token_classification" and any(key.startswith("crf.") for key in state):
         raise ConversionError("the NER model has a CRF layer (--crf_target), which BertForTokenClassification lacks")
-    report_unused(set(state) - used, "UER", level=logging.INFO)
     if kind == "bare":
-        # BertModel's own keys have no "bert." prefix; its pooler is not in a file without the NSP head (HF
-        # initialises it and says so; sentence-embedding pooling does not use it).
+        # BertModel's own keys have no "bert." prefix. Its pooler is our next-sentence head's first layer when the
+        # file has it (a BertModel converted here); else HF initialises it and says so (sentence-embedding
+        # pooling does not use it).
+        if _POOLER[0] + ".weight" in state:
+            for suffix in (".weight", ".bias"):
+                out[_POOLER[1] + suffix] = take(_POOLER[0] + suffix)
+        else:
+            logger.info("bare BertModel: the encoder only; its pooler is not in the UER file")
         out = {key.removeprefix("bert."): value for key, value in out.items()}
-        logger.info("bare BertModel: the encoder only; its pooler is not in the UER file")
+    report_unused(set(state) - used, "UER", level=logging.INFO)
     return out
 
 

@@ -120,13 +120,6 @@ def google_to_uer(variables: dict[str, np.ndarray], kind: str = "bert",
     return bert.hf_to_uer(google_to_hf_state(variables), kind, layers_num)
 
 
-def uer_to_google(uer_state: dict[str, torch.Tensor], kind: str = "bert",
-                  layers_num: int | None = None) -> dict[str, np.ndarray]:
-    """Google's variables from our state dict."""
-    _check_kind(kind)
-    return hf_state_to_google(bert.uer_to_hf(uer_state, kind, layers_num))
-
-
 # The fields of google-research/bert's bert_config.json (a subset of HF's config.json, same names).
 GOOGLE_CONFIG_KEYS = ("attention_probs_dropout_prob", "hidden_act", "hidden_dropout_prob", "hidden_size",
                       "initializer_range", "intermediate_size", "max_position_embeddings", "num_attention_heads",
@@ -141,7 +134,7 @@ def google_config(hf_config: dict) -> dict:
 def _tensorflow() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up banner would bury our messages
     try:
-        import tensorflow as tf  # only the Google converters need it (design.md §6)
+        import tensorflow as tf  # only the Google converters need it (TensorFlow is an optional stack: requirements-convert.txt)
     except ImportError:
         raise ConversionError("reading or writing Google's TensorFlow checkpoints needs TensorFlow: "
                               "pip install tensorflow-cpu  (or: pip install -r requirements-convert.txt)") from None

@@ -129,10 +129,13 @@ class DatasetWriter:
         meta = {"n": int(n), "arrays": {name: {"dtype": _dtype_name(a.dtype), "shape": list(a.shape)}
                                          for name, a in arrays.items()}}
         blob = json.dumps(meta).encode("utf-8")
-        self._f.write(struct.pack("<Q", len(blob)))
-        self._f.write(blob)
-        for a in arrays.values():
-            self._f.write(np.ascontiguousarray(a, dtype=_le(a.dtype)).tobytes())
+        try:
+            self._f.write(struct.pack("<Q", len(blob)))
+            self._f.write(blob)
+            for a in arrays.values():
+                self._f.write(np.ascontiguousarray(a, dtype=_le(a.dtype)).tobytes())
+        except OSError as err:  # a full disk or a file-size limit: the message names the file
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
         self.instances += int(n)
 
     def close(self) -> None:

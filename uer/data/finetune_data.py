@@ -7,6 +7,8 @@ instances are truncated when they are encoded.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -25,10 +27,14 @@ IGNORE_INDEX = -100
 def read_tsv_lines(path: str, required: Sequence[str] = ()) -> tuple[dict[str, int], list[list[str]], list[int]]:
     """Header row -> {column name: index}, the data rows split on tabs, and each row's line in the file.
 
-    Columns are found by name, so their order in the file does not matter (UER-py's convention).
-    Blank lines are skipped; a leading UTF-8 byte-order mark is skipped. Errors name the file and line:
-    bytes that are not UTF-8 (with their offset), a row shorter than the header, and a row with more
-    (non-empty) fields than the header, which is a tab inside a text that would otherwise lose its end.
+    Columns are found by name, so their order in the file does not matter (UER-py's convention); a name
+    given twice is an error (one of the columns would be ignored), empty names after the last column (a
+    trailing tab) are dropped. A leading UTF-8 byte-order mark is skipped. One row per line: a blank line
+    before the last row is an error naming it (skipping it would put every later prediction one row off its
+    input), except in a one-column file, where it is an empty text; blank lines at the end are ignored.
+    Errors name the file and line: bytes that are not UTF-8 (with their offset), a row shorter than the
+    header, and a row with more (non-empty) fields than the header, which is a tab inside a text that would
+    otherwise lose its end.
     """
     check_input_file(path, "TSV file")
     lines = read_lines(path)
@@ -36,16 +42,29 @@ def read_tsv_lines(path: str, required: Sequence[str] = ()) -> tuple[dict[str, i
     if first is None or not first[1].strip():
         raise DataError("empty first line; it must name the columns (e.g. 'label<TAB>text_a')", path, 1)
     header = first[1].split("\t")
-    columns = {name.strip(): i for i, name in enumerate(header)}
+    while len(header) > 1 and not header[-1].strip():
+        header.pop()  # a trailing tab
+    columns: dict[str, int] = {}
+    for i, name in enumerate(header):
+        name = name.strip()
+        if name in columns:
+            raise DataError(f"the header names the column {name!r} twice (columns {columns[name] + 1} and {i + 1}); "
+                            "column names must be unique", path, 1)
+        columns[name] = i
     missing = [name for name in required if name not in columns]
     if missing:
         raise DataError(f"the header has no column {', '.join(map(repr, missing))} (found: {', '.join(columns)}); "
                         "the first line must name the columns", path, 1)
     rows, numbers = [], []
     width = len(header)
+    blank: int | None = None  # first blank line since the last row
     for line_no, line in lines:
-        if not line.strip():
+        if not line.strip() and width > 1:
+            blank = line_no if blank is None else blank
             continue
+        if blank is not None:
+            raise DataError("blank line: every line after the header is one example (a skipped line would put "
+                            "later predictions one row off their input); remove it", path, blank)
         row = line.split("\t")
         if len(row) < width:
             needed = [name for name, i in columns.items() if i >= len(row)]
@@ -55,6 +74,10 @@ def read_tsv_lines(path: str, required: Sequence[str] = ()) -> tuple[dict[str, i
                             "would be lost; replace the tab by a space)", path, line_no)
         rows.append(row)
         numbers.append(line_no)
+    if width == 1:  # one-column file: blank lines are empty texts, but not the ones that end the file
+        while rows and not rows[-1][0].strip():
+            rows.pop()
+            numbers.pop()
     return columns, rows, numbers
 
 
@@ -64,15 +87,38 @@ def read_tsv(path: str, required: Sequence[str] = ()) -> tuple[dict[str, int], l
     return columns, rows
 
 
+MAX_LABEL = 1_000_000  # a label id above this is a typo or another column, not a class
+_PLAIN_INTEGER = re.compile(r"[0-9]+")
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def parse_integer(value: str, what: str, path: str, line: int, limit: int | None = None) -> int:
+    """A non-negative integer written as plain ASCII digits (``int()`` would also take ``1_0``, ``+1``,
+    ``١``); ``what`` names the field in the message."""
+    text = value.strip()
+    if not _PLAIN_INTEGER.fullmatch(text):
+        sign = " is negative" if text.startswith("-") and _PLAIN_INTEGER.fullmatch(text[1:]) else " is not an integer"
+        raise DataError(f"{what} {value!r}{sign} (plain digits 0-9 only)", path, line)
+    number = int(text)
+    if limit is not None and number > limit:
+        raise DataError(f"{what} {text} is too large (at most {limit})", path, line)
+    return number
+
+
+def parse_decimal(value: str, what: str, path: str, line: int) -> float:
+    """A finite number written as a plain decimal (``1.5``, ``-2e-3``): no ``nan``, ``inf`` or ``1_0``."""
+    text = value.strip()
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise DataError(f"{what} {value!r} is not a plain decimal number", path, line)
+    number = float(text)
+    if not math.isfinite(number):
+        raise DataError(f"{what} {value!r} is out of the range of a float", path, line)
+    return number
+
+
 def parse_label(value: str, path: str, line: int) -> int:
-    """An integer label of ``path`` at file line ``line`` (labels are 0 .. n-1)."""
-    try:
-        label = int(value)
-    except ValueError:
-        raise DataError(f"label {value!r} is not an integer (labels are 0 .. n-1)", path, line) from None
-    if label < 0:
-        raise DataError(f"label {label} is negative (labels are 0 .. n-1)", path, line)
-    return label
+    """An integer label of ``path`` at file line ``line`` (labels are 0 .. n-1, plain digits)."""
+    return parse_integer(value, "label", path, line, MAX_LABEL)
 
 
 @dataclass

@@ -43,8 +43,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from uer.data.pretrain_instances import (DocumentBuffer, InstanceBuilder, InstanceConfig, Ranges, _check_kinds,
-                                         _cut_lengths, register_instances)
+from uer.data.instances_base import DocumentBuffer, InstanceBuilder, InstanceConfig, Ranges, register_instances
+from uer.data.instances_pairs import _cut_lengths
 from uer.text.segment import CONTINUES, WORD_START, SegmentedIds
 
 CORPUS_FORMATS = ("text", "ernie")  # preprocess.py --corpus_format: the target's own text format, or ERNIE lines
@@ -440,4 +440,3 @@ register_instances("tdr")(TdrInstances)
 register_instances("dr")(DrInstances)
 register_instances("ir")(IrInstances)
 register_instances("dlm")(DlmInstances)
-_check_kinds()  # every kind, ours included (a typo in a declaration fails at import, not mid-run)

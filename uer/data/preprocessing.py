@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from uer.data.dataset import DatasetWriter, merge_shards
-from uer.data.pretrain_instances import DocumentBuffer, InstanceBuilder, InstanceConfig, parse_labelled_line, str2instances
+from uer.data.instances_base import DocumentBuffer, InstanceBuilder, InstanceConfig
+from uer.data.instances_lm import parse_labelled_line
+from uer.data.pretrain_instances import str2instances
 from uer.data.instances_ernie import CORPUS_FORMATS, ERNIE_LINE_TARGETS, ErnieLineInstances
 from uer.data.masking import MaskingConfig
 from uer.utils.cleanup import remove_stale_temp_files
@@ -44,7 +46,8 @@ class PreprocessOptions:
     tokenizer: str = "bert"
     vocab_path: str | None = None
     spm_model_path: str | None = None
-    do_lower_case: bool = True
+    do_lower_case: bool | None = None  # None: from the vocabulary
+    merges_path: str | None = None
     processes_num: int = 1
     docs_buffer_size: int = 100000
     seq_length: int = 128
@@ -231,7 +234,7 @@ def run_worker(job: WorkerJob, report: Callable[[int], None] | None = None,
 
     o = job.options
     tokenizer = build_tokenizer(o.tokenizer, vocab_path=o.vocab_path, spm_model_path=o.spm_model_path,
-                                do_lower_case=o.do_lower_case)
+                                do_lower_case=o.do_lower_case, merges_path=o.merges_path)
     builder_cls = str2instances[o.target]
     cfg = InstanceConfig(seq_length=o.seq_length, masking=job.masking, dup_factor=o.dup_factor,
                          short_seq_prob=o.short_seq_prob, full_sentences=o.full_sentences,
@@ -297,7 +300,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
     if out_path.parent and not out_path.parent.exists():
         raise PreprocessError(f"directory of --dataset_path does not exist: {out_path.parent}")
     tokenizer = build_tokenizer(o.tokenizer, vocab_path=o.vocab_path, spm_model_path=o.spm_model_path,
-                                do_lower_case=o.do_lower_case)
+                                do_lower_case=o.do_lower_case, merges_path=o.merges_path)
     vocab = tokenizer.vocab
     masking = MaskingConfig.from_vocab(vocab, span_masking=o.span_masking, span_geo_prob=o.span_geo_prob,
                                        span_max_length=o.span_max_length)
@@ -349,7 +352,7 @@ def build_dataset(options: PreprocessOptions, log: Callable[[str], None] = _log)
                                   if o.corpus_format == "ernie" else None),
             "corpus_format": o.corpus_format,
             "tokenizer": {"name": o.tokenizer, "vocab_path": o.vocab_path, "spm_model_path": o.spm_model_path,
-                          "do_lower_case": o.do_lower_case},
+                          "do_lower_case": tokenizer.do_lower_case},
             "special_ids": {"pad": vocab.pad_id, "unk": vocab.unk_id, "cls": vocab.cls_id, "sep": vocab.sep_id,
                             "mask": vocab.mask_id},
             "dup_factor": 1 if o.dynamic_masking or not builder_cls.uses_masking else o.dup_factor,

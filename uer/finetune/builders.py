@@ -9,8 +9,9 @@ import logging
 import torch
 from torch import nn
 
-from uer.engine import optim_options_from_args
+from uer.config import optim_options_from_args
 from uer.errors import UsageError
+from uer.finetune.adversarial import adversarial_config_from_args
 from uer.finetune.loop import FinetuneConfig
 from uer.model_builder import build_model, init_weights
 from uer.model_loader import load_model_weights
@@ -19,7 +20,7 @@ from uer.config import ModelConfig, model_config_from_args
 logger = logging.getLogger("uer.finetune")
 
 # Files a fine-tuning script reads; its outputs (--output_model_path, ...) must be none of them.
-FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path",
+FINETUNE_INPUTS = ("train_path", "dev_path", "test_path", "dataset_path_list", "vocab_path", "spm_model_path", "merges_path",
                    "config_path", "pretrained_model_path")
 
 
@@ -53,6 +54,8 @@ def finetune_config_from_args(args: argparse.Namespace, **overrides) -> Finetune
     values = dict(
         output_model_path=args.output_model_path, epochs_num=args.epochs_num, batch_size=args.batch_size,
         seq_length=args.seq_length, report_steps=args.report_steps, length_bucketing=args.length_bucketing,
-        early_stopping_patience=getattr(args, "early_stopping_patience", None), **optim_options_from_args(args))
+        early_stopping_patience=getattr(args, "early_stopping_patience", None),
+        eval_steps=getattr(args, "eval_steps", None), adversarial=adversarial_config_from_args(args),
+        **optim_options_from_args(args))
     values.update(overrides)
     return FinetuneConfig(**values)

@@ -58,12 +58,16 @@ Metric = Callable[[list[Prediction], Instances], Evaluation]
 
 @dataclass
 class EvalSet:
-    """A data set to evaluate, and how: ``metric(predictions in file order, data) -> Evaluation``."""
+    """A data set to evaluate, and how: ``metric(predictions in file order, data) -> Evaluation``.
+
+    ``scores[primary]`` ranks models: higher is better, or lower with ``greater_is_better`` False (a loss, an
+    error rate)."""
 
     name: str
     data: Instances
     metric: Metric
     primary: str = "acc"
+    greater_is_better: bool = True
 
 
 def stack_outputs(predictions: list[Prediction], name: str) -> np.ndarray:

@@ -368,8 +368,9 @@ class SpanReport:
         return {"avg": self.average, "f1": self.f1, "em": self.em}
 
     def summary(self) -> str:
-        skipped = f", {self.skipped} without a prediction" if self.skipped else ""
-        return f"Avg/F1/EM: {self.average:.3f}/{self.f1:.3f}/{self.em:.3f} over {self.total} questions{skipped}"
+        """UER-py's run_cmrc.py line (its log parsers read it), said to be in percent."""
+        return (f"scores in percent: Avg: {self.average:.4f},F1:{self.f1:.4f},EM:{self.em:.4f},"
+                f"Total:{self.total},Skip:{self.skipped}")
 
 
 def cmrc_report(references: dict[str, Sequence[str]], predictions: dict[str, str]) -> SpanReport:
@@ -384,3 +385,200 @@ def cmrc_report(references: dict[str, Sequence[str]], predictions: dict[str, str
         em += cmrc_em(answers, str(predictions[qid]))
     total = len(references)
     return SpanReport(100.0 * f1 / max(total, 1), 100.0 * em / max(total, 1), total, skipped)
+
+
+# ------------------------------------------------------------------------------------------------------
+# regression: Pearson and Spearman correlation (STS-B's metrics)
+
+def average_ranks(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """1-based ranks, ties getting the mean of the ranks they span (scipy.stats.rankdata's "average")."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    # start of each run of equal values, and each run's mean rank
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    run_ranks = (starts + ends + 1) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(run_ranks, ends - starts)
+    return ranks
+
+
+def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Pearson's r; NaN when either side is constant (no correlation is defined), as scipy says."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"pearson needs two vectors of one length, got {x.shape} and {y.shape}")
+    dx, dy = x - x.mean(), y - y.mean()
+    denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    if len(x) < 2 or denominator == 0:
+        return float("nan")
+    return float(np.clip((dx * dy).sum() / denominator, -1.0, 1.0))
+
+
+def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Spearman's rank correlation: Pearson's r of the average ranks."""
+    return pearson(average_ranks(x), average_ranks(y))
+
+
+@dataclass(frozen=True)
+class RegressionReport:
+    """Spearman and Pearson correlation of predictions with gold scores, and the mean squared error."""
+
+    spearman: float
+    pearson: float
+    mse: float
+    total: int
+
+    def scores(self) -> dict[str, float]:
+        return {"spearman": self.spearman, "pearson": self.pearson, "mse": self.mse}
+
+    def summary(self) -> str:
+        return f"spearman {self.spearman:.4f}, pearson {self.pearson:.4f}, mse {self.mse:.4f} ({self.total} instances)"
+
+    def format(self) -> str:
+        return (f"Spearman corr: {self.spearman:.4f}\nPearson corr: {self.pearson:.4f}\n"
+                f"MSE: {self.mse:.4f} ({self.total} instances)")
+
+
+def regression_report(gold: Sequence[float] | np.ndarray, pred: Sequence[float] | np.ndarray) -> RegressionReport:
+    gold, pred = np.asarray(gold, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+    if gold.shape != pred.shape:
+        raise ValueError(f"gold and pred differ in length: {gold.shape} vs {pred.shape}")
+    mse = float(((gold - pred) ** 2).mean()) if len(gold) else float("nan")
+    return RegressionReport(spearman(gold, pred), pearson(gold, pred), mse, len(gold))
+
+
+# ------------------------------------------------------------------------------------------------------
+# multi-label: exact-match accuracy (UER-py's), micro- and macro-F1 over the labels
+
+@dataclass(frozen=True)
+class MultiLabelReport:
+    """Exact-match (subset) accuracy, micro-F1 (all label decisions pooled), macro-F1 (mean of the per-label
+    F1, a label never gold nor predicted scoring 0 as scikit-learn does) and per-label P/R/F1/support."""
+
+    correct: int
+    total: int
+    micro_f1: float
+    macro_f1: float
+    precision: tuple[float, ...]
+    recall: tuple[float, ...]
+    f1: tuple[float, ...]
+    support: tuple[int, ...]
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def scores(self) -> dict[str, float]:
+        return {"acc": self.accuracy, "micro_f1": self.micro_f1, "macro_f1": self.macro_f1}
+
+    def summary(self) -> str:
+        return (f"micro-F1 {self.micro_f1:.4f}, macro-F1 {self.macro_f1:.4f}, exact match {self.accuracy:.4f} "
+                f"({self.correct}/{self.total})")
+
+    def format(self) -> str:
+        lines = ["Report precision, recall, and f1:"]
+        lines += [f"Label {i}: {p:.3f}, {r:.3f}, {f:.3f} (support {s})"
+                  for i, (p, r, f, s) in enumerate(zip(self.precision, self.recall, self.f1, self.support))]
+        lines.append(f"Micro F1: {self.micro_f1:.4f}")
+        lines.append(f"Macro F1: {self.macro_f1:.4f}")
+        lines.append(f"Acc. (Correct/Total): {self.accuracy:.4f} ({self.correct}/{self.total})")
+        return "\n".join(lines)
+
+
+def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+def multi_label_report(gold: np.ndarray, pred: np.ndarray) -> MultiLabelReport:
+    """``gold`` and ``pred``: 0/1 indicator matrices [instances x labels]."""
+    gold, pred = np.asarray(gold).astype(bool), np.asarray(pred).astype(bool)
+    if gold.shape != pred.shape or gold.ndim != 2:
+        raise ValueError(f"gold and pred must be indicator matrices of one shape, got {gold.shape} and {pred.shape}")
+    tp = (gold & pred).sum(0)
+    fp = (~gold & pred).sum(0)
+    fn = (gold & ~pred).sum(0)
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    micro = float(_ratio(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum()))
+    return MultiLabelReport(int((gold == pred).all(1).sum()), len(gold), micro,
+                            float(f1.mean()) if f1.size else 0.0, tuple(_ratio(tp, tp + fp).tolist()),
+                            tuple(_ratio(tp, tp + fn).tolist()), tuple(f1.tolist()), tuple((tp + fn).tolist()))
+# SQuAD v1.1 / v2.0 (the official evaluation scripts' normalisation, EM and F1)
+
+_SQUAD_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # string.punctuation, as the official script
+_SQUAD_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def squad_normalize(text: str) -> str:
+    """Lower case, punctuation removed, articles a/an/the removed, whitespace collapsed (SQuAD's normalize_answer)."""
+    text = "".join(ch for ch in text.lower() if ch not in _SQUAD_PUNCTUATION)
+    return " ".join(_SQUAD_ARTICLES.sub(" ", text).split())
+
+
+def _squad_token_f1(gold: str, prediction: str) -> float:
+    gold_tokens, pred_tokens = squad_normalize(gold).split(), squad_normalize(prediction).split()
+    if not gold_tokens or not pred_tokens:  # a no-answer question (v2.0): 1 only when both are empty
+        return float(gold_tokens == pred_tokens)
+    common: dict[str, int] = {}
+    for token in gold_tokens:
+        common[token] = common.get(token, 0) + 1
+    same = 0
+    for token in pred_tokens:
+        if common.get(token, 0) > 0:
+            common[token] -= 1
+            same += 1
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _squad_golds(answers: Sequence[str]) -> list[str]:
+    """The references of a question; a question without one (v2.0) has the empty answer as its reference."""
+    golds = [a for a in answers if squad_normalize(a)]
+    return golds or [""]
+
+
+def squad_f1(answers: Sequence[str], prediction: str) -> float:
+    return max(_squad_token_f1(gold, prediction) for gold in _squad_golds(answers))
+
+
+def squad_em(answers: Sequence[str], prediction: str) -> float:
+    return max(float(squad_normalize(gold) == squad_normalize(prediction)) for gold in _squad_golds(answers))
+
+
+@dataclass(frozen=True)
+class SquadReport:
+    """SQuAD scores in percent over ``total`` questions (``no_answer`` of them without a reference answer)."""
+
+    f1: float
+    em: float
+    total: int
+    no_answer: int
+    skipped: int
+
+    def scores(self) -> dict[str, float]:
+        return {"f1": self.f1, "em": self.em}
+
+    def summary(self) -> str:
+        extra = f" ({self.no_answer} without an answer)" if self.no_answer else ""
+        skipped = f", {self.skipped} without a prediction" if self.skipped else ""
+        return f"SQuAD F1/EM: {self.f1:.3f}/{self.em:.3f} over {self.total} questions{extra}{skipped}"
+
+
+def squad_report(references: dict[str, Sequence[str]], predictions: dict[str, str]) -> SquadReport:
+    """Official SQuAD v1.1/v2.0 EM and F1 of ``predictions`` (question id -> answer text, "" for no answer);
+    a question without a prediction scores 0."""
+    f1 = em = 0.0
+    skipped = 0
+    for qid, answers in references.items():
+        if qid not in predictions:
+            skipped += 1
+            continue
+        f1 += squad_f1(answers, str(predictions[qid]))
+        em += squad_em(answers, str(predictions[qid]))
+    total = len(references)
+    no_answer = sum(1 for answers in references.values() if _squad_golds(answers) == [""])
+    return SquadReport(100.0 * f1 / max(total, 1), 100.0 * em / max(total, 1), total, no_answer, skipped)

@@ -1,5 +1,9 @@
 """Layer normalisation, in the two numerical variants users' checkpoints need.
 
+Both normalise in float32 whatever the input (under bfloat16/float16 autocast too) and return float32, as CUDA
+autocast does for its own layer norm: the statistics need float32, and the residual stream between layers then
+stays float32 while the matrix products run in the low precision.
+
 Parameters are named ``gamma``/``beta`` (not ``weight``/``bias``) because UER-py checkpoints key them
 that way; renaming them would break loading of every existing model file.
 """
@@ -25,7 +29,7 @@ class LayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, (x.shape[-1],), self.gamma, self.beta, self.eps)
+        return F.layer_norm(x.float(), (x.shape[-1],), self.gamma, self.beta, self.eps)
 
 
 class UerLayerNorm(nn.Module):
@@ -42,6 +46,7 @@ class UerLayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
         mean = x.mean(-1, keepdim=True)
         std = x.std(-1, keepdim=True)  # unbiased (n - 1)
         return self.gamma * (x - mean) / (std + self.eps) + self.beta

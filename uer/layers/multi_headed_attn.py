@@ -1,7 +1,9 @@
 """Multi-head self-attention with UER-py's parameter names."""
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -33,12 +35,61 @@ class KVCache:
         return key, value
 
 
+ATTENTION_PATHS = ("auto", "fused", "reference")
+_forced_path = "auto"
+
+
+@contextlib.contextmanager
+def attention_path(path: str) -> Iterator[None]:
+    """Within the block every attention takes ``path``: "fused" (SDPA), "reference" (the explicit
+    matmul-softmax-matmul) or "auto" (:func:`attention`'s choice). For tests and benchmarks."""
+    global _forced_path
+    if path not in ATTENTION_PATHS:
+        raise ValueError(f"attention path {path!r}: expected one of {ATTENTION_PATHS}")
+    before, _forced_path = _forced_path, path
+    try:
+        yield
+    finally:
+        _forced_path = before
+
+
+def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
+              dropout_p: float, is_causal: bool = False) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + mask) v, with dropout on the weights: [batch x heads x queries x head_size].
+
+    Two paths computing the same function (equal to 1e-5 in float32, tested for every mask and encoder):
+    ``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on GPU) and the explicit three ops.
+    The choice, measured on this project's 2-core AVX-512 CPU with torch 2.13 (benchmarks/RESULTS.md, issue 21):
+    CUDA always SDPA; CPU float32 SDPA (as fast as the explicit ops in training with dropout, 1.1-1.4x faster
+    without gradients); CPU bfloat16 the explicit ops (SDPA's CPU kernels are 1.4-1.8x slower there, training
+    and inference alike). ``mask`` is additive (see :class:`MultiHeadedAttention`); ``is_causal`` only with
+    ``mask`` None, keys aligned to the queries' end (a cache holds earlier keys).
+    """
+    fused = query.is_cuda or query.dtype == torch.float32
+    if _forced_path != "auto":
+        fused = _forced_path == "fused"
+    keys_length, queries_length = key.shape[2], query.shape[2]
+    if fused and not (is_causal and keys_length != queries_length):  # SDPA's causal mask is top-left aligned
+        if mask is not None and mask.dtype != query.dtype:
+            mask = mask.to(query.dtype)
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
+                                              is_causal=is_causal)
+    scores = torch.matmul(query, key.transpose(-1, -2)) * (1.0 / math.sqrt(query.shape[-1]))
+    if mask is not None:
+        scores = scores + mask
+    elif is_causal:
+        visible = torch.ones(queries_length, keys_length, dtype=torch.bool, device=query.device)
+        scores = scores.masked_fill(~visible.tril(keys_length - queries_length), float("-inf"))
+    probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)  # softmax in float32 under autocast
+    return torch.matmul(dropout(probs, dropout_p), value)
+
+
 class MultiHeadedAttention(nn.Module):
     """Scaled dot-product attention over ``heads_num`` heads.
 
     ``linear_layers`` holds the query, key and value projections in that order and ``final_linear`` the
-    output projection, as UER-py names them (checkpoint compatibility). The score computation goes
-    through ``F.scaled_dot_product_attention``, which picks a fused kernel where one exists.
+    output projection, as UER-py names them (checkpoint compatibility). The score computation is
+    :func:`attention` (``F.scaled_dot_product_attention`` where it is the faster path).
     """
 
     def __init__(self, hidden_size: int, heads_num: int, head_size: int, dropout: float,
@@ -68,7 +119,9 @@ class MultiHeadedAttention(nn.Module):
 
         projections = self.linear_layers[1:] if first_only else self.linear_layers
         # Exporting (ONNX with dynamic axes) takes the stacked product: a branch on the shape cannot be exported.
-        if batch_size * seq_length < 64 and not torch.compiler.is_exporting():
+        # int8 (uer.utils.quantize) replaces the projections by quantized ones, whose weights cannot be stacked.
+        stackable = isinstance(self.linear_layers[0], nn.Linear)
+        if not stackable or (batch_size * seq_length < 64 and not torch.compiler.is_exporting()):
             projected = [heads(linear(hidden)) for linear in projections]
         else:
             weight = torch.cat([linear.weight for linear in projections])
@@ -105,22 +158,6 @@ class MultiHeadedAttention(nn.Module):
         if cache is not None:
             key, value = cache.extend(key, value)
         dropout_p = self.dropout if self.training else 0.0
-        if hidden.is_cuda or (dropout_p == 0.0 and not torch.is_grad_enabled()):
-            context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
-                                                     is_causal=is_causal and mask is None)
-        else:
-            # On CPU, SDPA's training path falls back to a math kernel that is ~10x slower with attention
-            # dropout and ~2x slower with a padding mask than these three ops (torch 2.13, batch 32 x 128,
-            # 4 heads); without gradients its fused kernel is ~15% faster than them, hence the condition.
-            scores = torch.matmul(query, key.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_size))
-            if mask is not None:
-                scores = scores + mask
-            elif is_causal:
-                keys_length = key.shape[2]
-                visible = torch.ones(seq_length, keys_length, dtype=torch.bool, device=hidden.device)
-                scores = scores.masked_fill(~visible.tril(keys_length - seq_length), float("-inf"))
-            probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
-            probs = dropout(probs, dropout_p)
-            context = torch.matmul(probs, value)
+        context = attention(query, key, value, mask, dropout_p, is_causal and mask is None)
         context = context.transpose(1, 2).reshape(batch_size, seq_length, self.heads_num * self.head_size)
         return self.final_linear(context)

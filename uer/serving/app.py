@@ -17,6 +17,8 @@ import base64
 import contextlib
 import json
 import logging
+import math
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -57,6 +59,8 @@ def parse_request(body: bytes, limits: Limits, allow_format: bool) -> tuple[Text
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise _HTTPError(422, f"the body is not JSON ({err})") from None
+    except RecursionError:
+        raise _HTTPError(422, "the body is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise _HTTPError(422, 'the body must be a JSON object: {"texts": ["...", ...], "texts_b": [...]?}')
     allowed = {"texts", "texts_b"} | ({"format"} if allow_format else set())
@@ -95,7 +99,7 @@ def create_app(service: TextService, batcher: MicroBatcher, limits: Limits = Lim
     """The FastAPI app serving ``service`` through ``batcher`` (started and closed with the app's lifespan;
     ``on_startup`` is called once the model worker runs)."""
     fastapi = require("fastapi")
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import Response
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -114,21 +118,24 @@ def create_app(service: TextService, batcher: MicroBatcher, limits: Limits = Lim
     app = fastapi.FastAPI(title=f"uer-next {service.kind} server", lifespan=lifespan)
     details = {**service.info, **asdict(limits), "max_batch_size": batcher.max_batch_size,
                "max_wait_ms": batcher.max_wait * 1000.0, "max_queue": batcher.max_queue, **(info or {})}
+    if details.get("model"):  # the file name only: the server's folders are none of a client's business
+        details["model"] = os.path.basename(str(details["model"]))
     is_encoder = isinstance(service, EncoderService)
 
     def error(status: int, detail: str) -> Response:
         headers = {"Retry-After": "1"} if status == 503 else None
-        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        return Response(json_body({"detail": detail}), status_code=status, headers=headers,
+                        media_type="application/json")
 
     @app.get("/health")
     async def health() -> Response:
         if not batcher.alive:
             return error(503, "the model worker is not running")
-        return JSONResponse({"status": "ok", "queued": batcher.queued})
+        return Response(json_body({"status": "ok", "queued": batcher.queued}), media_type="application/json")
 
     @app.get("/info")
     async def get_info() -> Response:
-        return JSONResponse(details)
+        return Response(json_body(details), media_type="application/json")
 
     async def read_body(request: fastapi.Request) -> bytes:
         """The body, refused (413) as soon as it is known to exceed the limit: never read whole into memory."""
@@ -155,17 +162,59 @@ def create_app(service: TextService, batcher: MicroBatcher, limits: Limits = Lim
         except Overloaded as err:
             return error(503, str(err))
         try:
-            result = await asyncio.wrap_future(future)
+            result = await answer_unless_abandoned(request, future)
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it; the queued work was dropped
         except InputError as err:
             return error(422, str(err))
         except Exception as err:  # noqa: BLE001 - logged by the batcher; the server goes on
             return error(500, f"the model failed on this request ({type(err).__name__}: {err})")
         if is_encoder:
             return Response(_vectors_body(result, fmt), media_type="application/json")
-        return Response(json.dumps({"predictions": result}, default=_builtin), media_type="application/json")
+        return Response(json_body({"predictions": result}), media_type="application/json")
 
     app.add_api_route(service.route, handle, methods=["POST"])
     return app
+
+
+DISCONNECT_POLL_S = 0.25  # how often a waiting request checks that its client is still connected
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+async def answer_unless_abandoned(request: Any, future: Any) -> Any:
+    """The result of ``future``; if the client disconnects first, the queued job is cancelled (the worker
+    skips cancelled jobs, so abandoned requests cost no model time) and :class:`ClientGone` is raised."""
+    waiter = asyncio.wrap_future(future)
+    while True:
+        done, _ = await asyncio.wait({waiter}, timeout=DISCONNECT_POLL_S)
+        if done:
+            return waiter.result()
+        if await request.is_disconnected():
+            waiter.cancel()  # cancels the concurrent future too (asyncio.wrap_future chains them)
+            raise ClientGone()
+
+
+def json_body(value: Any) -> bytes:
+    """RFC 8259 JSON: NaN and infinities (not JSON numbers) become null."""
+    try:
+        return json.dumps(value, default=_builtin, allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(_finite(value), default=_builtin, allow_nan=False).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _builtin(value: Any) -> Any:
@@ -181,4 +230,4 @@ def _vectors_body(vectors: np.ndarray, fmt: str) -> bytes:
         body = {"shape": list(data.shape), "dtype": "float32", "vectors_b64": base64.b64encode(data.tobytes()).decode()}
     else:
         body = {"vectors": vectors.tolist()}
-    return json.dumps(body).encode()
+    return json_body(body)

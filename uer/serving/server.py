@@ -17,6 +17,7 @@ from uer.serving import require
 from uer.serving.app import Limits
 from uer.serving.backends import BACKENDS
 from uer.serving.batcher import MicroBatcher
+from uer.utils.ranges import non_negative_float, non_negative_int, port_number, positive_int
 
 logger = logging.getLogger("uer.serving")
 
@@ -25,34 +26,26 @@ def add_server_options(parser: argparse.ArgumentParser, default_port: int) -> No
     group = parser.add_argument_group("server")
     group.add_argument("--host", default="127.0.0.1",
                        help="Address to listen on (0.0.0.0: every interface; there is no authentication).")
-    group.add_argument("--port", type=int, default=default_port, help="Port (0: a free one, printed at start).")
+    group.add_argument("--port", type=port_number, default=default_port, help="Port (0: a free one, printed at start).")
     group.add_argument("--backend", default="torch", choices=BACKENDS,
                        help="Run the model with torch, or run its ONNX export (--onnx_path) with onnxruntime.")
     group.add_argument("--onnx_path", default=None, help="With --backend onnxruntime: the file of scripts/export_onnx.py.")
-    group.add_argument("--threads", type=int, default=0,
+    group.add_argument("--threads", type=non_negative_int, default=0,
                        help="Threads of the model's matrix products (0: torch's / onnxruntime's default). "
                             "One worker thread runs every batch on one copy of the model.")
-    group.add_argument("--max_batch_size", type=int, default=32, help="Texts per model batch.")
-    group.add_argument("--max_wait_ms", type=float, default=2.0,
+    group.add_argument("--max_batch_size", type=positive_int, default=32, help="Texts per model batch.")
+    group.add_argument("--max_wait_ms", type=non_negative_float, default=2.0,
                        help="How long a batch waits for more requests after its first one (milliseconds).")
-    group.add_argument("--max_queue", type=int, default=256,
+    group.add_argument("--max_queue", type=positive_int, default=256,
                        help="Requests that may wait; more are answered 503 (retry later).")
-    group.add_argument("--max_texts", type=int, default=128, help="Texts per request (more: 413).")
-    group.add_argument("--max_text_chars", type=int, default=2000, help="Characters per text (more: 413).")
+    group.add_argument("--max_texts", type=positive_int, default=128, help="Texts per request (more: 413).")
+    group.add_argument("--max_text_chars", type=positive_int, default=2000, help="Characters per text (more: 413).")
     group.add_argument("--log_requests", action="store_true", help="Log every request (uvicorn's access log).")
 
 
 def check_server_options(args: argparse.Namespace) -> None:
-    """Options that cannot work: a UsageError (one line from the entry script)."""
-    for name in ("max_batch_size", "max_queue", "max_texts", "max_text_chars"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.max_wait_ms < 0:
-        raise UsageError(f"--max_wait_ms must not be negative, got {args.max_wait_ms}")
-    if args.threads < 0:
-        raise UsageError(f"--threads must not be negative, got {args.threads}")
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port must be in 0..65535, got {args.port}")
+    """Options that cannot work together: a UsageError (one line from the entry script). Numeric ranges are
+    checked when the options are parsed (uer/utils/ranges.py)."""
     if args.backend == "onnxruntime" and not args.onnx_path:
         raise UsageError("--backend onnxruntime needs --onnx_path (write the file with scripts/export_onnx.py)")
     if args.backend == "torch" and args.onnx_path:
@@ -84,9 +77,10 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
-    except OSError as err:
+    except (OSError, OverflowError, UnicodeError) as err:  # in use, not an address here, a bad name
         sock.close()
-        raise OSError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
+        raise UsageError(f"cannot listen on {host}:{port} ({getattr(err, 'strerror', None) or err}): "
+                         "choose another --port or --host") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -1,5 +1,6 @@
-"""The prediction server's token-level tasks: a NER tagger (run_ner.py) and a reading-comprehension model
-(run_cmrc.py), each answered through its task's own prediction function over the whole gathered batch
+"""The prediction server's answers of the tasks other than the classifier: a score per text (run_regression.py)
+and a label set per text (run_classifier_multi_label.py) from the model's outputs, and the token-level tasks, a
+NER tagger (run_ner.py) and a reading-comprehension model (run_cmrc.py), each answered through its task's own prediction function over the whole gathered batch
 (``uer.finetune.tasks.ner.predict_entities``: windows of long texts, tags back to characters;
 ``uer.finetune.tasks.mrc.predict_answers``: windows of long contexts, the best span back to characters), so the
 server answers exactly what the inference scripts write.
@@ -11,8 +12,42 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+import numpy as np
+
 from uer.serving.backends import InputError, TextPairs, TextService
 from uer.text.tokenizers import Tokenizer
+
+
+class ScoreService(TextService):
+    """``{"score": float}`` per text (pair): a regression model's output, as inference/run_regression_infer.py
+    writes it."""
+
+    kind = "regression"
+
+    def answer(self, rows: np.ndarray | None, request: TextPairs) -> list[dict[str, Any]]:
+        return [] if rows is None else [{"score": float(row[0])} for row in rows]
+
+
+class LabelSetService(TextService):
+    """``{"labels": [ids], "probabilities": [...], "logits": [...]}`` per text (pair): every label whose sigmoid
+    exceeds the threshold, as inference/run_classifier_multi_label_infer.py writes them."""
+
+    kind = "multi_label"
+
+    def __init__(self, tokenizer: Tokenizer, seq_length: int, runner: Any, max_batch_size: int, labels_num: int,
+                 threshold: float, info: dict[str, Any], closing_sep: bool = True) -> None:
+        super().__init__(tokenizer, seq_length, runner, max_batch_size,
+                         {"labels_num": labels_num, "threshold": threshold, **info}, closing_sep)
+        self.threshold = threshold
+
+    def answer(self, rows: np.ndarray | None, request: TextPairs) -> list[dict[str, Any]]:
+        from uer.finetune.tasks.multi_label import sigmoid
+
+        if rows is None:
+            return []
+        probs = sigmoid(rows)
+        return [{"labels": np.flatnonzero(p > self.threshold).tolist(), "probabilities": p.tolist(),
+                 "logits": row.astype(np.float64).tolist()} for p, row in zip(probs, rows)]
 
 
 class _TorchOnly:
@@ -92,3 +127,42 @@ class MrcService(TaskService):
 
         return predict_answers(self.model, self.tokenizer, texts, texts_b, self.seq_length, self.doc_stride,
                                self.max_answer_length, self.max_batch_size, self.device)
+
+
+class PromptService(TaskService):
+    """``{"label", "probabilities", "logits"}`` per text (labels: the prompt file's keys), as
+    inference/run_classifier_prompt_infer.py predicts them."""
+
+    kind = "prompt"
+
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, seq_length: int, max_batch_size: int,
+                 device: torch.device, prompt: Any, info: dict[str, Any]) -> None:
+        super().__init__(model, tokenizer, seq_length, max_batch_size, device, info)
+        self.prompt = prompt
+
+    def check(self, request: TextPairs) -> None:
+        if self.prompt.pairs and request.texts_b is None:
+            raise InputError(f"prompt {self.prompt.prompt_id!r} takes pairs: give texts_b")
+
+    def predict(self, texts: list[str], texts_b: list[str] | None) -> list[dict]:
+        from uer.finetune.tasks.prompt import predict_prompt
+
+        return predict_prompt(self.model, self.prompt, self.tokenizer, texts, texts_b, self.seq_length,
+                              self.max_batch_size, self.device)
+
+
+class SiameseService(TaskService):
+    """``{"label", "probabilities", "logits"}`` per pair (texts, texts_b), as
+    inference/run_classifier_siamese_infer.py predicts them."""
+
+    kind = "siamese"
+
+    def check(self, request: TextPairs) -> None:
+        if request.texts_b is None:
+            raise InputError("a siamese classifier takes pairs: give texts_b")
+
+    def predict(self, texts: list[str], texts_b: list[str] | None) -> list[dict]:
+        from uer.finetune.tasks.siamese import predict_pairs
+
+        return predict_pairs(self.model, self.tokenizer, texts, texts_b, self.seq_length, self.max_batch_size,
+                             self.device)

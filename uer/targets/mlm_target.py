@@ -53,7 +53,9 @@ class MlmTarget(Target):
         if labels.numel() == 0:
             zero = hidden.sum() * 0.0  # keeps the graph connected so DDP sees every parameter used
             return TargetOutput(zero, torch.zeros((), device=hidden.device), 0)
-        logits = self.logits(hidden, batch["mlm_positions"])
-        loss_sum = F.cross_entropy(logits.float(), labels, reduction="sum")
-        correct = (logits.argmax(-1) == labels).sum()
+        # float32 once for the loss and the accuracy: under bf16 autocast argmax over bf16 logits is 2x slower
+        # (and max(-1) 2x faster than argmax on CPU: ~20 ms of a tiny step)
+        logits = self.logits(hidden, batch["mlm_positions"]).float()
+        loss_sum = F.cross_entropy(logits, labels, reduction="sum")
+        correct = (logits.detach().max(-1).indices == labels).sum()
         return TargetOutput(loss_sum, correct, int(labels.numel()))

@@ -58,6 +58,6 @@ class SrTarget(_PooledClassification):
 
     @classmethod
     def from_config(cls, cfg: "ModelConfig") -> "SrTarget":
-        from uer.data.pretrain_instances import sr_labels_num
+        from uer.data.instances_pairs import sr_labels_num
 
         return cls(cfg.hidden_size, sr_labels_num(cfg.sr_max_segments))

@@ -35,7 +35,7 @@ from uer.utils.io import check_input_file
 
 __all__ = [
     "BasicTokenizer", "WordpieceTokenizer", "Tokenizer", "BertTokenizer", "CharTokenizer",
-    "SpaceTokenizer", "str2tokenizer", "build_tokenizer", "is_chinese_char", "is_whitespace",
+    "SpaceTokenizer", "BPETokenizer", "XLMRobertaTokenizer", "str2tokenizer", "vocab_is_uncased", "parse_bool", "build_tokenizer", "is_chinese_char", "is_whitespace",
     "is_control", "is_punctuation",
 ]
 
@@ -161,11 +161,6 @@ class BasicTokenizer:
         self.do_lower_case = do_lower_case
         self._memo = _Memo(self.split_word, _WORD_MEMO_SIZE)
 
-    @staticmethod
-    def clean_and_split(text: str) -> list[str]:
-        """Whitespace words of ``text`` after cleaning and CJK isolation (memo keys of the fast path)."""
-        return text.translate(_CLEAN_TABLE).split()
-
     def split_word(self, word: str) -> tuple[str, ...]:
         """Tokens of one whitespace word (lower-case + strip accents, then punctuation split)."""
         if self.do_lower_case:
@@ -243,8 +238,7 @@ class Tokenizer:
     """
 
     def __init__(self, vocab_path: str | os.PathLike | None = None, spm_model_path: str | os.PathLike | None = None,
-                 do_lower_case: bool = True, *, vocab: Vocab | None = None) -> None:
-        self.do_lower_case = do_lower_case
+                 do_lower_case: bool | None = True, *, vocab: Vocab | None = None) -> None:
         self.vocab_path = None if vocab_path is None else os.fspath(vocab_path)
         self.spm_model_path = None if spm_model_path is None else os.fspath(spm_model_path)
         self.sp_model = None
@@ -258,6 +252,8 @@ class Tokenizer:
         else:
             raise ValueError(f"{type(self).__name__} needs a vocabulary: pass vocab_path (--vocab_path) "
                              "or spm_model_path (--spm_model_path)")
+        # None: from the vocabulary (a cased vocabulary must not be lower-cased: "Paris" is a token of it)
+        self.do_lower_case = vocab_is_uncased(self.vocab) if do_lower_case is None else bool(do_lower_case)
         self._init_caches()
 
     def _init_caches(self) -> None:
@@ -289,6 +285,14 @@ class Tokenizer:
     def __repr__(self) -> str:
         source = self.spm_model_path or self.vocab_path or "<in memory>"
         return f"{type(self).__name__}(vocab={source!r}, size={len(self.vocab)})"
+
+
+def vocab_is_uncased(vocab: Vocab) -> bool:
+    """Whether a WordPiece vocabulary was built from lower-cased text: at most 1% of its (non-special) tokens hold an
+    ASCII capital (google_cased_en_vocab.txt: 29%; the uncased and Chinese ones: 0.01%, their <S>/<T>)."""
+    tokens = [t for t in vocab.i2w if not (t[:1] in "[<" and t[-1:] in "]>")]
+    capitals = sum(1 for t in tokens if any("A" <= c <= "Z" for c in t))
+    return capitals <= 0.01 * max(1, len(tokens))
 
 
 def _load_spm(path: str):
@@ -399,20 +403,183 @@ class JiebaWordpieceTokenizer(Tokenizer):
         self._init_caches()
 
 
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character table (bytes that are printable map to themselves)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    table, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            table[byte] = chr(byte)
+        else:
+            table[byte] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+# GPT-2's pre-tokenization: contractions, letters, digits, other symbols, each with one leading space
+_GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def _read_bpe_vocab(path: str) -> list[str]:
+    """vocab.json ({token: id}, HF's form) or one token a line (UER-py's huggingface_gpt2_vocab.txt)."""
+    check_input_file(path, "vocabulary file")
+    if path.endswith(".json"):
+        import json
+
+        from uer.text.vocab import VocabError
+
+        with open(path, encoding="utf-8-sig") as reader:
+            table = json.load(reader)
+        tokens = sorted(table, key=table.__getitem__)
+        if [table[t] for t in tokens] != list(range(len(tokens))):
+            raise VocabError(f"vocab {path}: ids are not 0 .. {len(tokens) - 1} without gaps")
+        return tokens
+    return Vocab.from_file(path, validate=False).i2w
+
+
+class BPETokenizer(Tokenizer):
+    """Byte-level BPE (GPT-2, RoBERTa; UER-py's ``--tokenizer bpe``): GPT-2's pre-tokenization, bytes as printable
+    characters, then the merges in rank order. ``vocab_path``: vocab.json or one token a line; ``merges_path``:
+    merges.txt. Special tokens: fairseq's (``<s> <pad> </s> <unk> <mask>``, RoBERTa) when the vocabulary has
+    ``<s>``, else GPT-2's ``<|endoftext|>`` in every role. Never lower-cases."""
+
+    def __init__(self, vocab_path: str | os.PathLike | None = None, spm_model_path: str | os.PathLike | None = None,
+                 do_lower_case: bool | None = None, *, merges_path: str | os.PathLike | None = None,
+                 vocab: Vocab | None = None) -> None:
+        from uer.text.vocab import FAIRSEQ_SPECIALS
+
+        if spm_model_path:
+            raise ValueError("--tokenizer bpe reads --vocab_path and --merges_path, not --spm_model_path")
+        if do_lower_case:
+            raise ValueError("--tokenizer bpe never lower-cases (byte-level BPE is cased): leave --do_lower_case out")
+        if not merges_path:
+            raise ValueError("--tokenizer bpe needs --merges_path (merges.txt) next to --vocab_path")
+        if vocab is None:
+            if not vocab_path:
+                raise ValueError("--tokenizer bpe needs --vocab_path (vocab.json, or one token a line)")
+            tokens = _read_bpe_vocab(os.fspath(vocab_path))
+            specials = FAIRSEQ_SPECIALS if "<s>" in tokens else dict.fromkeys(FAIRSEQ_SPECIALS, "<|endoftext|>")
+            vocab = Vocab(tokens, path=os.fspath(vocab_path), specials=specials)
+        self.merges_path = os.fspath(merges_path)
+        check_input_file(self.merges_path, "BPE merges file")
+        with open(self.merges_path, encoding="utf-8-sig") as reader:
+            lines = [line.rstrip("\n") for line in reader]
+        pairs = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
+        bad = next((i for i, pair in enumerate(pairs) if len(pair) != 2), None)
+        if bad is not None:
+            raise ValueError(f"{self.merges_path}: merge {bad + 1} is not two symbols separated by one space")
+        self.ranks = {pair: rank for rank, pair in enumerate(pairs)}
+        super().__init__(vocab_path, None, False, vocab=vocab)
+
+    def _init_caches(self) -> None:
+        import regex
+
+        self._pattern = regex.compile(_GPT2_PATTERN)
+        self._byte_chars = _bytes_to_unicode()
+        self._piece_memo = _Memo(self._bpe, _WORD_MEMO_SIZE)
+        self._id_memo = _Memo(lambda word: tuple(self.vocab.to_ids(self._piece_memo[word])), _WORD_MEMO_SIZE)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in super().__getstate__().items() if k not in ("_pattern", "_byte_chars")}
+
+    def _bpe(self, word: str) -> tuple[str, ...]:
+        """Merge the lowest-ranked adjacent pair until none is in the merges (GPT-2's algorithm)."""
+        symbols = list(word)
+        ranks = self.ranks
+        while len(symbols) > 1:
+            best, best_rank = None, None
+            for i in range(len(symbols) - 1):
+                rank = ranks.get((symbols[i], symbols[i + 1]))
+                if rank is not None and (best_rank is None or rank < best_rank):
+                    best, best_rank = (symbols[i], symbols[i + 1]), rank
+            if best is None:
+                break
+            merged, i = [], 0
+            while i < len(symbols):
+                if i < len(symbols) - 1 and (symbols[i], symbols[i + 1]) == best:
+                    merged.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    merged.append(symbols[i])
+                    i += 1
+            symbols = merged
+        return tuple(symbols)
+
+    def _words(self, text: str) -> list[str]:
+        chars = self._byte_chars
+        return ["".join(chars[b] for b in word.encode("utf-8")) for word in self._pattern.findall(text)]
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(chain.from_iterable(map(self._piece_memo.__getitem__, self._words(text))))
+
+    def encode(self, text: str) -> list[int]:
+        return list(chain.from_iterable(map(self._id_memo.__getitem__, self._words(text))))
+
+
+class XLMRobertaTokenizer(Tokenizer):
+    """XLM-R's sentencepiece segmentation with fairseq's ids (UER-py's ``--tokenizer xlmroberta``): ``<s> <pad> </s>
+    <unk>`` are ids 0-3, every other piece has its sentencepiece id + 1, and ``<mask>`` comes last."""
+
+    def __init__(self, vocab_path: str | os.PathLike | None = None, spm_model_path: str | os.PathLike | None = None,
+                 do_lower_case: bool | None = None, *, vocab: Vocab | None = None) -> None:
+        from uer.text.vocab import FAIRSEQ_SPECIALS
+
+        if not spm_model_path:
+            raise ValueError("--tokenizer xlmroberta needs --spm_model_path (sentencepiece.bpe.model)")
+        if vocab_path:
+            raise ValueError("--tokenizer xlmroberta takes its vocabulary from --spm_model_path: leave --vocab_path out")
+        if do_lower_case:
+            raise ValueError("--tokenizer xlmroberta never lower-cases: leave --do_lower_case out")
+        sp = _load_spm(os.fspath(spm_model_path))
+        pieces = [sp.IdToPiece(i) for i in range(sp.GetPieceSize())]
+        if pieces[:3] != ["<unk>", "<s>", "</s>"]:
+            raise ValueError(f"{spm_model_path}: pieces 0-2 are {pieces[:3]}, XLM-R's layout needs <unk> <s> </s>")
+        if vocab is None:
+            vocab = Vocab(["<s>", "<pad>", "</s>", "<unk>"] + pieces[3:] + ["<mask>"], path=os.fspath(spm_model_path),
+                          specials=FAIRSEQ_SPECIALS)
+        super().__init__(None, spm_model_path, False, vocab=vocab)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.sp_model.EncodeAsPieces(text)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.to_ids(self.sp_model.EncodeAsPieces(text))
+
+
 str2tokenizer: dict[str, type[Tokenizer]] = {"bert": BertTokenizer, "char": CharTokenizer, "space": SpaceTokenizer,
-                                            "jieba_wordpiece": JiebaWordpieceTokenizer}
+                                             "jieba_wordpiece": JiebaWordpieceTokenizer, "bpe": BPETokenizer,
+                                             "xlmroberta": XLMRobertaTokenizer}
 
 
 def build_tokenizer(name: str = "bert", vocab_path: str | os.PathLike | None = None,
-                    spm_model_path: str | os.PathLike | None = None, do_lower_case: bool = True) -> Tokenizer:
-    """Tokenizer for ``--tokenizer name``; the spm model (if given) wins over ``vocab_path``, as in UER-py."""
+                    spm_model_path: str | os.PathLike | None = None, do_lower_case: bool | None = None,
+                    merges_path: str | os.PathLike | None = None) -> Tokenizer:
+    """Tokenizer for ``--tokenizer name``; the spm model (if given) wins over ``vocab_path``, as in UER-py.
+    ``do_lower_case`` None: from the vocabulary (:func:`vocab_is_uncased`); ``merges_path``: bpe only."""
     if name not in str2tokenizer:
         raise ValueError(f"unknown tokenizer {name!r}; choose one of {sorted(str2tokenizer)}")
     if not vocab_path and not spm_model_path:
         raise ValueError(f"tokenizer {name!r} needs a vocabulary: pass vocab_path (--vocab_path) "
                          "or spm_model_path (--spm_model_path)")
+    if name == "bpe":
+        return BPETokenizer(vocab_path or None, spm_model_path or None, do_lower_case, merges_path=merges_path)
+    if merges_path:
+        raise ValueError(f"--merges_path is read by --tokenizer bpe only, not {name}")
+    if name == "xlmroberta":
+        return XLMRobertaTokenizer(vocab_path or None, spm_model_path or None, do_lower_case)
     return str2tokenizer[name](vocab_path=vocab_path or None, spm_model_path=spm_model_path or None,
                                do_lower_case=do_lower_case)
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (any case; also 1/0, yes/no) for flags such as ``--do_lower_case``."""
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(str(text).lower())
+    if value is None:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
 
 
 def tokenizer_from_args(args, require_specials: tuple[str, ...] = ("[CLS]", "[SEP]", "[PAD]")) -> Tokenizer:
@@ -421,12 +588,18 @@ def tokenizer_from_args(args, require_specials: tuple[str, ...] = ("[CLS]", "[SE
     ``require_specials``: tokens the command's inputs need (fine-tuning and inference: [CLS], [SEP] and [PAD]);
     a vocabulary without one is an error naming it, before any work.
     """
-    from uer.errors import DataError, UsageError
+    from uer.errors import DataError, UsageError, UserError
 
     vocab_path, spm_path = getattr(args, "vocab_path", None), getattr(args, "spm_model_path", None)
     if not vocab_path and not spm_path:
         raise UsageError("give --vocab_path (or --spm_model_path): the vocabulary the model was trained with")
-    tokenizer = build_tokenizer(args.tokenizer, vocab_path, spm_path)
+    try:
+        tokenizer = build_tokenizer(args.tokenizer, vocab_path, spm_path, getattr(args, "do_lower_case", None),
+                                    getattr(args, "merges_path", None))
+    except ValueError as err:
+        if isinstance(err, UserError):  # a bad vocabulary file: its own message and exit status
+            raise
+        raise UsageError(str(err)) from None
     vocab = tokenizer.vocab
     ids = {"[CLS]": vocab.cls_id, "[SEP]": vocab.sep_id, "[PAD]": vocab.pad_id}
     missing = [name for name in require_specials if ids.get(name, 0) < 0]

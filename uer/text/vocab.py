@@ -23,6 +23,7 @@ the id of its *last* occurrence. That is what both transformers' ``load_vocab`` 
 from __future__ import annotations
 
 import io
+import logging
 import os
 from typing import Iterable, Iterator, Sequence
 
@@ -35,6 +36,12 @@ CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
 MASK_TOKEN = "[MASK]"
 SPM_UNK_TOKEN = "<unk>"
+# Special tokens by role. BERT's are the default; byte-level BPE (RoBERTa, GPT-2) and XLM-R vocabularies use
+# fairseq's, whose padding id is 1, not 0 (padding positions are found from the segment ids, never from id 0).
+BERT_SPECIALS = {"pad": PAD_TOKEN, "unk": UNK_TOKEN, "cls": CLS_TOKEN, "sep": SEP_TOKEN, "mask": MASK_TOKEN}
+FAIRSEQ_SPECIALS = {"pad": "<pad>", "unk": "<unk>", "cls": "<s>", "sep": "</s>", "mask": "<mask>"}
+
+logger = logging.getLogger(__name__)
 
 
 class VocabError(UserError, ValueError):
@@ -51,20 +58,23 @@ class Vocab:
     __slots__ = ("w2i", "i2w", "_unk_token", "_path", "_pad_id", "_unk_id", "_cls_id", "_sep_id", "_mask_id")
 
     def __init__(self, tokens: Iterable[str], *, unk_token: str = UNK_TOKEN, path: str | None = None,
-                 source: str | None = None, validate: bool = True) -> None:
-        """Build from tokens in id order; ``source`` is how errors name the origin (default: the path)."""
+                 source: str | None = None, validate: bool = True, specials: dict[str, str] | None = None) -> None:
+        """Build from tokens in id order; ``source`` is how errors name the origin (default: the path).
+        ``specials``: the special tokens by role (pad, unk, cls, sep, mask) when they are not BERT's."""
         self.i2w: list[str] = list(tokens)
         self.w2i: dict[str, int] = {token: index for index, token in enumerate(self.i2w)}  # last wins
-        self._unk_token = unk_token
+        self._unk_token = specials["unk"] if specials else unk_token
         self._path = None if path is None else str(path)
         if validate:
-            self._validate(source or (f"vocab {self._path}" if self._path else "vocab <in memory>"))
+            origin = source or (f"vocab {self._path}" if self._path else "vocab <in memory>")
+            self._validate_specials(origin, specials) if specials else self._validate(origin)
         w2i = self.w2i
-        self._unk_id = w2i.get(unk_token, -1)
-        self._pad_id = w2i.get(PAD_TOKEN, -1)
-        self._cls_id = w2i.get(CLS_TOKEN, -1)
-        self._sep_id = w2i.get(SEP_TOKEN, -1)
-        self._mask_id = w2i.get(MASK_TOKEN, -1)
+        roles = specials or BERT_SPECIALS
+        self._unk_id = w2i.get(self._unk_token, -1)
+        self._pad_id = w2i.get(roles["pad"], -1)
+        self._cls_id = w2i.get(roles["cls"], -1)
+        self._sep_id = w2i.get(roles["sep"], -1)
+        self._mask_id = w2i.get(roles["mask"], -1)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -134,6 +144,32 @@ class Vocab:
             problems.append(f"unknown token {self._unk_token} is missing")
         if problems:
             raise VocabError(f"{source}: " + "; ".join(problems))
+        self._check_duplicates(source)
+
+    def _check_duplicates(self, source: str) -> None:
+        """A special token twice would silently move (the last occurrence wins): refused with both lines.
+        Ordinary tokens twice keep transformers' and UER-py's ids (one warning with their count)."""
+        if len(self.w2i) == len(self.i2w):
+            return
+        specials = {PAD_TOKEN, CLS_TOKEN, SEP_TOKEN, MASK_TOKEN, self._unk_token}
+        first: dict[str, int] = {}
+        repeated = 0
+        for index, token in enumerate(self.i2w):
+            if token not in first:
+                first[token] = index
+                continue
+            if token in specials:
+                raise VocabError(f"{source}: the special token {token} is on line {first[token] + 1} and again on "
+                                 f"line {index + 1}; a vocabulary holds each special token once")
+            repeated += 1
+        example = next(t for t, i in first.items() if self.w2i[t] != i)
+        logger.warning("%s: %d tokens occur more than once (e.g. %r); each maps to its last line, as in "
+                       "transformers and UER-py", source, repeated, example)
+
+    def _validate_specials(self, source: str, specials: dict[str, str]) -> None:
+        missing = sorted({token for token in specials.values() if token not in self.w2i})
+        if missing:
+            raise VocabError(f"{source}: special token(s) {', '.join(missing)} missing")
 
     # ------------------------------------------------------------------ lookups
     def __len__(self) -> int:

@@ -25,6 +25,7 @@ import random
 from collections import Counter, defaultdict
 from typing import Sequence
 
+from uer.utils.ranges import positive_int, probability, seed_int
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, require_file, run_tool
 
 UNK_CHAR = "\ue000"  # the default --unk_token (see the module doc)
@@ -127,16 +128,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--input_path", required=True, help="TSV with a header and a text_a column (e.g. train.tsv).")
     parser.add_argument("--output_path", required=True, help="TSV with the column text_a: originals, then new texts.")
-    parser.add_argument("--aug_times", type=int, default=4, help="New texts made from each input text.")
-    parser.add_argument("--unk_prob", type=float, default=0.1, help="Probability that a word becomes --unk_token.")
-    parser.add_argument("--pos_prob", type=float, default=0.1,
+    parser.add_argument("--aug_times", type=positive_int, default=4, help="New texts made from each input text.")
+    parser.add_argument("--unk_prob", type=probability, default=0.1, help="Probability that a word becomes --unk_token.")
+    parser.add_argument("--pos_prob", type=probability, default=0.1,
                         help="Probability that a word is swapped for a word of the same part of speech.")
-    parser.add_argument("--ngram_prob", type=float, default=0.25, help="Probability of keeping only an n-gram.")
-    parser.add_argument("--ngram_range", type=int, nargs=2, default=[3, 30], metavar=("MIN", "MAX"),
+    parser.add_argument("--ngram_prob", type=probability, default=0.25, help="Probability of keeping only an n-gram.")
+    parser.add_argument("--ngram_range", type=positive_int, nargs=2, default=[3, 30], metavar=("MIN", "MAX"),
                         help="Length in words of the n-gram kept.")
     parser.add_argument("--unk_token", default=UNK_CHAR,
                         help="What unknown-token noise writes (default U+E000, which every tokenizer maps to [UNK]).")
-    parser.add_argument("--seed", type=int, default=7, help="Random seed (the same seed gives the same file).")
+    parser.add_argument("--seed", type=seed_int, default=7, help="Random seed (the same seed gives the same file).")
     return parser
 
 

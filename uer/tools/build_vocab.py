@@ -36,8 +36,9 @@ from collections import Counter
 from multiprocessing import get_context
 from typing import Callable, Sequence
 
-from uer.errors import UsageError, entry_point
+from uer.errors import DataError, UsageError, entry_point
 from uer.utils.io import UTF8_BOM, atomic_open, check_input_file, check_outputs, decode_utf8
+from uer.utils.ranges import positive_int
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TOKENIZERS = ("bert", "char", "space")
@@ -209,13 +210,13 @@ def build_parser(prog: str = "build_vocab.py") -> argparse.ArgumentParser:
                              "Default: --delimiter if given, else bert.")
     parser.add_argument("--delimiter", choices=("char", "space"), default=None,
                         help="Older spelling of --tokenizer char / --tokenizer space.")
-    parser.add_argument("--processes_num", "--workers_num", dest="workers_num", type=int, default=1,
+    parser.add_argument("--processes_num", "--workers_num", dest="workers_num", type=positive_int, default=1,
                         help="Processes counting tokens in parallel.")
-    parser.add_argument("--min_count", type=int, default=1, help="Keep tokens seen at least this many times.")
+    parser.add_argument("--min_count", type=positive_int, default=1, help="Keep tokens seen at least this many times.")
     parser.add_argument("--subword", choices=SUBWORDS, default=None,
                         help="Learn a subword vocabulary instead of counting tokens: wordpiece = jieba words, then "
                              "subword pieces (ERNIE tiny); use it with --tokenizer jieba_wordpiece.")
-    parser.add_argument("--vocab_size", type=int, default=None,
+    parser.add_argument("--vocab_size", type=positive_int, default=None,
                         help="--subword: entries of the vocabulary (special tokens and every character included).")
     return parser
 
@@ -255,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     counts = count_tokens(args.corpus_path, tokenizer, args.workers_num, args.spm_model_path)
     vocab = vocab_from_counts(counts, args.min_count)
+    if len(vocab) == len(SPECIAL_TOKENS):  # nothing but the special tokens: no model could use it
+        found = (f"{len(counts)} distinct tokens, the most frequent seen {max(counts.values())} times" if counts
+                 else "no tokens at all")
+        raise DataError(f"no token is seen at least --min_count {args.min_count} times ({found}); nothing written: "
+                        "lower --min_count or give a larger corpus", args.corpus_path)
     write_vocab(vocab, args.vocab_path)
     by = f"sentencepiece model {args.spm_model_path}" if args.spm_model_path else f"{tokenizer} tokenizer"
     print(f"{args.vocab_path}: {len(vocab)} tokens ({len(SPECIAL_TOKENS)} special + {len(vocab) - len(SPECIAL_TOKENS)} "

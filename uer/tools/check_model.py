@@ -74,7 +74,8 @@ def key_generation(raw_keys: Sequence[str]) -> str:
         notes.insert(0, "UER-py 2020-era names (embedding.word_embedding, target.mlm_linear_1, ...; load here, "
                         "scripts/convert_uer_legacy_to_current.py rewrites them)")
     elif any(key.startswith(("bert.", "embeddings.", "transformer.h.", "cls.predictions")) for key in stripped):
-        notes.insert(0, "not UER-py names (HuggingFace?): convert with scripts/convert_*_from_huggingface_to_uer.py")
+        notes.insert(0, "not UER-py names (HuggingFace?): converted on the fly when loaded (uer/hf_folder.py); "
+                        "scripts/convert_*_from_huggingface_to_uer.py writes a converted file")
     elif not any(key.startswith(("embedding.", "encoder.")) for key in stripped):
         notes.insert(0, "no embedding.*/encoder.* keys: not a UER-py model file")
     else:
@@ -85,8 +86,8 @@ def key_generation(raw_keys: Sequence[str]) -> str:
 def inspect_state_dict(path: str) -> ModelReport:
     from uer.model_loader import load_state_dict
 
-    raw = load_state_dict(path, normalize=False)
-    state = load_state_dict(path)
+    raw = load_state_dict(path, normalize=False, finite=False)  # NaN/inf are reported, not refused
+    state = load_state_dict(path, finite=False)
     keys = list(state)
     order = {"word": 0, "pos": 1, "seg": 2}
     embedding = sorted({key.split(".")[1] for key in keys if key.startswith("embedding.") and key.count(".") >= 3},
@@ -145,7 +146,7 @@ def check_loading(args: argparse.Namespace, path: str, vocab_size: int) -> list[
     if getattr(args, "target", None):
         targets, _ = normalize_target(args.target, getattr(args, "data_processor", None))
     cfg = config_from_args(args, vocab_size, target=tuple(targets) if targets else None)
-    state = load_state_dict(path)
+    state = load_state_dict(path, finite=False)
     model = build_model(cfg, with_target=bool(cfg.target))
     own = model.state_dict()
     problems = [f"shape of {key}: file {tuple(value.shape)}, config {tuple(own[key].shape)}"
@@ -188,8 +189,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "check_model.py") -> Non
     status = {"code": 0}
 
     def body(argv: Sequence[str] | None) -> None:
+        from uer.hf_folder import is_hf_folder
+
         args = parse(build_parser(prog), argv)
-        require_file(args.load_model_path, "model file (--load_model_path)")
+        if not is_hf_folder(args.load_model_path):  # an HF model folder: inspected as our keys after conversion
+            require_file(args.load_model_path, "model file (--load_model_path)")
         report = inspect_state_dict(args.load_model_path)
         print("\n".join(report.lines()))
         if report.non_finite:

@@ -5,14 +5,17 @@
 
 Each input line is one text. A line that contains ``[MASK]`` gets predictions for those positions; any other
 line gets one of its tokens masked, drawn with --seed (the token is reported as the correct answer). The model
-reads ``[CLS] text [SEP]`` truncated to --seq_length, in batches padded to their longest line. For each text the
-output holds the text as the model saw it, then per masked position::
+reads ``[CLS] text [SEP]`` truncated to --seq_length, in batches padded to their longest line. The output has
+UER-py's 4-line block per masked position::
 
+    [CLS]text as the model saw it, with [MASK][SEP]
     Predicted answer: tok_1 tok_2 ... tok_n
-    Probabilities: p_1 p_2 ... p_n
-    Correct answer: tok            (only for a position this tool masked)
+    Correct answer: tok            (empty for a [MASK] of the input: there is no answer to give)
+    <blank line>
 
-and a blank line. (--load_model_path/--test_path/--prediction_path are UER-py's newer spellings.)
+(tokens joined as UER-py joins them; with --tokenizer space, by spaces). --output_prob adds a line
+``Probabilities: p_1 ... p_n`` after the prediction. (--load_model_path/--test_path/--prediction_path are
+UER-py's newer spellings.)
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import torch
 from uer.text.tokenizers import SpaceTokenizer
 from uer.tools.common import (ToolError, add_encoder_options, add_io_options, add_load_model_option,
                               check_outputs_are_not_inputs, load_encoder, parse, run_tool, text_lines, write_text)
+from uer.utils.ranges import positive_int, seed_int
 
 MASK_TOKEN = "[MASK]"
 
@@ -93,20 +97,23 @@ def mlm_probabilities(model, items: Sequence[ClozeItem], batch_size: int, pad_id
     return out  # type: ignore[return-value]
 
 
-def format_results(items: Sequence[ClozeItem], probs: Sequence[np.ndarray], tokenizer, topn: int) -> str:
-    vocab = tokenizer.vocab
+def format_results(items: Sequence[ClozeItem], probs: Sequence[np.ndarray], tokenizer, topn: int,
+                   output_prob: bool = False) -> str:
+    """UER-py's blocks, one per masked position: the text, ``Predicted answer:``, (``Probabilities:``),
+    ``Correct answer:``, a blank line."""
+    joiner = " " if isinstance(tokenizer, SpaceTokenizer) else ""
     blocks = []
     for item, p in zip(items, probs):
-        tokens = tokenizer.convert_ids_to_tokens([i for i in item.ids if i not in (vocab.cls_id, vocab.sep_id)])
-        lines = [" ".join(tokens) if isinstance(tokenizer, SpaceTokenizer) else "".join(tokens)]
+        text = joiner.join(tokenizer.convert_ids_to_tokens(item.ids))
+        answer = "" if item.answer is None else tokenizer.convert_ids_to_tokens([item.answer])[0]
         for row in p:
             best = np.argsort(-row, kind="stable")[:topn]
-            lines.append("Predicted answer: " + " ".join(tokenizer.convert_ids_to_tokens(best.tolist())))
-            lines.append("Probabilities: " + " ".join(f"{row[i]:.4f}" for i in best))
-        if item.answer is not None:
-            lines.append("Correct answer: " + tokenizer.convert_ids_to_tokens([item.answer])[0])
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks) + ("\n" if blocks else "")
+            lines = [text, "Predicted answer: " + " ".join(tokenizer.convert_ids_to_tokens(best.tolist()))]
+            if output_prob:
+                lines.append("Probabilities: " + " ".join(f"{row[i]:.4f}" for i in best))
+            lines.append("Correct answer: " + answer)
+            blocks.append("\n".join(lines) + "\n\n")
+    return "".join(blocks)
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -115,8 +122,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     add_load_model_option(parser)
     add_io_options(parser, "Texts, one per line ([MASK] marks the positions to predict).",
                    "Where the predictions go (text file).")
-    parser.add_argument("--topn", type=int, default=10, help="Predictions per masked position.")
-    parser.add_argument("--seed", type=int, default=7, help="Seed of the random choice of the masked token.")
+    parser.add_argument("--topn", type=positive_int, default=10, help="Predictions per masked position.")
+    parser.add_argument("--seed", type=seed_int, default=7, help="Seed of the random choice of the masked token.")
+    parser.add_argument("--output_prob", action="store_true",
+                        help="Add a 'Probabilities:' line (the predictions' probabilities) to each block.")
     add_encoder_options(parser)
     return parser
 
@@ -135,7 +144,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "cloze_test.py") -> None
             raise ToolError(f"{args.vocab_path or args.spm_model_path}: the vocabulary has no [MASK] token")
         items = make_items(lines, tokenizer, args.seq_length, args.seed, args.test_path)
         probs = mlm_probabilities(encoder.model, items, args.batch_size, tokenizer.vocab.pad_id, encoder.device)
-        write_text(args.prediction_path, format_results(items, probs, tokenizer, args.topn))
+        write_text(args.prediction_path, format_results(items, probs, tokenizer, args.topn, args.output_prob))
         print(f"{args.prediction_path}: top {args.topn} predictions for {sum(len(i.positions) for i in items)} "
               f"masked position(s) of {len(items)} line(s)")
 

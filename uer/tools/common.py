@@ -19,6 +19,7 @@ import numpy as np
 
 from uer.errors import UsageError, entry_point
 from uer.utils.io import atomic_write, atomic_write_text, check_input_file, check_output_path, read_lines
+from uer.utils.ranges import positive_int, sequence_length
 
 
 class ToolError(UsageError):
@@ -53,8 +54,8 @@ def add_encoder_options(parser: argparse.ArgumentParser, batch_size: int = 64, s
     """Model, tokenizer and device options of the tools that run the encoder."""
     from uer import opts
 
-    parser.add_argument("--batch_size", type=int, default=batch_size, help="Texts per forward pass.")
-    parser.add_argument("--seq_length", type=int, default=seq_length,
+    parser.add_argument("--batch_size", type=positive_int, default=batch_size, help="Texts per forward pass.")
+    parser.add_argument("--seq_length", type=sequence_length, default=seq_length,
                         help="Longest input in tokens ([CLS] included); longer lines are truncated.")
     opts.add_model_options(parser)
     opts.add_tokenizer_options(parser)
@@ -177,8 +178,11 @@ def load_encoder(args: argparse.Namespace, with_mlm: bool = False):
     """
     from uer.api import TextEncoder, load_model, resolve_device
 
+    from uer.hf_folder import is_hf_folder
+
     tokenizer = tokenizer_from_args(args)
-    require_file(args.load_model_path, "model file (--load_model_path)")
+    if not is_hf_folder(args.load_model_path):  # an HF model folder is read by the loader (uer/hf_folder.py)
+        require_file(args.load_model_path, "model file (--load_model_path)")
     cfg = config_from_args(args, len(tokenizer.vocab), target=("mlm",) if with_mlm else None)
     if "pos" in cfg.embedding and args.seq_length > cfg.max_seq_length:
         raise ToolError(f"--seq_length {args.seq_length} exceeds the model's max_seq_length {cfg.max_seq_length}")

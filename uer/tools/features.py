@@ -34,6 +34,7 @@ import numpy as np
 from uer.tools.common import (ToolError, add_encoder_options, add_io_options, add_load_model_option,
                               check_outputs_are_not_inputs, load_encoder, parse, run_tool, save_array,
                               text_lines)
+from uer.utils.ranges import positive_int
 
 POOLING_CHOICES = ("none", "first", "mean", "max", "last")
 
@@ -90,7 +91,7 @@ def build_parser(prog: str, default_pooling: str) -> argparse.ArgumentParser:
                    "Features file: .npy, .safetensors, or a torch tensor file (.pt) by the name.")
     parser.add_argument("--pooling", choices=POOLING_CHOICES, default=default_pooling,
                         help="none: per-token hidden states; first/mean/max/last: one vector per line.")
-    parser.add_argument("--whitening_size", type=int, default=None,
+    parser.add_argument("--whitening_size", type=positive_int, default=None,
                         help="BERT-whitening of the pooled vectors to this many dimensions.")
     parser.add_argument("--normalize", action="store_true",
                         help="Scale each output vector to unit length (after whitening, as UER-py does).")

@@ -21,9 +21,9 @@ is scored by the cosine between the last layer's vector at that position and the
         --cand_vocab_path models/google_zh_vocab.txt --sent_path target_words_with_sentences.txt \\
         --config_path models/bert_base_config.json --batch_size 256 --seq_length 32 --tokenizer bert
 
-Both print, per target word, ``Target word: w`` and then the --topn best candidates as ``token<TAB>cosine``,
-most similar first; the word itself, when it is a candidate, comes first (cosine 1). --prediction_path also
-writes that text to a file. Candidates are the tokens of --cand_vocab_path (default: --vocab_path) that the
+Both print UER-py's blocks: per target word ``Target word: w`` (topn_words_dep.py: after ``Original sentence: s``),
+then the --topn (15) best candidates other than the word itself as ``token<TAB>cosine``, most similar first, then
+a blank line. --prediction_path also writes that text to a file. Candidates are the tokens of --cand_vocab_path (default: --vocab_path) that the
 model's vocabulary has; special tokens ([PAD], [CLS], ...) are never candidates.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ import torch
 from uer.tools.common import (ToolError, add_encoder_options, add_load_model_option, check_outputs_are_not_inputs,
                               load_encoder, parse, require_file, run_tool, text_lines, tokenizer_from_args,
                               write_text)
+from uer.utils.ranges import positive_int
 
 SPECIAL_TOKENS = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<unk>", "<pad>", "<s>", "</s>"}
 
@@ -89,18 +90,21 @@ def candidate_ids(vocab, cand_path: str | None) -> tuple[list[int], list[str]]:
 def rank_by_cosine(target: torch.Tensor, candidates: torch.Tensor, topn: int,
                    self_index: int | None = None) -> list[tuple[int, float]]:
     """Indices of the ``topn`` rows of ``candidates`` most similar to ``target`` with their cosines, best first.
-    ``self_index`` (the target word's own row) is placed first: its cosine is 1 up to rounding."""
+    ``self_index`` (the target word's own row) is left out, as UER-py's scripts leave out the first hit."""
     sims = torch.nn.functional.cosine_similarity(target.double().view(1, -1), candidates.double(), dim=-1)
+    ranked = sims.clone()
     if self_index is not None:
-        sims[self_index] = 1.0
-    order = torch.sort(sims, descending=True, stable=True).indices[:topn]
-    if self_index is not None and self_index in order.tolist():
-        order = torch.cat([order.new_tensor([self_index]), order[order != self_index]])
+        ranked[self_index] = -float("inf")
+    order = torch.sort(ranked, descending=True, stable=True).indices
+    order = order[:min(topn, len(order) - (self_index is not None))]
     return [(int(i), float(sims[i])) for i in order]
 
 
-def format_neighbours(word: str, ranked: Sequence[tuple[int, float]], tokens: Sequence[str]) -> str:
-    return "\n".join([f"Target word: {word}"] + [f"{tokens[i]}\t{sim:.6f}" for i, sim in ranked]) + "\n"
+def format_neighbours(word: str, ranked: Sequence[tuple[int, float]], tokens: Sequence[str],
+                      sentence: str | None = None) -> str:
+    """One UER-py block: [``Original sentence: s``,] ``Target word: w``, ``token<TAB>cosine`` lines, a blank line."""
+    head = [f"Original sentence: {sentence}"] if sentence is not None else []
+    return "\n".join(head + [f"Target word: {word}"] + [f"{tokens[i]}\t{sim:.6f}" for i, sim in ranked]) + "\n\n"
 
 
 def topn_independent(matrix: torch.Tensor, vocab, words: Sequence[tuple[int, str]], cand_ids: Sequence[int],
@@ -114,7 +118,7 @@ def topn_independent(matrix: torch.Tensor, vocab, words: Sequence[tuple[int, str
         word_id = vocab.get(word)
         ranked = rank_by_cosine(matrix[word_id], candidates, topn, position.get(word_id))
         blocks.append(format_neighbours(word, ranked, cand_tokens))
-    return "\n".join(blocks)
+    return "".join(blocks)
 
 
 def topn_dependent(encoder, tokenizer, lines: Sequence[tuple[int, str, str]], cand_ids: Sequence[int],
@@ -147,8 +151,8 @@ def topn_dependent(encoder, tokenizer, lines: Sequence[tuple[int, str, str]], ca
                 hidden = model.encode(batch.to(device), seg.repeat(len(chunk), 1).to(device))
                 vectors.append(hidden[:, position].float().cpu())
         ranked = rank_by_cosine(target, torch.cat(vectors), topn, position_of.get(word_ids[0]))
-        blocks.append(format_neighbours(word, ranked, cand_tokens))
-    return "\n".join(blocks)
+        blocks.append(format_neighbours(word, ranked, cand_tokens, sentence))
+    return "".join(blocks)
 
 
 def read_target_words(path: str) -> list[tuple[int, str]]:
@@ -210,7 +214,7 @@ def topn_indep_main(argv: Sequence[str] | None = None, prog: str = "topn_words_i
     parser.add_argument("--target_words_path", "--test_path", "--word_path", dest="target_words_path", required=True,
                         help="Target words, one per line.")
     parser.add_argument("--prediction_path", default=None, help="Also write the neighbours to this file.")
-    parser.add_argument("--topn", type=int, default=15, help="Neighbours per word.")
+    parser.add_argument("--topn", type=positive_int, default=15, help="Neighbours per word.")
 
     def body(argv: Sequence[str] | None) -> None:
         args = parser.parse_args(argv)
@@ -241,7 +245,7 @@ def topn_dep_main(argv: Sequence[str] | None = None, prog: str = "topn_words_dep
     source.add_argument("--sent_path", default=None, help="Lines 'sentence<TAB>word' (the docs' format).")
     source.add_argument("--test_path", default=None, help="Lines 'word<TAB>sentence' (UER-py's newer format).")
     parser.add_argument("--prediction_path", default=None, help="Also write the neighbours to this file.")
-    parser.add_argument("--topn", type=int, default=15, help="Neighbours per word.")
+    parser.add_argument("--topn", type=positive_int, default=15, help="Neighbours per word.")
     add_encoder_options(parser, batch_size=64, seq_length=128)
 
     def body(argv: Sequence[str] | None) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 
 from uer.tools.common import (ToolError, check_outputs_are_not_inputs, load_array, require_file, run_tool, text_lines,
                               write_text)
+from uer.utils.ranges import int_range, positive_int, seed_int
 
 # run_lgb.py's parameters when no --params_path is given (the values UER-py's script uses).
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -133,10 +134,10 @@ def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train_path", required=True, help="Training set (TSV with a 'label' column).")
     parser.add_argument("--train_features_path", required=True,
                         help="Prefix (or folder) of train_features_0.npy ... (out-of-fold probabilities).")
-    parser.add_argument("--models_num", type=int, default=64, help="Number of models whose features are stacked.")
-    parser.add_argument("--labels_num", type=int, default=2, help="Number of labels.")
-    parser.add_argument("--num_boost_round", type=int, default=120, help="Boosting rounds.")
-    parser.add_argument("--seed", type=int, default=7, help="Seed of LightGBM (and of the folds).")
+    parser.add_argument("--models_num", type=positive_int, default=64, help="Number of models whose features are stacked.")
+    parser.add_argument("--labels_num", type=positive_int, default=2, help="Number of labels.")
+    parser.add_argument("--num_boost_round", type=positive_int, default=120, help="Boosting rounds.")
+    parser.add_argument("--seed", type=seed_int, default=7, help="Seed of LightGBM (and of the folds).")
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -207,9 +208,9 @@ def bayesopt_main(argv: Sequence[str] | None = None, prog: str = "run_lgb_cv_bay
                                      "by cross-validation on out-of-fold features.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     common_options(parser)
-    parser.add_argument("--folds_num", type=int, default=5, help="Folds of the cross-validation.")
-    parser.add_argument("--epochs_num", type=int, default=100, help="Guided trials (bayes_opt's n_iter).")
-    parser.add_argument("--init_points", type=int, default=5, help="Random trials before the guided ones.")
+    parser.add_argument("--folds_num", type=int_range(2), default=5, help="Folds of the cross-validation.")
+    parser.add_argument("--epochs_num", type=positive_int, default=100, help="Guided trials (bayes_opt's n_iter).")
+    parser.add_argument("--init_points", type=positive_int, default=5, help="Random trials before the guided ones.")
     parser.add_argument("--output_params_path", default=None,
                         help="Write the best parameters as JSON (for run_lgb.py --params_path).")
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from uer.tools.common import ToolError, check_outputs_are_not_inputs, require_file, run_tool, write_text
+from uer.utils.ranges import seed_int
 
 if TYPE_CHECKING:
     import torch
@@ -133,7 +134,7 @@ def adapter_main(argv: Sequence[str] | None = None, prog: str = "dynamic_vocab_a
     parser.add_argument("--old_vocab_path", required=True, help="The model's vocabulary.")
     parser.add_argument("--new_vocab_path", required=True, help="The vocabulary to adapt to.")
     parser.add_argument("--new_model_path", required=True, help="The adapted model (.bin, or .safetensors by name).")
-    parser.add_argument("--seed", type=int, default=7, help="Seed of the new tokens' random rows.")
+    parser.add_argument("--seed", type=seed_int, default=7, help="Seed of the new tokens' random rows.")
 
     def body(argv: Sequence[str] | None) -> None:
         from uer.model_loader import load_state_dict
@@ -144,6 +145,10 @@ def adapter_main(argv: Sequence[str] | None = None, prog: str = "dynamic_vocab_a
                                      [("--old_model_path", args.old_model_path), ("--old_vocab_path", args.old_vocab_path),
                                       ("--new_vocab_path", args.new_vocab_path)])
         old_tokens, new_tokens = read_vocab_tokens(args.old_vocab_path), read_vocab_tokens(args.new_vocab_path)
+        for flag, path, tokens in (("--old_vocab_path", args.old_vocab_path, old_tokens),
+                                   ("--new_vocab_path", args.new_vocab_path, new_tokens)):
+            if not tokens:
+                raise ToolError(f"{flag} {path}: the vocabulary is empty; the model would have no embedding rows")
         state = load_state_dict(args.old_model_path)
         try:
             adapted, keys = adapt_state_dict(state, old_tokens, new_tokens, args.seed)

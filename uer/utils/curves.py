@@ -112,11 +112,13 @@ def load_curves(source: str | Path) -> Curves:
 
 
 def _panels(curves: Curves) -> list[tuple[str, list[str]]]:
-    """(title, tags) of each subplot: loss, accuracy (per target), learning rate, throughput, gradient norm
-    and loss scale against steps; dev metrics against epochs."""
+    """(title, tags) of each subplot: one per loss (losses differ by orders of magnitude: a 0.67 loss would be a
+    flat line under a 7.0 one), accuracy (per target), learning rate, throughput, gradient norm and loss scale
+    against steps; dev metrics against epochs."""
     train = sorted(t for t in curves if t.startswith("train/"))
-    panels = [
-        ("loss", [t for t in train if t.split("/")[-1].startswith("loss") and t != "train/loss_scale"]),
+    losses = [t for t in train if t.split("/")[-1].startswith("loss") and t != "train/loss_scale"]
+    panels = [(t.split("/", 1)[1].replace("_", " ", 1) if len(losses) > 1 else "loss", [t]) for t in losses]
+    panels += [
         ("accuracy", [t for t in train if t.split("/")[-1].startswith("acc")]),
         ("learning rate", [t for t in train if t == "train/lr"]),
         ("throughput", [t for t in train if t.endswith("_per_s")]),
@@ -133,6 +135,23 @@ def _panels(curves: Curves) -> list[tuple[str, list[str]]]:
     return [(title, tags) for title, tags in panels if tags]
 
 
+MIN_Y_SPAN = 0.05  # of the values' magnitude: 0.9700 and 0.9701 must not look far apart
+
+
+def readable_y_limits(values: list[float]) -> tuple[float, float] | None:
+    """y-limits spanning at least MIN_Y_SPAN of the values' magnitude around them, or None when the values
+    already spread that far (matplotlib's own limits then)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    low, high = min(finite), max(finite)
+    span = MIN_Y_SPAN * max(abs(low), abs(high)) or 1.0  # all zero: a unit range
+    if high - low >= span:
+        return None
+    middle = (low + high) / 2
+    return middle - span / 2, middle + span / 2
+
+
 def plot(curves: Curves, output_path: str | Path, title: str = "", width: float = 12.0) -> tuple[int, int]:
     """Draw ``curves`` into a PNG (two panels per row); returns its (width, height) in pixels."""
     try:
@@ -140,6 +159,7 @@ def plot(curves: Curves, output_path: str | Path, title: str = "", width: float 
 
         matplotlib.use("Agg")  # files only, no display needed
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise UsageError("plotting needs the 'matplotlib' package: pip install matplotlib "
                          "(or pip install -r requirements-curves.txt)") from None
@@ -151,13 +171,25 @@ def plot(curves: Curves, output_path: str | Path, title: str = "", width: float 
     dpi = 100
     fig, axes = plt.subplots(rows, columns, figsize=(width, 3.2 * rows), dpi=dpi, squeeze=False)
     for ax, (name, tags) in zip(axes.flat, panels):
+        shown: list[float] = []
         for tag in tags:
             xs, ys = zip(*curves[tag])
-            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=tag.split("/", 1)[1])
+            shown += ys
+            # lines with markers: a short run is a few points, and a single point is a marker with its value
+            ax.plot(xs, ys, marker="o" if len(xs) < 50 else None, markersize=4, label=tag.split("/", 1)[1])
+            if len(xs) == 1:
+                ax.annotate(f"{ys[0]:.4g}", (xs[0], ys[0]), textcoords="offset points", xytext=(6, 6),
+                            fontsize="small")
         ax.set_title(name)
         ax.set_xlabel("epoch" if tags[0].startswith("dev/") else "step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and epochs are whole numbers
+        limits = readable_y_limits(shown)
+        if limits:
+            ax.set_ylim(*limits)
         if name == "learning rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+        else:
+            ax.ticklabel_format(axis="y", useOffset=False)  # 0.97, not 1e-6 + 9.7e-1
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(panels):]:

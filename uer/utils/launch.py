@@ -38,15 +38,33 @@ Worker = Callable[[argparse.Namespace, DistContext], None]
 
 
 _PATH_BYTES = 4096
-# Options that may differ between the nodes of one run: where files are on each node, and which ranks it runs.
-PER_NODE_OPTIONS = {"gpu_ranks", "explicit"}
+# Options that may differ between the nodes of one run: where files are on each node, which ranks it runs, and
+# how much its console and log file show.
+PER_NODE_OPTIONS = {"gpu_ranks", "explicit", "log_level", "log_file_level"}
+# Options only rank 0 acts on (it reports, writes checkpoints and curves). UER-py's docs give them to node 0 alone,
+# so the other ranks take rank 0's values: a report's all-reduce then happens at the same steps on every rank.
+RANK0_OPTIONS = ("report_steps", "save_checkpoint_steps", "save_total_limit", "keep_trainer_state", "tensorboard_dir")
 
 
 def options_that_must_agree(args: argparse.Namespace) -> dict[str, Any]:
-    """Every option except the per-node ones (``*_path`` locations, --gpu_ranks): a node with another
-    --report_steps, --total_steps, --batch_size ... runs other collectives, or trains another model."""
+    """Every option every rank uses, except the per-node ones (``*_path`` locations, --gpu_ranks, log levels):
+    a node with another --total_steps, --batch_size, --learning_rate ... runs other collectives, or trains another
+    model. The rank-0 options are left out: every rank has taken rank 0's values (:func:`take_rank0_options`)."""
     return {key: value for key, value in vars(args).items()
-            if key not in PER_NODE_OPTIONS and not key.endswith(("_path", "_path_list")) and not key.startswith("_")}
+            if key not in PER_NODE_OPTIONS and key not in RANK0_OPTIONS
+            and not key.endswith(("_path", "_path_list")) and not key.startswith("_")}
+
+
+def take_rank0_options(args: argparse.Namespace, ctx: DistContext) -> None:
+    """Set RANK0_OPTIONS on every rank to rank 0's values (a no-op for a single process)."""
+    if not ctx.distributed:
+        return
+    import torch.distributed as dist
+
+    values = [{key: getattr(args, key) for key in RANK0_OPTIONS if hasattr(args, key)}]
+    dist.broadcast_object_list(values, src=0)
+    for key, value in values[0].items():
+        setattr(args, key, value)
 
 
 def _node_label(node_ranks: list[int]) -> str:
@@ -61,6 +79,7 @@ def _run_rank(worker: Worker, args: argparse.Namespace, ctx: DistContext, node: 
     """Check the options against rank 0's, then run ``worker``; a collective that times out becomes an
     error naming the ranks that stopped answering."""
     try:
+        take_rank0_options(args, ctx)
         check_same_options(options_that_must_agree(args), node, ctx)
         worker(args, ctx)
     except RuntimeError as err:

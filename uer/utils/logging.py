@@ -8,17 +8,19 @@ import os
 import sys
 
 FILE_FORMAT = "[%(asctime)s %(levelname)s] %(message)s"  # UER-py's log file lines
+STDOUT_PATHS = ("-", "/dev/stdout")  # outputs that are standard output: the console log moves to stderr
 
 
 def setup_logging(is_main: bool = True, rank: int = 0, log_path: str | None = None, log_level: str = "INFO",
-                  log_file_level: str = "INFO") -> None:
+                  log_file_level: str = "INFO", console_stream=None) -> None:
     """Console on stdout (time and message; ranks other than 0 only warnings and errors), and, with
-    ``log_path``, a file the records of every rank are appended to, at its own level."""
+    ``log_path``, a file the records of every rank are appended to, at its own level. ``console_stream``:
+    another stream for the console (stderr when the predictions go to stdout)."""
     console_level = logging.getLevelName(log_level)
     if not is_main:
         console_level = max(console_level, logging.WARNING)
     prefix = "" if rank == 0 else f"[rank {rank}] "
-    console = logging.StreamHandler(sys.stdout)
+    console = logging.StreamHandler(console_stream or sys.stdout)
     console.setLevel(console_level)
     console.setFormatter(logging.Formatter(f"%(asctime)s {prefix}%(message)s", datefmt="%H:%M:%S"))
     handlers: list[logging.Handler] = [console]
@@ -39,5 +41,6 @@ def setup_logging(is_main: bool = True, rank: int = 0, log_path: str | None = No
 
 def setup_logging_from_args(args: argparse.Namespace, is_main: bool = True, rank: int = 0) -> None:
     """setup_logging with the --log_path/--log_level/--log_file_level of ``args`` (defaults where absent)."""
+    to_stdout = any(getattr(args, name, None) in STDOUT_PATHS for name in ("prediction_path", "output_path"))
     setup_logging(is_main, rank, getattr(args, "log_path", None), getattr(args, "log_level", "INFO"),
-                  getattr(args, "log_file_level", "INFO"))
+                  getattr(args, "log_file_level", "INFO"), sys.stderr if to_stdout else None)

@@ -41,7 +41,7 @@ def prefer_passive_openmp_wait() -> None:
     With the default policy each of torch's threads spins on its core between operators; when another
     program holds one of the cores, every operator waits for the descheduled thread. On a shared 2-core machine
     at load 5-11, 2 threads trained the tiny classifier at 14-49 examples/s with the default policy and 86-129
-    with PASSIVE (benchmarks/bench_threads.py; figures in the README).
+    with PASSIVE (benchmarks/bench_threads.py; figures in benchmarks/RESULTS.md).
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -52,7 +52,7 @@ def set_threads(threads: int | None, processes_on_node: int = 1) -> int:
 
     Why an option: torch's threads busy-wait for each other between operators, so on a machine where another
     program keeps a core busy every operator waits for the slowest thread; 1 thread then beats 2 by several
-    times (measured in benchmarks/bench_threads.py, figures in the README).
+    times (measured in benchmarks/bench_threads.py, figures in benchmarks/RESULTS.md).
     """
     import torch
 

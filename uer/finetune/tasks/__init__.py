@@ -72,11 +72,18 @@ def overview(prog: str, doc: str, infer: bool = False) -> str:
 # Built-in tasks: one import line each (the modules register themselves).
 from uer.finetune.tasks import classifier  # noqa: E402,F401
 from uer.finetune.tasks import classifier_cv  # noqa: E402,F401
+from uer.finetune.tasks import classifier_grid  # noqa: E402,F401
 from uer.finetune.tasks import classifier_mt  # noqa: E402,F401
 from uer.finetune.tasks import dbqa  # noqa: E402,F401
+from uer.finetune.tasks import glue  # noqa: E402,F401
 from uer.finetune.tasks import mrc  # noqa: E402,F401
+from uer.finetune.tasks import multi_label  # noqa: E402,F401
 from uer.finetune.tasks import multiple_choice  # noqa: E402,F401
 from uer.finetune.tasks import ner  # noqa: E402,F401
+from uer.finetune.tasks import regression  # noqa: E402,F401
+from uer.finetune.tasks import simcse  # noqa: E402,F401
+from uer.finetune.tasks import siamese  # noqa: E402,F401
+from uer.finetune.tasks import prompt  # noqa: E402,F401
 
 __all__ = ["ENTRY_POINT_GROUP", "INFER", "SERVE", "TRAIN", "InferenceData", "Task", "TrainingData", "get_task",
            "load_plugins", "overview", "register_task", "str2task", "task_from_argv", "task_names"]

@@ -136,6 +136,18 @@ class Task:
         """One log line about the task before training (labels found, windows, ...); None for none."""
         return None
 
+    def model_outputs(self) -> dict[str, Any]:
+        """What the model's record (:mod:`uer.model_meta`) keeps about the task's outputs besides the options,
+        e.g. the number of labels found in the training file."""
+        return {}
+
+    def write_model_record(self, model_path: str) -> None:
+        """The record next to a kept model: the options that define its inputs and outputs."""
+        from uer import model_meta
+
+        model_meta.write(model_path, model_meta.build_record(self.args, self.name, self.tokenizer.vocab.fingerprint(),
+                                                             self.model_outputs()))
+
     def find_unused_parameters(self) -> bool:
         """DDP: whether some parameters get no gradient in a step (multi-task heads)."""
         return False
@@ -153,6 +165,8 @@ class Task:
         tuner = FineTuner(model, finetune_config_from_args(self.args), ctx, self.tokenizer.vocab.pad_id,
                           find_unused_parameters=self.find_unused_parameters())
         tuner.fit(data.train, data.dev)
+        if ctx.is_main:
+            self.write_model_record(self.args.output_model_path)
         if data.test:
             tuner.evaluate(data.test, "test (best model on dev)")
 
@@ -162,12 +176,21 @@ class Task:
         raise NotImplementedError(f"task {self.name!r} has no inference command")
 
     def load_model(self, path: str) -> nn.Module:
-        """The fine-tuned model of ``path``, every key loaded strictly."""
+        """The fine-tuned model of ``path``, every key loaded strictly, as inference runs it
+        (:meth:`inference_model`)."""
         from uer.model_loader import load_model_weights
 
         model = self.build_model(pretrained=False)
         load_model_weights(model, path, strict_prefixes=("",))
-        return model
+        return self.inference_model(model)
+
+    def inference_model(self, model: nn.Module) -> nn.Module:
+        """``model`` for inference and serving: with ``--quantize int8`` its encoder's linear layers dynamically
+        quantized (uer.utils.quantize; CPU only). Every ``load_model`` ends here."""
+        from uer.api import resolve_device
+        from uer.utils.quantize import quantize_for_inference
+
+        return quantize_for_inference(model, getattr(self.args, "quantize", "none"), resolve_device(self.args.device))
 
     def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
         """Write the prediction file; returns the log line saying what was written."""
@@ -179,8 +202,8 @@ class Task:
 
         args = self.args
         data = self.read_inference(args.test_path)  # bad input fails before the model loads
-        model = self.load_model(args.load_model_path)
-        predictions = predict(model.to(device), data.instances, args.batch_size, self.tokenizer.vocab.pad_id, device)
+        model = self.load_model(args.load_model_path).to(device)
+        predictions = predict(model, data.instances, args.batch_size, self.tokenizer.vocab.pad_id, device)
         logger.info("%s", self.write_predictions(args.prediction_path, predictions, data))
 
     # serving -----------------------------------------------------------------------------------------

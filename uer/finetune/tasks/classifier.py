@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uer.data.finetune_data import DataError, Instances, encode_pair, parse_label, read_tsv_lines
+from uer.data.finetune_data import (DataError, Instances, encode_pair, parse_decimal, parse_integer, parse_label,
+                                    read_tsv_lines)
+from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction, stack_outputs
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
 from uer.layers.pooling import encode_and_pool
@@ -26,6 +28,7 @@ from uer.names import POOLINGS
 from uer.utils.io import atomic_write_text, read_lines
 from uer.finetune.metrics import classification_report
 from uer.text.tokenizers import Tokenizer
+from uer.utils.ranges import positive_int, probability
 
 logger = logging.getLogger("uer.finetune")
 
@@ -52,6 +55,18 @@ def has_text_b(path: str) -> bool:
     return False
 
 
+def check_pairs(columns: dict[str, int], path: str, pairs: bool | None, pairs_from: str | None) -> None:
+    """A dev, test or inference file must hold pairs exactly when the training file did (``pairs``; None: no
+    check): otherwise its texts would be read as something the model never saw."""
+    if pairs is not None and pairs != ("text_b" in columns):
+        trained = f"the training file {pairs_from}" if pairs_from else "the training file"
+        if pairs:
+            raise DataError(f"no 'text_b' column, but {trained} has one (pairs): every file of a task needs the "
+                            "same columns; add text_b", path, 1)
+        raise DataError(f"a 'text_b' column, but {trained} has none (single texts): every file of a task needs "
+                        "the same columns", path, 1)
+
+
 def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels_num: int | None = None,
                         with_labels: bool = True, soft_targets: bool = False,
                         extra_int_columns: tuple[str, ...] = (), pairs: bool | None = None,
@@ -72,15 +87,9 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     except DataError as err:
         if soft_targets and "'logits'" in str(err):
             raise DataError(f"{err}. --soft_targets trains on the teacher's logits: make the training file with "
-                            "inference/run_classifier_infer.py --output_logits (see README)") from None
+                            "inference/run_classifier_infer.py --output_logits (see docs/finetuning.md)") from None
         raise
-    if pairs is not None and pairs != ("text_b" in columns):
-        trained = f"the training file {pairs_from}" if pairs_from else "the training file"
-        if pairs:
-            raise DataError(f"no 'text_b' column, but {trained} has one (pairs): every file of a task needs the "
-                            "same columns; add text_b", path, 1)
-        raise DataError(f"a 'text_b' column, but {trained} has none (single texts): every file of a task needs "
-                        "the same columns", path, 1)
+    check_pairs(columns, path, pairs, pairs_from)
     a, b = columns["text_a"], columns.get("text_b")
     sequences = [encode_pair(tokenizer, row[a], None if b is None else row[b], seq_length, closing_sep) for row in rows]
     fields: dict[str, np.ndarray] = {}
@@ -97,10 +106,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
     for name in extra_int_columns:
         values = []
         for row, line in zip(rows, lines):
-            try:
-                values.append(int(row[columns[name]]))
-            except ValueError:
-                raise DataError(f"column {name!r} must hold integers, found {row[columns[name]]!r}", path, line) from None
+            values.append(parse_integer(row[columns[name]], f"column {name!r}:", path, line))
         fields[name] = np.array(values, dtype=np.int64)
     return Instances.from_sequences(sequences, fields)
 
@@ -108,10 +114,7 @@ def read_classification(path: str, tokenizer: Tokenizer, seq_length: int, labels
 def _read_logits(path: str, rows: list[list[str]], lines: list[int], column: int, labels_num: int | None) -> np.ndarray:
     out = []
     for row, line in zip(rows, lines):
-        try:
-            values = [float(v) for v in row[column].split()]
-        except ValueError:
-            raise DataError(f"logits {row[column]!r} are not space-separated numbers", path, line) from None
+        values = [parse_decimal(v, "logit", path, line) for v in row[column].split()]
         if labels_num is not None and len(values) != labels_num:
             raise DataError(f"{len(values)} logits for {labels_num} labels", path, line)
         out.append(values)
@@ -210,7 +213,7 @@ def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     add_pooling_option(group)
     group.add_argument("--soft_targets", action="store_true",
                        help="Distillation: also fit the teacher's logits (training file column 'logits').")
-    group.add_argument("--soft_alpha", type=float, default=0.5,
+    group.add_argument("--soft_alpha", type=probability, default=0.5,
                        help="Weight of the soft-target MSE; the hard-label cross-entropy gets 1 - soft_alpha.")
 
 
@@ -278,8 +281,8 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         if mode != "train":
-            parser.add_argument("--labels_num", type=int, required=mode == "infer", default=None,
-                                help="Number of labels of the model.")
+            parser.add_argument("--labels_num", type=positive_int, default=None,
+                                help="Number of labels of the model (read from its record MODEL.json when omitted).")
         if mode == "infer":
             add_prediction_columns_options(parser)
         add_classifier_options(parser)
@@ -287,6 +290,7 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
             from uer.distill import add_distillation_options
 
             add_distillation_options(parser)
+            add_adversarial_options(parser)
 
     @classmethod
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:
@@ -294,6 +298,9 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
 
         if mode != "train" and args.labels_num is not None and args.labels_num < 1:
             raise UsageError(f"--labels_num must be at least 1, got {args.labels_num}")
+        if mode == "infer" and args.labels_num is None:
+            raise UsageError("give --labels_num (the model's number of labels; a model fine-tuned by this project "
+                             "records it in MODEL.json next to the model file)")
 
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
         super().__init__(args, tokenizer)
@@ -318,6 +325,9 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         dev = self.read(args.dev_path, pairs=self.pairs, pairs_from=args.train_path)
         test = self.read(args.test_path, pairs=self.pairs, pairs_from=args.train_path) if args.test_path else None
         return TrainingData(train, [self.eval_set("dev", dev)], [self.eval_set("test", test)] if test else [])
+
+    def model_outputs(self) -> dict[str, Any]:
+        return {"labels_num": self.labels_num}
 
     def describe(self, data: TrainingData) -> str:
         args = self.args
@@ -370,8 +380,8 @@ it makes the training file of a distilled student (run_classifier.py --soft_targ
         if args.backend == "torch":
             if self.labels_num is None:
                 raise UsageError("give --labels_num: the number of labels the classifier was trained with")
-            runner, model = TorchRunner(ClassifierLogits(self.load_model(args.load_model_path)).eval(), device), \
-                args.load_model_path
+            classifier = self.load_model(args.load_model_path)
+            runner, model = TorchRunner(ClassifierLogits(classifier).eval(), device), args.load_model_path
         else:
             runner = OnnxRunner(args.onnx_path, args.threads, device)
             meta = runner.check("classifier", len(self.tokenizer.vocab), args.seq_length)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from uer.errors import DataError, UsageError
+from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet
 from uer.finetune.metrics import classification_report
 from uer.finetune.tasks.base import Task, register_task
@@ -25,6 +26,7 @@ from uer.finetune.tasks.classifier import (ClassifierTask, add_classifier_option
                                            count_labels, prediction_rows, read_classification, softmax,
                                            stacked_logits)
 from uer.utils.io import atomic_write_bytes, atomic_write_text, check_input_file
+from uer.utils.ranges import int_range, positive_int
 
 logger = logging.getLogger("uer.finetune")
 
@@ -87,17 +89,19 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         group = parser.add_argument_group("cross-validation")
-        group.add_argument("--folds_num", type=int, default=5, help="Number of folds (of fold models).")
+        group.add_argument("--folds_num", type=int_range(2), default=5, help="Number of folds (of fold models).")
         if mode == "train":
             group.add_argument("--train_path", required=True, help="Training set (TSV with a header row).")
             group.add_argument("--train_features_path", required=True,
                                help="Out-of-fold class probabilities (.npy, one row per training row) for stacking.")
         else:
-            group.add_argument("--labels_num", type=int, required=True, help="Number of labels of the models.")
+            group.add_argument("--labels_num", type=positive_int, required=True, help="Number of labels of the models.")
             group.add_argument("--test_features_path", default=None,
                                help="Mean class probabilities of the fold models (.npy [rows x labels]) for stacking.")
             add_prediction_columns_options(group)
         add_classifier_options(parser)
+        if mode == "train":
+            add_adversarial_options(parser)
 
     @classmethod
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:
@@ -154,6 +158,8 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
                             len(train_rows), len(held_out))
             held = data.subset(held_out)
             tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, self.metric())])
+            if ctx.is_main:
+                self.write_model_record(path)
             logits = stacked_logits(tuner.predict(held), self.labels_num)
             features[held_out] = softmax(logits)
             report = classification_report(held.fields["label"], logits.argmax(-1), self.labels_num)
@@ -179,8 +185,8 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
         probs_sum = np.zeros_like(logits_sum)
         for fold in range(args.folds_num):
             path = fold_model_path(args.load_model_path, fold)
-            model = self.load_model(path)
-            logits = stacked_logits(predict(model.to(device), data.instances, args.batch_size,
+            model = self.load_model(path).to(device)
+            logits = stacked_logits(predict(model, data.instances, args.batch_size,
                                             self.tokenizer.vocab.pad_id, device), self.labels_num)
             logits_sum += logits
             probs_sum += softmax(logits)

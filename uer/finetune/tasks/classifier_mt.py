@@ -27,6 +27,7 @@ from uer.finetune.tasks.classifier import (add_classifier_options, add_predictio
 from uer.layers.pooling import encode_and_pool
 from uer.names import POOLINGS
 from uer.utils.io import atomic_write_text
+from uer.utils.ranges import positive_int
 
 
 class MultitaskClassifier(nn.Module):
@@ -122,7 +123,7 @@ order of training's --dataset_path_list (as UER-py's script).
             group.add_argument("--dataset_path_list", nargs="+", required=True,
                                help="Task folders, each with train.tsv and dev.tsv (test.tsv optional).")
         else:
-            group.add_argument("--labels_num_list", type=int, nargs="+", required=True,
+            group.add_argument("--labels_num_list", type=positive_int, nargs="+", required=True,
                                help="Number of labels of each task, in training order.")
             add_prediction_columns_options(group)
         add_classifier_options(parser)

@@ -1,5 +1,12 @@
 """Span-extraction reading comprehension (run_cmrc.py, inference/run_cmrc_infer.py, the server's ``--task mrc``):
-SQuAD-format reader with document windows, the start/end head, answer decoding, the CMRC 2018 metric, the task.
+SQuAD-format reader with document windows, the start/end head, answer decoding, the CMRC 2018 and SQuAD
+metrics, the task.
+
+Metric (``--metric``): the official SQuAD v1.1/v2.0 EM and F1 (answers lower-cased, punctuation and the articles
+a/an/the removed, whitespace collapsed; primary F1) for English data, CMRC 2018's for Chinese; ``auto`` (the
+default) takes CMRC's when at least 10% of the contexts' characters are CJK. ``--version_2_with_negative``
+(SQuAD v2.0): unanswerable questions train on [CLS] and are predicted as "" when the [CLS] score exceeds the best
+span's by more than ``--null_score_diff_threshold`` (HF's and Google's rule and flag).
 
 File format: SQuAD JSON, ``{"data": [{"paragraphs": [{"context": ..., "qas": [{"id", "question",
 "answers": [{"text", "answer_start"}, ...]}]}]}]}`` (CMRC 2018, DRCD, SQuAD 1.1).
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -35,7 +43,10 @@ from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
 from uer.utils.io import atomic_write_text
 from uer.text.tokenizers import Tokenizer, is_chinese_char, is_punctuation, is_whitespace
-from uer.finetune.metrics import cmrc_report
+from uer.finetune.metrics import cmrc_report, squad_report
+from uer.utils.ranges import finite_float, positive_int
+
+logger = logging.getLogger(__name__)
 
 MAX_QUESTION_TOKENS = 64  # longer questions are cut (BERT's max_query_length)
 
@@ -49,29 +60,79 @@ class Question:
     answer_start: int | None        # character offset of the first reference answer, when it can be found
 
 
-def read_squad(path: str, with_answers: bool = True) -> list[Question]:
-    """The questions of a SQuAD-format file, in file order."""
+def read_squad(path: str, with_answers: bool = True, allow_no_answer: bool = False) -> list[Question]:
+    """The questions of a SQuAD-format file, in file order. ``allow_no_answer`` (SQuAD v2.0): a labelled question
+    may have no answer (``"is_impossible": true``, ``"answers": []``); its reference is the empty answer.
+
+    Refused with the question's place and id: a non-object entry, a question id given twice (a prediction
+    would be lost), an answer without a ``text`` string or with an ``answer_start`` that is not a
+    non-negative integer, and, in a labelled file, an empty context or an answer that is empty or not in its
+    context (it would train as "no answer"). An answer found elsewhere than at its ``answer_start`` is taken
+    at the occurrence nearest to it (a warning counts them).
+    """
     doc = read_json(path, "SQuAD-format file")
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise DataError("expected SQuAD format: a JSON object with a 'data' list of articles", path)
     out = []
+    seen: dict[str, str] = {}
+    moved = 0
     for a, article in enumerate(doc["data"]):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
+            raise DataError(f"data[{a}]: expected an object with a 'paragraphs' list", path)
         for p, para in enumerate(article.get("paragraphs", [])):
             where = f"data[{a}].paragraphs[{p}]"
-            if not isinstance(para.get("context"), str):
+            if not isinstance(para, dict) or not isinstance(para.get("context"), str):
                 raise DataError(f"{where}: no 'context' string", path)
             context = para["context"]
+            if not isinstance(para.get("qas", []), list):
+                raise DataError(f"{where}: 'qas' must be a list of questions", path)
             for q, qa in enumerate(para.get("qas", [])):
-                if "id" not in qa or "question" not in qa:
-                    raise DataError(f"{where}.qas[{q}]: needs 'id' and 'question'", path)
-                answers = [ans["text"] for ans in qa.get("answers", [])] if with_answers else []
-                if with_answers and not answers:
-                    raise DataError(f"{where}.qas[{q}] (id {qa['id']}): no answers in a labelled file", path)
+                if not isinstance(qa, dict) or "id" not in qa or not isinstance(qa.get("question"), str):
+                    raise DataError(f"{where}.qas[{q}]: needs 'id' and a 'question' string", path)
+                place, qid = f"{where}.qas[{q}] (id {qa['id']})", str(qa["id"])
+                if qid in seen:
+                    raise DataError(f"{place}: the question id is also used at {seen[qid]}; ids must be unique "
+                                    "(predictions are keyed by id)", path)
+                seen[qid] = f"{where}.qas[{q}]"
+                answers = _answers(qa, place, path) if with_answers else []
+                if with_answers and not answers and not allow_no_answer:
+                    hint = " (SQuAD v2.0 unanswerable questions: add --version_2_with_negative)" \
+                        if qa.get("is_impossible") else ""
+                    raise DataError(f"{place}: no answers in a labelled file{hint}", path)
                 start = None
                 if answers:
-                    first = qa["answers"][0]
-                    start = _locate(context, first["text"], int(first.get("answer_start", -1)))
-                out.append(Question(str(qa["id"]), qa["question"], context, answers, start))
+                    text, given = answers[0]
+                    if not context.strip():
+                        raise DataError(f"{place}: empty context, but the question has an answer", path)
+                    start = _locate(context, text, given)
+                    if start is None:
+                        raise DataError(f"{place}: the answer {text[:40]!r} is not in the context (it would be "
+                                        "trained as 'no answer')", path)
+                    moved += start != given
+                out.append(Question(qid, qa["question"], context, [text for text, _ in answers], start))
+    if moved:
+        logger.warning("%s: %d answers are not at their answer_start; the occurrence nearest to it is used", path, moved)
+    return out
+
+
+def _answers(qa: dict, place: str, path: str) -> list[tuple[str, int]]:
+    """(text, answer_start) of each answer of a question (-1: no answer_start given)."""
+    answers = qa.get("answers", [])
+    if not isinstance(answers, list):
+        raise DataError(f"{place}: 'answers' must be a list", path)
+    out = []
+    for i, ans in enumerate(answers):
+        if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
+            raise DataError(f"{place}: answers[{i}] needs a 'text' string", path)
+        if not ans["text"].strip():
+            raise DataError(f"{place}: answers[{i}] has an empty text", path)
+        start = ans.get("answer_start", -1)
+        if isinstance(start, str) and start.isascii() and start.isdigit():
+            start = int(start)
+        if not isinstance(start, int) or isinstance(start, bool) or start < -1:
+            raise DataError(f"{place}: answers[{i}].answer_start {start!r} is not a character offset "
+                            "(a non-negative integer)", path)
+        out.append((ans["text"], start))
     return out
 
 
@@ -251,20 +312,28 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, valid: np.ndarra
 
 
 def decode_answers(predictions: list[Prediction], data: Instances, questions: Sequence[Question],
-                   max_answer_length: int) -> list[dict]:
+                   max_answer_length: int, null_threshold: float | None = None) -> list[dict]:
     """Per question: ``{"id", "text", "start", "end", "score"}`` (character offsets into its context, end
-    exclusive), the best span over all its windows; text "" when no window has a context token."""
+    exclusive), the best span over all its windows; text "" when no window has a context token.
+
+    ``null_threshold`` (SQuAD v2.0, HF's and Google's ``null_score_diff_threshold``): the answer is "" (no answer)
+    when the [CLS] score (start + end logit at position 0, the lowest over the question's windows) exceeds the
+    best span's score by more than the threshold."""
     best: list[tuple[float, int, int] | None] = [None] * len(questions)
+    null = np.full(len(questions), np.inf)
     cs, ce, offsets = data.token_fields["char_start"], data.token_fields["char_end"], data.offsets
     for i, pred in enumerate(predictions):
         q = int(data.fields["example"][i])
         starts, ends = cs[offsets[i]:offsets[i + 1]], ce[offsets[i]:offsets[i + 1]]
+        null[q] = min(null[q], float(pred["start_logits"][0]) + float(pred["end_logits"][0]))
         span = best_span(pred["start_logits"], pred["end_logits"], starts >= 0, max_answer_length)
         if span is not None and (best[q] is None or span[2] > best[q][0]):
             best[q] = (span[2], int(starts[span[0]]), int(ends[span[1]]))
     out = []
-    for q, found in zip(questions, best):
-        if found is None:
+    for i, (q, found) in enumerate(zip(questions, best)):
+        if null_threshold is not None and (found is None or null[i] - found[0] > null_threshold):
+            out.append({"id": q.qid, "text": "", "start": 0, "end": 0, "score": float(null[i])})
+        elif found is None:
             out.append({"id": q.qid, "text": "", "start": 0, "end": 0, "score": float("-inf")})
         else:
             score, s, e = found
@@ -272,16 +341,35 @@ def decode_answers(predictions: list[Prediction], data: Instances, questions: Se
     return out
 
 
-def cmrc_metric(questions: Sequence[Question], max_answer_length: int):
-    """Metric for an EvalSet of a labelled SQuAD-format file: CMRC 2018 Avg/F1/EM (primary score ``avg``)."""
+def cmrc_metric(questions: Sequence[Question], max_answer_length: int, kind: str = "cmrc",
+                null_threshold: float | None = None):
+    """Metric for an EvalSet of a labelled SQuAD-format file: CMRC 2018 Avg/F1/EM (``kind`` "cmrc", primary score
+    ``avg``) or the official SQuAD v1.1/v2.0 F1/EM (``kind`` "squad", primary ``f1``)."""
     references = {q.qid: q.answers for q in questions}
+    report_of = squad_report if kind == "squad" else cmrc_report
 
     def metric(predictions: list[Prediction], data: Instances) -> Evaluation:
-        answers = {a["id"]: a["text"] for a in decode_answers(predictions, data, questions, max_answer_length)}
-        report = cmrc_report(references, answers)
+        answers = {a["id"]: a["text"] for a in decode_answers(predictions, data, questions, max_answer_length,
+                                                              null_threshold)}
+        report = report_of(references, answers)
         return Evaluation(report.scores(), report.summary(), report.summary())
 
     return metric
+
+
+def cjk_share(questions: Sequence[Question]) -> float:
+    """The share of CJK characters among the non-space characters of the contexts."""
+    text = "".join({q.context for q in questions})
+    letters = [ch for ch in text if not ch.isspace()]
+    return sum(is_chinese_char(ord(ch)) for ch in letters) / max(len(letters), 1)
+
+
+def metric_kind(choice: str, questions: Sequence[Question]) -> str:
+    """--metric: "squad" or "cmrc" as given; "auto": CMRC 2018's when at least 10% of the contexts' characters are
+    CJK (Chinese data), else SQuAD's (English and other space-separated languages)."""
+    if choice != "auto":
+        return choice
+    return "cmrc" if cjk_share(questions) >= 0.1 else "squad"
 
 
 @torch.no_grad()
@@ -304,9 +392,14 @@ def predict_answers(model: SpanExtractor, tokenizer: Tokenizer, questions: Seque
 
 def add_mrc_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reading comprehension")
-    group.add_argument("--doc_stride", type=int, default=128,
+    group.add_argument("--doc_stride", type=positive_int, default=128,
                        help="Tokens between the starts of consecutive windows of a long context.")
-    group.add_argument("--max_answer_length", type=int, default=64, help="Longest answer in tokens.")
+    group.add_argument("--max_answer_length", type=positive_int, default=64, help="Longest answer in tokens.")
+    group.add_argument("--version_2_with_negative", action="store_true",
+                       help="SQuAD v2.0: questions may have no answer (trained to point at [CLS]; predicted as \"\" "
+                            "when the [CLS] score beats the best span by more than --null_score_diff_threshold).")
+    group.add_argument("--null_score_diff_threshold", type=finite_float, default=0.0,
+                       help="--version_2_with_negative: predict no answer when [CLS] score - best span score > this.")
 
 
 class MrcTask(Task):
@@ -344,19 +437,38 @@ of training.
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         add_mrc_options(parser)
+        if mode == "train":
+            parser.add_argument("--metric", choices=["auto", "squad", "cmrc"], default="auto",
+                                help="Dev/test scores: the official SQuAD v1.1/v2.0 EM and F1 (English: lower case, "
+                                     "punctuation and articles removed; primary F1), CMRC 2018's (Chinese; primary "
+                                     "Avg), or auto: CMRC when >= 10%% of the contexts' characters are CJK.")
 
     @classmethod
     def check_options(cls, args: argparse.Namespace, mode: str) -> None:
+        if "null_score_diff_threshold" in getattr(args, "explicit", set()) and not args.version_2_with_negative:
+            raise UsageError("--null_score_diff_threshold applies with --version_2_with_negative only")
         if args.max_answer_length < 1 or args.doc_stride < 1:
             raise UsageError(f"--max_answer_length and --doc_stride must be positive, got {args.max_answer_length} "
                              f"and {args.doc_stride}")
 
+    @property
+    def null_threshold(self) -> float | None:
+        return self.args.null_score_diff_threshold if self.args.version_2_with_negative else None
+
     def read(self, path: str, with_answers: bool = True) -> tuple[Instances, list[Question]]:
-        return read_mrc(path, self.tokenizer, self.args.seq_length, self.args.doc_stride, with_answers=with_answers)
+        questions = read_squad(path, with_answers, allow_no_answer=self.args.version_2_with_negative)
+        return encode_questions(self.tokenizer, questions, self.args.seq_length, self.args.doc_stride,
+                                with_answers), questions
 
     def eval_set(self, name: str, path: str) -> EvalSet:
         data, questions = self.read(path)
-        return EvalSet(name, data, cmrc_metric(questions, self.args.max_answer_length), "avg")
+        kind = metric_kind(self.args.metric, questions)
+        if not hasattr(self, "metric_used"):
+            self.metric_used = kind
+            logger.info("%s metric on %s (--metric %s)", "SQuAD's" if kind == "squad" else "CMRC 2018's", path,
+                        self.args.metric)
+        return EvalSet(name, data, cmrc_metric(questions, self.args.max_answer_length, kind, self.null_threshold),
+                       "f1" if kind == "squad" else "avg")
 
     def read_training(self) -> TrainingData:
         args = self.args
@@ -377,7 +489,8 @@ of training.
         return InferenceData(data, questions)
 
     def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
-        answers = decode_answers(predictions, data.instances, data.source, self.args.max_answer_length)
+        answers = decode_answers(predictions, data.instances, data.source, self.args.max_answer_length,
+                                 self.null_threshold)
         write_json(path, {a["id"]: a["text"] for a in answers})
         return f"answered {len(data.source)} questions of {self.args.test_path} into {path}"
 

@@ -37,6 +37,7 @@ from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
 from uer.utils.io import atomic_write_text
 from uer.text.tokenizers import Tokenizer
+from uer.utils.ranges import positive_int
 
 FILLER_SCORE = -1e4
 
@@ -57,14 +58,17 @@ def read_c3_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_choi
     vocab = tokenizer.vocab
     out = []
     for d, item in enumerate(data):
-        if not (isinstance(item, list) and len(item) >= 2 and isinstance(item[1], list)):
-            raise DataError(f"item {d}: expected [document sentences, questions, id]", path)
+        if not (isinstance(item, list) and len(item) >= 2 and isinstance(item[1], list)
+                and isinstance(item[0], list) and all(isinstance(x, str) for x in item[0])):
+            raise DataError(f"item {d}: expected [document sentences (strings), questions, id]", path)
         document = tokenizer.encode("\n".join(item[0]).lower())
         for k, q in enumerate(item[1]):
             where = f"item {d}, question {k}"
+            if not isinstance(q, dict):
+                raise DataError(f"{where}: expected an object with 'question', 'choice' and 'answer'", path)
             choices = q.get("choice")
-            if not isinstance(choices, list) or not choices:
-                raise DataError(f"{where}: no 'choice' list", path)
+            if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
+                raise DataError(f"{where}: no 'choice' list of strings", path)
             if len(choices) > max_choices_num:
                 raise DataError(f"{where}: {len(choices)} choices, more than --max_choices_num {max_choices_num}", path)
             label = -1
@@ -75,6 +79,10 @@ def read_c3_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_choi
                     label = choices.index(q["answer"])
                 except ValueError:
                     raise DataError(f"{where}: the answer {q['answer']!r} is not one of its choices", path) from None
+                if choices.count(q["answer"]) > 1:
+                    raise DataError(f"{where}: the answer {q['answer']!r} is choice {label + 1} and again choice "
+                                    f"{choices.index(q['answer'], label + 1) + 1}; the copy would be trained as "
+                                    "wrong", path)
             question = tokenizer.encode(q.get("question", "").lower())
             texts, firsts = [], []
             for choice in choices:
@@ -116,7 +124,7 @@ def read_chid_questions(path: str, tokenizer: Tokenizer, seq_length: int, max_ch
                     if blank not in answers:
                         raise DataError(f"no answer for {blank} (of {path}, line {line_no})", answer_path)
                     label = answers[blank]
-                    if not isinstance(label, int) or not 0 <= label < len(candidates):
+                    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(candidates):
                         raise DataError(f"answer {label} of {blank} is not a candidate index (0 .. {len(candidates) - 1})",
                                         answer_path)
                 left: list[int] = []
@@ -268,7 +276,7 @@ def choice_metric(questions: Sequence[ChoiceQuestion]):
 
 def add_choice_options(parser: argparse.ArgumentParser, default_choices: int) -> None:
     group = parser.add_argument_group("multiple choice")
-    group.add_argument("--max_choices_num", type=int, default=default_choices,
+    group.add_argument("--max_choices_num", type=positive_int, default=default_choices,
                        help="Choices per question; questions with fewer get filler choices that never win.")
 
 

@@ -9,6 +9,12 @@ Tokens: each space-separated field of ``text_a`` is one word. The word's pieces 
 pieces); the tag goes to the first piece and the other pieces are ignored in the loss and the metric
 (label ``IGNORE_INDEX``). A word with no pieces at all (a control character) becomes [UNK].
 
+CoNLL-2003 files (``--file_format conll``): one token per line with its tag in the last column (other
+columns, such as POS and chunk tags, are ignored), a blank line between sentences, ``-DOCSTART-`` lines
+skipped; with ``--tokenizer bert`` each token is a word whose tag goes to its first WordPiece piece, the metric
+being word-level; ``--label_all_tokens`` also trains every later piece on the word's tag (``B-X`` as ``I-X``,
+as HF's run_ner does). Predictions of a CoNLL file are written in CoNLL form: ``token<TAB>tag`` lines.
+
 Long sentences are never cut out of the metric: a sentence whose pieces do not fit ``--seq_length`` is
 split, at word boundaries, into consecutive windows that each become an instance ([CLS] window [SEP]); the
 predictions of a sentence's windows are joined again before scoring and before writing.
@@ -31,12 +37,15 @@ from torch import nn
 from uer.data.finetune_data import IGNORE_INDEX, Instances, read_tsv_lines
 from uer.data.json_files import read_json
 from uer.errors import DataError, UsageError
+from uer.finetune.adversarial import add_adversarial_options
 from uer.finetune.contract import EvalSet, Evaluation, HeadOutput, Prediction
 from uer.finetune.crf import CRF, bio_allowed, viterbi
 from uer.text.tokenizers import Tokenizer
 from uer.finetune.metrics import entity_report, extract_entities
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
-from uer.utils.io import atomic_write_text
+from uer.utils.io import atomic_write_text, check_input_file, read_lines
+
+FILE_FORMATS = ("tsv", "conll")
 
 
 def read_label2id(path: str) -> dict[str, int]:
@@ -65,12 +74,15 @@ def encode_words(tokenizer: Tokenizer, words: Sequence[str]) -> list[list[int]]:
     return [tokenizer.encode(w) or [unk] for w in words]
 
 
-def window_instances(pieces: list[list[int]], tags: list[int] | None, width: int) -> list[tuple[list[int], list[int], list[int]]]:
+def window_instances(pieces: list[list[int]], tags: list[int] | None, width: int,
+                     continuation: Sequence[int] | None = None) -> list[tuple[list[int], list[int], list[int]]]:
     """Cut a sentence's words into windows of at most ``width`` pieces, at word boundaries.
 
     Returns per window (piece ids, tag_mask, labels): tag_mask is 1 on each word's first piece; labels hold
     the word's tag there and IGNORE_INDEX on other pieces (all IGNORE_INDEX without tags). A single word
-    longer than a window keeps its first ``width`` pieces (the others carry no tag).
+    longer than a window keeps its first ``width`` pieces (the others carry no tag). ``continuation`` (tag id ->
+    the id later pieces get, ``--label_all_tokens``): the later pieces are labelled too, not only the first
+    (their predictions still never reach the metric: tag_mask stays on the first piece).
     """
     windows, ids, mask, labels = [], [], [], []
     for i, word in enumerate(pieces):
@@ -80,14 +92,17 @@ def window_instances(pieces: list[list[int]], tags: list[int] | None, width: int
             ids, mask, labels = [], [], []
         ids.extend(word)
         mask.extend([1] + [0] * (len(word) - 1))
-        labels.extend([tags[i] if tags is not None else IGNORE_INDEX] + [IGNORE_INDEX] * (len(word) - 1))
+        tag = tags[i] if tags is not None else IGNORE_INDEX
+        rest = continuation[tag] if continuation is not None and tag != IGNORE_INDEX else IGNORE_INDEX
+        labels.extend([tag] + [rest] * (len(word) - 1))
     if ids or not windows:
         windows.append((ids, mask, labels))
     return windows
 
 
 def encode_sentences(tokenizer: Tokenizer, sentences: Sequence[list[str]], tags: Sequence[list[int]] | None,
-                     seq_length: int, closing_sep: bool = True) -> tuple[Instances, np.ndarray]:
+                     seq_length: int, closing_sep: bool = True,
+                     continuation: Sequence[int] | None = None) -> tuple[Instances, np.ndarray]:
     """Instances ([CLS] window [SEP], or [CLS] window with ``closing_sep`` False) of word lists, with token
     fields ``tag_mask`` and (with tags) ``label``; and the sentence index of every instance."""
     vocab = tokenizer.vocab
@@ -97,7 +112,8 @@ def encode_sentences(tokenizer: Tokenizer, sentences: Sequence[list[str]], tags:
         raise UsageError(f"--seq_length {seq_length} leaves no room for a token next to [CLS]/[SEP]")
     sequences, masks, labels, owner = [], [], [], []
     for s, words in enumerate(sentences):
-        for ids, mask, lab in window_instances(encode_words(tokenizer, words), None if tags is None else tags[s], width):
+        for ids, mask, lab in window_instances(encode_words(tokenizer, words), None if tags is None else tags[s], width,
+                                               continuation):
             tail = [vocab.sep_id] if closing_sep else []
             sequences.append(([vocab.cls_id] + ids + tail, seq_length))
             masks.append([0] + mask + [0] * len(tail))
@@ -110,28 +126,75 @@ def encode_sentences(tokenizer: Tokenizer, sentences: Sequence[list[str]], tags:
     return data, np.asarray(owner, dtype=np.int64)
 
 
-def read_tagging(path: str, tokenizer: Tokenizer, seq_length: int, label2id: dict[str, int],
-                 with_labels: bool = True, closing_sep: bool = True) -> tuple[Instances, Sentences]:
-    """Encode a tagging file (see the module docstring); every tag must be in ``label2id``."""
+def read_conll(path: str, with_labels: bool = True) -> list[tuple[int, list[str], list[str]]]:
+    """CoNLL-2003-style sentences: (line of the first token, tokens, tags from the last column; empty tags
+    without labels). Blank lines end sentences; ``-DOCSTART-`` lines are skipped."""
+    check_input_file(path, "CoNLL file")
+    sentences: list[tuple[int, list[str], list[str]]] = []
+    first, words, tags = 0, [], []
+    for number, line in read_lines(path):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if words:
+                sentences.append((first, words, tags))
+            first, words, tags = 0, [], []
+            continue
+        if with_labels and len(fields) < 2:
+            raise DataError(f"one column ({fields[0]!r}): a CoNLL line needs the token, then its tag in the last "
+                            "column", path, number)
+        first = first or number
+        words.append(fields[0])
+        tags.append(fields[-1] if with_labels else "")
+    if words:
+        sentences.append((first, words, tags))
+    if not sentences:
+        raise DataError("no sentences (a token per line, a blank line between sentences)", path)
+    return sentences
+
+
+def read_tsv_sentences(path: str, with_labels: bool = True) -> list[tuple[int, list[str], list[str]]]:
+    """UER-py's tagging TSV as (line, words, tags) (see the module docstring)."""
     required = ("text_a",) + (("label",) if with_labels else ())
     columns, rows, lines = read_tsv_lines(path, required=required)
-    words, gold, ids = [], [] if with_labels else None, [] if with_labels else None
+    out = []
     for line, row in zip(lines, rows):
         sentence = row[columns["text_a"]].strip().split()
         if not sentence:
             raise DataError("empty text_a (a sentence needs at least one character)", path, line)
+        tags = row[columns["label"]].split() if with_labels else []
+        if with_labels and len(tags) != len(sentence):
+            raise DataError(f"{len(sentence)} characters in text_a but {len(tags)} tags in label "
+                            "(one space-separated tag per space-separated character)", path, line)
+        out.append((line, sentence, tags))
+    return out
+
+
+def continuation_ids(label2id: dict[str, int]) -> list[int]:
+    """--label_all_tokens: the tag id a word's later pieces get: ``I-X`` for ``B-X`` when the map has it, else the
+    word's own tag."""
+    out = [0] * len(label2id)
+    for tag, i in label2id.items():
+        inside = "I-" + tag[2:] if tag.startswith("B-") else tag
+        out[i] = label2id.get(inside, i)
+    return out
+
+
+def read_tagging(path: str, tokenizer: Tokenizer, seq_length: int, label2id: dict[str, int],
+                 with_labels: bool = True, closing_sep: bool = True, file_format: str = "tsv",
+                 label_all_tokens: bool = False) -> tuple[Instances, Sentences]:
+    """Encode a tagging file (see the module docstring); every tag must be in ``label2id``."""
+    rows = (read_conll if file_format == "conll" else read_tsv_sentences)(path, with_labels)
+    words, gold, ids = [], [] if with_labels else None, [] if with_labels else None
+    for line, sentence, tags in rows:
         words.append(sentence)
         if with_labels:
-            tags = row[columns["label"]].split()
-            if len(tags) != len(sentence):
-                raise DataError(f"{len(sentence)} characters in text_a but {len(tags)} tags in label "
-                                "(one space-separated tag per space-separated character)", path, line)
             unknown = [t for t in tags if t not in label2id]
             if unknown:
                 raise DataError(f"tag {unknown[0]!r} is not in --label2id_path (known: {', '.join(label2id)})", path, line)
             gold.append(tags)
             ids.append([label2id[t] for t in tags])
-    data, owner = encode_sentences(tokenizer, words, ids, seq_length, closing_sep)
+    continuation = continuation_ids(label2id) if label_all_tokens and with_labels else None
+    data, owner = encode_sentences(tokenizer, words, ids, seq_length, closing_sep, continuation)
     return data, Sentences(words, gold, owner)
 
 
@@ -232,6 +295,15 @@ def sentence_tags(predictions: list[Prediction], data: Instances, sentences: Sen
     return out
 
 
+PREDICTION_COLUMN = "pred_label"  # UER-py's run_ner_infer.py header
+
+
+def format_predicted_tags(tags: Sequence[Sequence[str]]) -> str:
+    """The NER prediction file's text, as UER-py's run_ner_infer.py writes it: a ``pred_label`` header, then one
+    line per sentence with one tag per input character, separated by spaces."""
+    return PREDICTION_COLUMN + "\n" + "".join(" ".join(sentence) + "\n" for sentence in tags)
+
+
 def ner_metric(sentences: Sentences, id2label: Sequence[str]):
     """Metric for an EvalSet of a labelled tagging file: entity P/R/F1 (primary score ``f1``)."""
 
@@ -310,7 +382,8 @@ to the first). A sentence longer than --seq_length is predicted in consecutive w
 
 Metric: entity-level precision/recall/F1, overall and per type, exactly as seqeval's default (CoNLL) mode:
 an entity is a chunk of B-X I-X ... tags, and an I-X that does not continue an X entity starts a new one.
---crf_target: CRF log-likelihood training and Viterbi decoding. --bio_constraints: decoding never outputs
+English CoNLL-2003 files: --file_format conll --tokenizer bert (word-level tags on each word's first piece;
+--label_all_tokens labels every piece). --crf_target: CRF log-likelihood training and Viterbi decoding. --bio_constraints: decoding never outputs
 an I-X that does not follow B-X or I-X (with or without CRF). The best model on dev F1 is kept.
 """
     infer_doc = r"""Tag a file with a model fine-tuned by run_ner.py.
@@ -320,7 +393,7 @@ an I-X that does not follow B-X or I-X (with or without CRF). The best model on 
         --prediction_path datasets/msra_ner/prediction.tsv --label2id_path datasets/msra_ner/label2id.json \
         --embedding word_pos_seg --encoder transformer --mask fully_visible
 
-Reads ``text_a`` (space-separated characters) by column name; writes a TSV with a ``label`` column: one
+Reads ``text_a`` (space-separated characters) by column name; writes a TSV with UER-py's ``pred_label`` column: one
 tag per input character, separated by spaces (long sentences are predicted in windows and joined). A model
 trained with --crf_target is recognised from its file (its ``crf.*`` weights) and decoded by Viterbi.
 """
@@ -328,6 +401,15 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
         add_tagging_options(parser)
+        if mode != "serve":
+            parser.add_argument("--file_format", choices=FILE_FORMATS, default="tsv",
+                                help="tsv: UER-py's text_a/label TSV; conll: CoNLL-2003 (a token per line, its tag in "
+                                     "the last column, a blank line between sentences), usually with --tokenizer bert.")
+        if mode == "train":
+            parser.add_argument("--label_all_tokens", action="store_true",
+                                help="Train every piece of a word on its tag (B-X as I-X after the first piece), not "
+                                     "only the first; the metric stays word-level.")
+            add_adversarial_options(parser)
 
     def __init__(self, args: argparse.Namespace, tokenizer: Tokenizer) -> None:
         super().__init__(args, tokenizer)
@@ -336,7 +418,8 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
 
     def read(self, path: str, with_labels: bool = True) -> tuple[Instances, Sentences]:
         return read_tagging(path, self.tokenizer, self.args.seq_length, self.label2id, with_labels=with_labels,
-                            closing_sep=self.closing_sep)
+                            closing_sep=self.closing_sep, file_format=self.args.file_format,
+                            label_all_tokens=getattr(self.args, "label_all_tokens", False))
 
     def eval_set(self, name: str, path: str) -> EvalSet:
         data, sentences = self.read(path)
@@ -365,7 +448,7 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
         self.args.crf_target = self.args.crf_target or "crf.transitions" in state  # a CRF model decodes by Viterbi
         model = self.build_model(pretrained=False)
         load_model_weights(model, path, strict_prefixes=("",), state=state)
-        return model
+        return self.inference_model(model)
 
     def read_inference(self, path: str) -> InferenceData:
         data, sentences = self.read(path, with_labels=False)
@@ -373,7 +456,11 @@ trained with --crf_target is recognised from its file (its ``crf.*`` weights) an
 
     def write_predictions(self, path: str, predictions: list[Prediction], data: InferenceData) -> str:
         tags = sentence_tags(predictions, data.instances, data.source, self.id2label)
-        atomic_write_text(path, "label\n" + "".join(" ".join(t) + "\n" for t in tags))
+        if self.args.file_format == "conll":
+            atomic_write_text(path, "\n".join("".join(f"{w}\t{t}\n" for w, t in zip(words, sentence_tags_))
+                                              for words, sentence_tags_ in zip(data.source.words, tags)))
+        else:
+            atomic_write_text(path, format_predicted_tags(tags))
         return f"tagged {len(data.source.words)} sentences of {self.args.test_path} into {path}"
 
     def service(self, device, max_batch_size: int):

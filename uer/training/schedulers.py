@@ -4,7 +4,7 @@ Every schedule is a pure function ``factor(step)`` (step 0 is the first optimise
 ``LambdaLR``, so the scheduler state in a ``.trainer`` file is just the step count and resuming is exact.
 ``warmup_steps = int(total_steps * --warmup)``; ``decay_steps = int(total_steps * --lr_decay)`` (tri_stage).
 
-The formulas are UER-py's (``uer/utils/optimizers.py`` of its later versions, themselves HF's
+The formulas are UER-py's (``uer/training/optimizers.py`` of its later versions, themselves HF's
 ``get_scheduler`` ones), with one deliberate difference kept from this project's first schedule: a linear
 warm-up gives step ``s`` the factor ``(s + 1) / warmup_steps`` instead of ``s / warmup_steps``, so the first
 step already learns (UER-py's first step has learning rate 0 and is wasted) and the last warm-up step reaches

@@ -1,6 +1,6 @@
 """Optimisers (``--optimizer adamw|adafactor``, UER-py's names) and the linear warm-up schedule.
 
-Schedules by name are in :mod:`uer.utils.schedulers`.
+Schedules by name are in :mod:`uer.training.schedulers`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from uer.utils.schedulers import schedule_factor
+from uer.training.schedulers import schedule_factor
 
 OPTIMIZERS = ("adamw", "adafactor")
 

@@ -1,5 +1,5 @@
 """The pre-training loop: accumulation, the global loss normalisation, reporting, checkpoints, exact resume.
-Devices, DDP, AMP, seeding, the optimiser and its step are the engine's (uer/engine.py), shared with
+Devices, DDP, AMP, seeding, the optimiser and its step are the engine's (uer/training/engine.py), shared with
 fine-tuning.
 
 One loop serves every objective: targets report ``(loss_sum, correct, count)`` and the loop divides
@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping
@@ -18,17 +20,18 @@ from typing import Any, Iterator, Mapping
 import torch
 from torch import nn
 
-from uer.engine import Engine, OptimConfig, pretrain_report_line
-from uer.errors import UsageError
+from uer.training.engine import Engine, OptimConfig, pretrain_report_line
+from uer.errors import DataError, UsageError, UserError
 from uer.model_saver import atomic_write, save_model, unwrap
-from uer.utils.checkpoints import KEEP_TRAINER_STATE, prune_checkpoints
+from uer.training.checkpoints import KEEP_TRAINER_STATE, check_no_later_checkpoints, prune_checkpoints
 from uer.utils.distributed import DistContext, all_reduce_sum
 from uer.utils.progress import Progress
-from uer.utils.resume import check_resume
+from uer.training.resume import check_resume
 
 logger = logging.getLogger(__name__)
 
 TRAINER_STATE_SUFFIX = ".trainer"
+TOKEN_ID_KEYS = ("src", "mlm_labels", "lm_labels", "lm_backward_labels")  # batch tensors of vocabulary ids
 # objectives that predict tokens: their validation also reports perplexity, exp(mean loss per token)
 PERPLEXITY_TARGETS = ("mlm", "lm", "bilm")
 
@@ -73,7 +76,7 @@ class Trainer:
         if (dev_batches is None) != (cfg.validation_steps is None):
             raise UsageError("--dev_dataset_path and --validation_steps go together")
         # What else defines the run (model config, dataset, loader options): saved in checkpoints, compared
-        # on resume (uer.utils.resume).
+        # on resume (uer.training.resume).
         self.run_identity = dict(run_identity or {})
         self.ctx = ctx
         self.batches = batches
@@ -82,6 +85,9 @@ class Trainer:
         self.engine.build_optimization(cfg.total_steps)
         self.model = self.engine.model
         self.step = 0
+        self.written_steps: list[int] = []  # checkpoints this run wrote: the only ones pruning may delete
+        word = dict(unwrap(model).named_modules()).get("embedding.word.embedding")
+        self.vocab_size = word.num_embeddings if isinstance(word, nn.Embedding) else None
 
     # the engine's optimiser, schedule and loss scaler, under the names the checkpoint code uses
     @property
@@ -106,8 +112,10 @@ class Trainer:
         --keep_trainer_state none); then older checkpoints and sidecars the options do not keep are deleted."""
         path = self.checkpoint_path(self.step)
         save_model(self.model, path)
+        self.written_steps.append(self.step)
         if self.cfg.keep_trainer_state == "none":
-            prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, "none")
+            prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, "none",
+                              self.written_steps)
             return path
         state = {
             "step": self.step,
@@ -121,7 +129,8 @@ class Trainer:
             "run": self.run_identity,
         }
         atomic_write(path + TRAINER_STATE_SUFFIX, lambda tmp: torch.save(state, tmp))
-        prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, self.cfg.keep_trainer_state)
+        prune_checkpoints(self.cfg.output_model_path, self.step, self.cfg.save_total_limit, self.cfg.keep_trainer_state,
+                          self.written_steps)
         return path
 
     def load_trainer_state(self, checkpoint_path: str) -> None:
@@ -130,8 +139,19 @@ class Trainer:
         if not os.path.isfile(sidecar):
             raise FileNotFoundError(f"--resume_from {checkpoint_path}: no trainer state {sidecar} next to it "
                                     "(only checkpoints written by this pretrain.py can be resumed)")
-        state = torch.load(sidecar, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(sidecar, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            found = re.search(r"(Unsupported global: GLOBAL \S+|Unsupported class \S+|Unsupported operand \d+)", str(err))
+            raise UserError(f"refused: the trainer state holds pickled data other than tensors and numbers "
+                            f"({found.group(1) if found else 'not a state'}), which could run code when loaded; "
+                            "only .trainer files written by pretrain.py can be resumed", sidecar) from None
+        except (RuntimeError, EOFError, ValueError) as err:
+            raise UserError(f"not a readable trainer state (truncated or damaged: {str(err).splitlines()[0][:200]})",
+                            sidecar) from None
         notices = check_resume(state, asdict(self.cfg), self.run_identity, self.ctx.world_size, checkpoint_path)
+        check_no_later_checkpoints(self.cfg.output_model_path, int(state["step"]), self.cfg.total_steps,
+                                   self.cfg.save_checkpoint_steps)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.cfg.total_steps != state["train_config"]["total_steps"]:
@@ -182,7 +202,7 @@ class Trainer:
         cfg, ctx, engine = self.cfg, self.ctx, self.engine
         while self.step < cfg.total_steps:
             engine.seed_step(self.step)
-            micro = [engine.to_device(next(stream)) for _ in range(cfg.accumulation_steps)]
+            micro = [engine.to_device(self._checked(next(stream))) for _ in range(cfg.accumulation_steps)]
             names = target.names
             local_counts = torch.tensor([[target.counts(b)[n] for n in names] for b in micro],
                                         dtype=torch.float64).sum(0)
@@ -209,9 +229,22 @@ class Trainer:
             if cfg.validation_steps is not None and self.step % cfg.validation_steps == 0:
                 self.validate()
             if ctx.is_main and (self.step % cfg.save_checkpoint_steps == 0 or self.step == cfg.total_steps):
+                engine.check_finite()  # never save a model trained through a NaN loss
                 path = self.save_checkpoint()
                 logger.info("saved checkpoint %s", path)
 
+    def _checked(self, batch: dict) -> dict:
+        """Token ids outside the vocabulary (a damaged dataset read with --no_verify_dataset) are one line, not
+        an IndexError deep in the embedding; a max over the CPU batch costs next to nothing."""
+        if self.vocab_size is None:
+            return batch
+        for key in TOKEN_ID_KEYS:
+            ids = batch.get(key)
+            if ids is not None and ids.numel() and int(ids.max()) >= self.vocab_size:
+                raise DataError(f"the dataset holds token id {int(ids.max())} ({key}, step {self.step + 1}), outside "
+                                f"the vocabulary of {self.vocab_size} tokens: the file is damaged (run without "
+                                "--no_verify_dataset to find the damaged array) or was built with another vocabulary")
+        return batch
     def validate(self) -> dict[str, float]:
         """One pass over the dev dataset (each rank its share, no dropout, no gradients): per objective the
         mean loss, the accuracy and, for token predictions, the perplexity; logged as one line and written to

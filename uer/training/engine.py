@@ -1,4 +1,4 @@
-"""The training engine both loops use: the pre-training loop (uer/trainer.py) and the fine-tuning loop
+"""The training engine both loops use: the pre-training loop (uer/training/pretrain_loop.py) and the fine-tuning loop
 (uer/finetune/loop.py) differ in what a step computes and when they evaluate or save, not in how a model is
 placed, wrapped, seeded, scaled and stepped. Everything of the second kind lives here, once:
 
@@ -14,20 +14,19 @@ stopping) belong in these few places: the two builders, :meth:`Engine.step` and 
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, ContextManager
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from uer.errors import UsageError
-from uer.utils import optimizers
+from uer.errors import TrainingDivergedError, UsageError
+from uer.training import optimizers
 from uer.utils.distributed import DistContext
-from uer.utils.schedulers import adam_bias_correction_undone, schedule_factor, str2scheduler
+from uer.training.schedulers import adam_bias_correction_undone, schedule_factor, str2scheduler
 from uer.utils.tensorboard import ScalarWriter
 
 logger = logging.getLogger(__name__)
@@ -49,14 +48,16 @@ class OptimConfig:
     beta2: float = 0.999
     weight_decay: float = 0.01
     seed: int = 7
-    fp16: bool = False
+    fp16: bool = False              # --fp16 (UER-py's flag) and --bf16 (HF's): see autocast_dtype
+    bf16: bool = False
     fp16_opt_level: str = "O1"
     adam_bias_correction: bool = True
     optimizer: str = "adamw"        # --optimizer: adamw | adafactor
-    scheduler: str = "linear"       # --scheduler (uer.utils.schedulers)
+    scheduler: str = "linear"       # --scheduler (uer.training.schedulers)
     lr_decay: float = 0.5           # tri_stage: fraction of the steps in the final decay
     num_cycles: int = 1             # cosine_with_restarts: cosine cycles
     max_grad_norm: float | None = None  # clip the gradients' total norm to this (None: no clipping)
+    adam_epsilon: float = 1e-6      # AdamW's epsilon (UER-py's 1e-6; HF's run_glue: 1e-8)
     tensorboard_dir: str | None = None  # not optimisation, but read by the engine's report in both loops
 
     def __post_init__(self) -> None:
@@ -66,30 +67,59 @@ class OptimConfig:
             raise UsageError(f"--optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, got {self.optimizer!r}")
         if self.scheduler not in str2scheduler:
             raise UsageError(f"--scheduler must be one of {', '.join(str2scheduler)}, got {self.scheduler!r}")
+        if not self.adam_epsilon > 0:
+            raise UsageError(f"--adam_epsilon must be positive, got {self.adam_epsilon}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise UsageError(f"--max_grad_norm must be positive, got {self.max_grad_norm}")
 
 
-def optim_options_from_args(args: argparse.Namespace) -> dict:
-    """The :class:`OptimConfig` fields the command line sets (same names as the options), for building a
-    TrainConfig or FinetuneConfig; fields without an option (``adam_bias_correction``) keep their defaults."""
-    from uer.opts import check_optimizer_choice_options
-
-    check_optimizer_choice_options(args)
-    return {f.name: getattr(args, f.name) for f in fields(OptimConfig) if hasattr(args, f.name)}
+def cpu_has_bf16_matmul() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX-512 BF16 or AMX): there bf16 autocast is
+    ~2.5x the float32 matrix throughput; without them torch emulates bf16 and autocast is slower than float32."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def autocast_dtype(cfg: OptimConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for --fp16 on this device, or None for full float32.
+    """The autocast dtype of ``--fp16`` / ``--bf16`` on this device, or None for full float32; the one place
+    that decides it (pre-training, fine-tuning and their evaluation).
 
-    On CUDA: float16 with loss scaling. On CPU there is no float16 autocast worth having: bfloat16
-    (which needs no loss scaling) is used instead, and said so in the log.
+    - CUDA with bfloat16 (Ampere and later): bfloat16, no loss scaling (same speed as float16, float32's range);
+      CUDA without: float16 with dynamic loss scaling for ``--fp16``, and ``--bf16`` is refused.
+    - CPU: bfloat16 (CPUs have no float16 autocast worth having). Where the CPU lacks bf16 matrix instructions
+      it still runs as asked but says it will be slower than float32 (:meth:`Engine.__init__` logs it).
+    - ``--fp16_opt_level O0`` keeps float32 (Apex's meaning); other devices are refused.
     """
-    if not cfg.fp16 or cfg.fp16_opt_level == "O0":
+    if not (cfg.fp16 or cfg.bf16) or (cfg.fp16 and not cfg.bf16 and cfg.fp16_opt_level == "O0"):
         return None
     if device.type == "cuda":
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return torch.bfloat16
+        if cfg.bf16:
+            raise UsageError(f"--bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
+                             "use --fp16 (float16 with loss scaling)")
         return torch.float16
-    return torch.bfloat16
+    if device.type == "cpu":
+        return torch.bfloat16
+    raise UsageError(f"--fp16/--bf16: no mixed precision on device type {device.type!r} (cpu or cuda)")
+
+
+def precision_note(cfg: OptimConfig, device: torch.device, dtype: torch.dtype | None) -> str | None:
+    """The one log line saying what ``--fp16`` / ``--bf16`` does on this device (None without the flags)."""
+    flag = "--bf16" if cfg.bf16 else "--fp16"
+    if not (cfg.fp16 or cfg.bf16):
+        return None
+    if dtype is None:
+        return f"{flag} with --fp16_opt_level O0: training stays in float32"
+    if dtype == torch.float16:
+        return (f"{flag}: autocast to float16 with dynamic loss scaling (this GPU has no bfloat16; opt level "
+                f"{cfg.fp16_opt_level} maps to native AMP, float32 master weights)")
+    where = "CPU" if device.type == "cpu" else "GPU"
+    note = (f"{flag} on {where}: autocast to bfloat16, float32 master weights, layer norms, softmax and losses; "
+            "no loss scaling")
+    if device.type == "cpu" and not cpu_has_bf16_matmul():
+        note += (" -- this CPU has no bfloat16 matrix instructions (AVX-512 BF16 / AMX): expect it to be slower "
+                 "than float32; drop the flag here")
+    return note
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> ContextManager:
@@ -101,7 +131,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
     """The optimiser of a run (``--optimizer``: fused AdamW or Adafactor), weight decay on matrices only, tied
     weights once."""
     return optimizers.build_optimizer(model, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay,
-                                      name=cfg.optimizer)
+                                      eps=cfg.adam_epsilon, name=cfg.optimizer)
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
@@ -117,7 +147,7 @@ def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
     book_review). Short fine-tuning runs are tuned for that (UER-py's learning rates), so this gives the same
     update up to where epsilon enters.
 
-    The formulas are in uer.utils.schedulers; the bias correction is undone for AdamW only (Adafactor has no
+    The formulas are in uer.training.schedulers; the bias correction is undone for AdamW only (Adafactor has no
     first moment to correct).
     """
     nominal = schedule_factor(cfg.scheduler, total_steps, cfg.warmup, cfg.learning_rate, cfg.lr_decay,
@@ -144,14 +174,9 @@ class Engine:
         self.model = model.to(ctx.device)
         self.amp_dtype = autocast_dtype(cfg, ctx.device)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp_dtype == torch.float16)
-        if cfg.fp16 and ctx.is_main:
-            if self.amp_dtype is None:
-                logger.info("--fp16 with --fp16_opt_level O0: training stays in float32")
-            elif ctx.device.type == "cpu":
-                logger.info("--fp16 on CPU: autocast to bfloat16 (CPUs have no float16 autocast); no loss scaling")
-            else:
-                logger.info("--fp16: autocast to float16 with dynamic loss scaling (opt level %s maps to native AMP, "
-                            "float32 master weights)", cfg.fp16_opt_level)
+        note = precision_note(cfg, ctx.device, self.amp_dtype)
+        if note and ctx.is_main:
+            (logger.warning if "slower" in note else logger.info)(note)
         self.ddp = None
         if ctx.distributed:
             self.ddp = DistributedDataParallel(self.model,
@@ -164,6 +189,9 @@ class Engine:
         # the gradient norm is measured when it is clipped or written to TensorBoard (one pass over the grads)
         self.measure_grad_norm = cfg.max_grad_norm is not None or cfg.tensorboard_dir is not None
         self._grad_norms: list[torch.Tensor] = []  # since the last report, kept on the device (no sync)
+        self._step = 0  # 0-based optimiser step being computed (seed_step)
+        # first step whose loss was not finite (-1: none); on a GPU kept on the device, read at reports and saves
+        self._first_nonfinite: torch.Tensor | None = None
 
     def build_optimization(self, total_steps: int) -> None:
         """A fresh optimiser and schedule for a run of ``total_steps`` optimiser steps."""
@@ -181,6 +209,7 @@ class Engine:
         # Dropout draws are a function of (seed, step, rank): a resumed run draws exactly what an
         # uninterrupted one would, on every rank, without carrying each rank's generator state around.
         torch.manual_seed(self.cfg.seed * 1_000_003 + step * 1009 + self.ctx.rank)
+        self._step = step
 
     def to_device(self, batch: dict) -> dict:
         return {k: v.to(self.ctx.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -193,7 +222,28 @@ class Engine:
         return contextlib.nullcontext() if (self.ddp is None or last) else self.ddp.no_sync()
 
     def backward(self, loss: torch.Tensor) -> None:
+        self._watch_loss(loss)
         self.scaler.scale(loss).backward()
+
+    def _watch_loss(self, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss is NaN or infinite. On the CPU the check costs nothing and the
+        run stops at once; on a GPU it stays on the device (no sync per step) until :meth:`check_finite`."""
+        bad = ~torch.isfinite(loss.detach())
+        if not defer_finite_check(loss.device):
+            if bool(bad):
+                raise diverged(self._step + 1, self.learning_rate(self._step) if self._factor else None)
+            return
+        step = torch.full((), self._step + 1, device=loss.device, dtype=torch.long)
+        first = self._first_nonfinite if self._first_nonfinite is not None else torch.full_like(step, -1)
+        self._first_nonfinite = torch.where((first < 0) & bad, step, first)
+
+    def check_finite(self) -> None:
+        """Stop with one line if a loss since the start was not finite (called at reports and before saves:
+        a non-finite model is never saved)."""
+        if self._first_nonfinite is not None:
+            step = int(self._first_nonfinite.item())
+            if step > 0:
+                raise diverged(step, self.learning_rate(step - 1) if self._factor else None)
 
     def step(self) -> None:
         """The optimiser step on the accumulated gradients (clipped to ``--max_grad_norm`` after unscaling),
@@ -215,6 +265,7 @@ class Engine:
         scalars (``--tensorboard_dir``) with the mean gradient norm of the steps since the last report and,
         under float16, the loss scale. The line shows the gradient norm only with ``--max_grad_norm``, so
         default report lines stay as they are."""
+        self.check_finite()
         scalars = dict(scalars)
         if self._grad_norms:
             norms = torch.stack(self._grad_norms).double()
@@ -236,6 +287,18 @@ class Engine:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def defer_finite_check(device: torch.device) -> bool:
+    """Whether reading a loss's finiteness would stall the device (a GPU: yes, the check waits for reports)."""
+    return device.type != "cpu"
+
+
+def diverged(step: int, learning_rate: float | None) -> TrainingDivergedError:
+    rate = f" (learning rate {learning_rate:.2e})" if learning_rate is not None else ""
+    return TrainingDivergedError(
+        f"training stopped: the loss is NaN or infinite at optimiser step {step}{rate}; nothing from this step on "
+        "was saved. Lower --learning_rate, set --max_grad_norm 1.0, or check the pre-trained model and the data")
 
 
 # keys of a report that place it (x axis, ETA) rather than measure training: not written as scalars
