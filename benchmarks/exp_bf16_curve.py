@@ -89,7 +89,7 @@ def main() -> None:
                          "--vocab_path", vocab, "--config_path", "models/bert/tiny_config.json", "--train_path",
                          str(train), "--dev_path", str(dev), "--test_path", str(test), "--output_model_path",
                          str(work / f"classifier_{name}.bin"), "--epochs_num", "2", "--batch_size", "64",
-                         "--learning_rate", "1e-3", "--seq_length", "128", "--seed", "7")
+                         "--learning_rate", "1e-4", "--seq_length", "128", "--seed", "7")
              for name in ("fp32", "bf16")}
     for name, proc in tunes.items():
         found = ACC.search(finish(proc))

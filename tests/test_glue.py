@@ -85,7 +85,7 @@ def hf_logits(folder: Path, path: Path, a: str, b: str | None, max_length: int) 
 
 def our_logits(folder: Path, task: str, data_dir: Path, max_length: int) -> np.ndarray:
     """Our model as the run wrote it (uer_model.bin), on the dev file."""
-    from uer.cli.finetune import build_parser
+    from uer.finetune.commands import build_train_parser as build_parser
     from uer.config import parse_args_with_config
     from uer.finetune.tasks.glue import GlueTask
     from uer.model_loader import load_model_weights
@@ -292,7 +292,7 @@ def test_metrics_equal_scikit_learn_and_scipy() -> None:
 def test_uer_scripts_switch_to_hf_optimizer_with_a_flag() -> None:
     """run_classifier.py keeps UER-py's Adam without bias correction (epsilon 1e-6); --adam_bias_correction
     --adam_epsilon 1e-8 gives HF's; the glue task has HF's by default."""
-    from uer.cli.finetune import build_parser
+    from uer.finetune.commands import build_train_parser as build_parser
     from uer.config import parse_args_with_config
     from uer.finetune.builders import finetune_config_from_args
     from uer.finetune.tasks import get_task

@@ -21,6 +21,10 @@ PARSERS = ["uer.cli.pretrain"] + [f"finetune:{name}" for name in task_names()] +
 def _parser(module: str) -> argparse.ArgumentParser:
     if module.startswith(("finetune:", "infer:")):
         command, name = module.split(":")
+        if command == "finetune":
+            from uer.finetune.commands import build_train_parser
+
+            return build_train_parser(get_task(name))
         return importlib.import_module(f"uer.cli.{command}").build_parser(get_task(name))
     mod = importlib.import_module(module)
     return mod.build_parser("generate.py") if module == "uer.generation" else mod.build_parser()

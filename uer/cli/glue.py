@@ -131,7 +131,7 @@ def task_argv(args: argparse.Namespace) -> list[str]:
 
 @entry_point(PROG)
 def main(argv: Sequence[str] | None = None) -> None:
-    from uer.cli.finetune import train
+    from uer.finetune.commands import train
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

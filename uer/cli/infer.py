@@ -17,7 +17,8 @@ from uer import model_meta, opts
 from uer.api import resolve_device
 from uer.cli.common import start_inference
 from uer.errors import UsageError, entry_point
-from uer.finetune.tasks import INFER, Task, get_task, overview, str2task, task_from_argv, task_names
+from uer.finetune.tasks import (INFER, Task, get_task, overview, same_model_tasks, str2task, task_from_argv,
+                               task_names)
 from uer.text.tokenizers import tokenizer_from_args
 from uer.utils.io import check_output_path
 
@@ -56,12 +57,6 @@ def infer(argv: Sequence[str], name: str, prog: str, generic: bool = False) -> N
     tokenizer = tokenizer_from_args(args)
     model_meta.check_vocabulary(record, tokenizer.vocab, args.load_model_path)
     task(args, tokenizer).predict_file(device)
-
-
-def same_model_tasks(task: type[Task]) -> list[str]:
-    """The tasks whose models ``task`` reads: itself, its subclasses and bases (dbqa's model is a classifier's)."""
-    return [name for name in task_names()
-            if issubclass(get_task(name), task) or issubclass(task, get_task(name)) and get_task(name) is not Task]
 
 
 def _outputs_of(parser: argparse.ArgumentParser, task: type[Task], argv: Sequence[str]) -> dict[str, str]:

@@ -22,11 +22,10 @@ import sys
 from typing import Sequence
 
 from uer import model_meta, opts
-from uer.cli.infer import same_model_tasks
 from uer.api import resolve_device
 from uer.config import parse_args_with_config
 from uer.errors import UsageError, entry_point
-from uer.finetune.tasks import SERVE, Task, get_task, task_from_argv, task_names
+from uer.finetune.tasks import SERVE, Task, get_task, same_model_tasks, task_from_argv, task_names
 from uer.serving.app import create_app
 from uer.serving.server import (add_server_options, announce, batcher_from_args, bind, check_server_options, serve,
                                 limits_from_args, set_threads, url_of)

@@ -54,6 +54,12 @@ def get_task(name: str) -> type[Task]:
     return str2task[name]
 
 
+def same_model_tasks(task: type[Task]) -> list[str]:
+    """The tasks whose models ``task`` reads: itself, its subclasses and bases (dbqa's model is a classifier's)."""
+    return [name for name in task_names()
+            if issubclass(get_task(name), task) or issubclass(task, get_task(name)) and get_task(name) is not Task]
+
+
 def task_from_argv(argv: Sequence[str]) -> str | None:
     """``--task`` of a command line, before the full parse (a task's options depend on it)."""
     pre = argparse.ArgumentParser(add_help=False)
@@ -86,4 +92,4 @@ from uer.finetune.tasks import siamese  # noqa: E402,F401
 from uer.finetune.tasks import prompt  # noqa: E402,F401
 
 __all__ = ["ENTRY_POINT_GROUP", "INFER", "SERVE", "TRAIN", "InferenceData", "Task", "TrainingData", "get_task",
-           "load_plugins", "overview", "register_task", "str2task", "task_from_argv", "task_names"]
+           "load_plugins", "overview", "register_task", "same_model_tasks", "str2task", "task_from_argv", "task_names"]
