@@ -165,8 +165,10 @@ def main() -> None:
 
     def data_distillation() -> tuple[float, float]:
         started = time.perf_counter()
-        run("scripts/augment_data.py", "--input_path", str(work / "train.tsv"), "--output_path",
-            str(work / "aug.tsv"), "--aug_times", str(args.aug_times), "--seed", str(args.seed), log=work / "log.txt")
+        if not (args.reuse_teacher and (work / "aug.tsv").exists()):  # the same seed gives the same file
+            run("scripts/augment_data.py", "--input_path", str(work / "train.tsv"), "--output_path",
+                str(work / "aug.tsv"), "--aug_times", str(args.aug_times), "--seed", str(args.seed),
+                log=work / "log.txt")
         run("inference/run_classifier_infer.py", "--threads", "1", "--load_model_path", str(work / "teacher.bin"),
             "--vocab_path", str(VOCAB), "--config_path", teacher_cfg, "--test_path", str(work / "aug.tsv"),
             "--prediction_path", str(work / "aug_teacher.tsv"), "--labels_num", "2", "--output_logits",
