@@ -107,6 +107,10 @@ class PretrainBatches:
         self.accumulation_steps = accumulation_steps
         self._window: tuple[int, np.ndarray, np.ndarray] | None = None  # (w, group order, sorted positions)
         self.n = len(dataset)
+        # a window spans at most one epoch's worth of steps (module doc): copies of one instance from several
+        # epochs would otherwise be sorted next to each other into the same batches
+        self.bucket_window = max(1, min(self.bucket_window,
+                                        self.n // (accumulation_steps * batch_size * world_size)))
         self.kind = dataset.target
         # How instances become batches is declared by the kind's instance builder.
         self.layout = str2instances[dataset.target].batch_layout
