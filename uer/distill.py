@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from uer.utils.ranges import finite_positive_float, non_negative_float, non_negative_int

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Mapping
 
 from uer.errors import UserError
 from uer.utils.ranges import dropout_probability, positive_int

@@ -13,7 +13,7 @@ import argparse
 from uer import names
 from uer.text.segment import SEGMENTERS
 from uer.text.tokenizers import parse_bool, str2tokenizer
-from uer.utils.ranges import adam_beta, dropout_probability, finite_positive_float, float_range, fraction, non_negative_float, non_negative_int, positive_int, probability, seed_int, sequence_length
+from uer.utils.ranges import adam_beta, finite_positive_float, float_range, fraction, non_negative_float, non_negative_int, positive_int, probability, seed_int, sequence_length
 
 
 def add_config_flags(group, flag_group: str) -> None:

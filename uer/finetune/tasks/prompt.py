@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -269,7 +267,6 @@ Writes a TSV with a header: ``label`` (the answer_words key), then ``logits`` (-
 
     def build_model(self, pretrained: bool) -> nn.Module:
         from uer.config import model_config_from_args
-        from uer.finetune.builders import load_pretrained
         from uer.model_builder import build_model
 
         args = self.args
