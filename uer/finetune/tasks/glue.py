@@ -338,7 +338,7 @@ def write_hf_folder(model: GlueClassifier, folder: str, spec: GlueSpec, task_nam
 class GlueTask(Task):
     name = "glue"
     summary = "GLUE's nine tasks from their own files, HF's recipe and metrics, HF folders in and out (run_glue.py)"
-    # run_glue.py is not this task's UER-style command but HF's flags mapped onto it (uer/cli/glue.py)
+    # run_glue.py is not this task's UER-style command but HF's flags mapped onto it (uer/finetune/glue_args.py, uer.cli.finetune.run_glue)
     train_doc = r"""Fine-tune and evaluate on a GLUE task, as HuggingFace's run_glue.py (whose flags run_glue.py takes).
 
     uer-finetune --task glue --glue_task mrpc --data_dir glue/MRPC --pretrained_model_path all-MiniLM-L6-v2/ \

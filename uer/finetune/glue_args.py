@@ -1,4 +1,5 @@
-r"""run_glue.py: HuggingFace's run_glue command line, run by the GLUE task (uer/finetune/tasks/glue.py).
+r"""run_glue.py's flags: HuggingFace's run_glue command line, mapped onto the glue task's (uer/finetune/tasks/glue.py);
+the command is ``uer.cli.finetune.run_glue``.
 
     python3 run_glue.py --model_type BERT --model_name_or_path all-MiniLM-L6-v2/ --task_name MRPC --do_train \
         --do_eval --data_dir glue/MRPC/ --max_seq_length 128 --learning_rate 2e-5 --num_train_epochs 1.0 \
@@ -14,14 +15,10 @@ the memory of the whole batch).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from typing import Sequence
 
-from uer.errors import UsageError, entry_point
+from uer.errors import UsageError
 
 PROG = "run_glue.py"
-TASK = "glue"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,19 +123,3 @@ def task_argv(args: argparse.Namespace) -> list[str]:
     if args.threads is not None:
         argv += ["--threads", str(args.threads)]
     return argv
-
-
-@entry_point(PROG)
-def main(argv: Sequence[str] | None = None) -> None:
-    from uer.cli.finetune import train
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.no_cuda:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before CUDA is initialised: every device check sees none
-    train(task_argv(args), TASK, PROG)
-
-
-if __name__ == "__main__":
-    main()
