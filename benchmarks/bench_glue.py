@@ -8,7 +8,8 @@ correction, epsilon 1e-8, no weight decay), no warm-up, linear decay, clipping 1
 
     ours: python3 run_glue.py --model_type bert --model_name_or_path MODEL --task_name sst-2 ...
     HF:   BertForSequenceClassification.from_pretrained(MODEL) + Trainer (DataCollatorWithPadding: dynamic
-          padding, HF's fastest default; HF's run_glue.py itself pads every batch to 128 unless told otherwise)
+          padding, HF's fastest default; HF's run_glue.py itself pads every batch to 128 unless told otherwise);
+          both draw random batches (run_glue.py's default, as HF; --group_by_length buckets by length)
 
 Each side runs in its own child process with the same --threads. Reported: dev accuracy, training time (ours:
 the examples/s of the single report window of the epoch; HF: Trainer's train_runtime), wall time of the whole

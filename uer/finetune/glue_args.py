@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--logging_steps", type=int, default=500, help="Log the training loss every N steps.")
     train.add_argument("--save_steps", type=int, default=0,
                        help="Write --output_dir/checkpoint-N (an HF folder) every N steps; 0: none (HF: 500).")
+    train.add_argument("--group_by_length", action="store_true",
+                       help="Batch instances of similar lengths together (our length bucketing: faster epochs); HF's "
+                            "default, random batches, otherwise.")
     train.add_argument("--no_cuda", action="store_true", help="Train on the CPU even when a GPU is visible.")
     from uer.opts import add_runtime_options
 
@@ -107,6 +110,8 @@ def task_argv(args: argparse.Namespace) -> list[str]:
             "--report_steps", str(args.logging_steps), "--save_steps", str(args.save_steps),
             "--fp16_opt_level", args.fp16_opt_level, "--log_level", args.log_level,
             "--log_file_level", args.log_file_level]
+    if args.group_by_length:
+        argv.append("--length_bucketing")
     for flag in ("do_train", "do_eval", "do_predict", "overwrite_output_dir", "fp16"):
         if getattr(args, flag):
             argv.append(f"--{flag}")

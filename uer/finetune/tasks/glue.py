@@ -357,7 +357,7 @@ on), epsilon 1e-8, no warm-up, linear decay, gradient clipping at 1.0, seed 42.
     # HF's run_glue defaults (TrainingArguments)
     defaults = {"batch_size": 8, "learning_rate": 5e-5, "epochs_num": 3, "warmup": 0.0, "weight_decay": 0.0,
                 "seed": 42, "max_grad_norm": 1.0, "report_steps": 500, "adam_bias_correction": True,
-                "adam_epsilon": 1e-8}
+                "adam_epsilon": 1e-8, "length_bucketing": False}  # HF's random batches (--length_bucketing: ours)
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
