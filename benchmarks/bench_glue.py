@@ -8,7 +8,8 @@ correction, epsilon 1e-8, no weight decay), no warm-up, linear decay, clipping 1
 
     ours: python3 run_glue.py --model_type bert --model_name_or_path MODEL --task_name sst-2 ...
     HF:   BertForSequenceClassification.from_pretrained(MODEL) + Trainer (DataCollatorWithPadding: dynamic
-          padding, HF's fastest default; HF's run_glue.py itself pads every batch to 128 unless told otherwise)
+          padding, HF's fastest default; HF's run_glue.py itself pads every batch to 128 unless told otherwise);
+          both draw random batches (run_glue.py's default, as HF; --group_by_length buckets by length)
 
 Each side runs in its own child process with the same --threads. Reported: dev accuracy, training time (ours:
 the examples/s of the single report window of the epoch; HF: Trainer's train_runtime), wall time of the whole
@@ -77,6 +78,9 @@ def hf_child(model: str, data_dir: str, out: str, threads: int) -> dict:
     return {"acc": acc, "train_seconds": float(metrics["train_runtime"])}
 
 
+GROUP_BY_LENGTH = "--group_by_length" in sys.argv  # ours with length bucketing (passed on to run_glue.py)
+
+
 def ours_child(model: str, data_dir: str, out: str, threads: int) -> dict:
     """Our run_glue.py as a user types it; training time from its one report window."""
     command = [sys.executable, str(ROOT / "run_glue.py"), "--model_type", "bert", "--model_name_or_path", model,
@@ -84,7 +88,8 @@ def ours_child(model: str, data_dir: str, out: str, threads: int) -> dict:
                str(RECIPE["max_seq_length"]), "--learning_rate", str(RECIPE["learning_rate"]), "--num_train_epochs",
                str(RECIPE["epochs"]), "--per_device_train_batch_size", str(RECIPE["batch_size"]),
                "--per_device_eval_batch_size", "32", "--seed", str(RECIPE["seed"]), "--output_dir", out,
-               "--overwrite_output_dir", "--logging_steps", "1000000", "--threads", str(threads)]
+               "--overwrite_output_dir", "--logging_steps", "1000000", "--threads", str(threads)] + \
+        (["--group_by_length"] if GROUP_BY_LENGTH else [])
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     run = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     if run.returncode:
@@ -111,6 +116,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads of each side (1: on a shared machine more threads made HF 4x slower)")
     parser.add_argument("--only", choices=["ours", "hf"], default=None)
+    parser.add_argument("--group_by_length", action="store_true", help="ours: run_glue.py --group_by_length")
     parser.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -138,7 +144,9 @@ def main() -> None:
             start = time.perf_counter()
             env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
             run = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--child", side, model,
-                                  str(data), str(Path(tmp, f"out_{side}"))], capture_output=True, text=True, env=env)
+                                  str(data), str(Path(tmp, f"out_{side}"))]
+                                 + (["--group_by_length"] if args.group_by_length else []),
+                                 capture_output=True, text=True, env=env)
             wall = time.perf_counter() - start
             lines_ = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
             if run.returncode or not lines_:

@@ -306,4 +306,4 @@ def test_uer_scripts_switch_to_hf_optimizer_with_a_flag() -> None:
     glue = parse_args_with_config(build_parser(get_task("glue")), ["--glue_task", "rte", "--data_dir", "x",
                                                                    "--output_dir", "y", "--do_eval"])
     assert (glue.adam_bias_correction, glue.adam_epsilon, glue.warmup, glue.max_grad_norm, glue.batch_size,
-            glue.seed) == (True, 1e-8, 0.0, 1.0, 8, 42)
+            glue.seed, glue.length_bucketing) == (True, 1e-8, 0.0, 1.0, 8, 42, False)

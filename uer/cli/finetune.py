@@ -43,6 +43,19 @@ def task_main(name: str) -> Callable[[Sequence[str] | None], None]:
     return script_main
 
 
+@entry_point("run_glue.py")
+def run_glue(argv: Sequence[str] | None = None) -> None:
+    """run_glue.py: HuggingFace's run_glue flags (uer/finetune/glue_args.py) onto the glue task."""
+    import os
+
+    from uer.finetune.glue_args import build_parser as glue_parser, task_argv
+
+    args = glue_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.no_cuda:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before CUDA is initialised: every device check sees none
+    train(task_argv(args), "glue", "run_glue.py")
+
+
 def __getattr__(attr: str) -> Callable:
     """Console scripts of UER-py's names (pyproject: ``uer-run-ner = "uer.cli.finetune:run_ner"``) resolve
     to the task whose training script has that name."""

@@ -339,7 +339,7 @@ def write_hf_folder(model: GlueClassifier, folder: str, spec: GlueSpec, task_nam
 class GlueTask(Task):
     name = "glue"
     summary = "GLUE's nine tasks from their own files, HF's recipe and metrics, HF folders in and out (run_glue.py)"
-    # run_glue.py is not this task's UER-style command but HF's flags mapped onto it (uer/cli/glue.py)
+    # run_glue.py is not this task's UER-style command but HF's flags mapped onto it (uer/finetune/glue_args.py, uer.cli.finetune.run_glue)
     train_doc = r"""Fine-tune and evaluate on a GLUE task, as HuggingFace's run_glue.py (whose flags run_glue.py takes).
 
     uer-finetune --task glue --glue_task mrpc --data_dir glue/MRPC --pretrained_model_path all-MiniLM-L6-v2/ \
@@ -358,7 +358,7 @@ on), epsilon 1e-8, no warm-up, linear decay, gradient clipping at 1.0, seed 42.
     # HF's run_glue defaults (TrainingArguments)
     defaults = {"batch_size": 8, "learning_rate": 5e-5, "epochs_num": 3, "warmup": 0.0, "weight_decay": 0.0,
                 "seed": 42, "max_grad_norm": 1.0, "report_steps": 500, "adam_bias_correction": True,
-                "adam_epsilon": 1e-8}
+                "adam_epsilon": 1e-8, "length_bucketing": False}  # HF's random batches (--length_bucketing: ours)
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser, mode: str) -> None:
