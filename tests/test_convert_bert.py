@@ -283,7 +283,7 @@ def test_docs_roberta_wwm_ext_large_example_then_serve_with_hf(tmp_path):
                      "--embedding", "word_pos_seg", "--encoder", "transformer", "--mask", "fully_visible", cwd=tmp_path)
     assert "keep their random initialisation: ['output_layer_1" in out.stdout  # only the new head is fresh
     assert (data_dir / "train_features.npy").is_file()
-    fold_models = sorted((tmp_path / "models").glob("classifier_model*fold_0*"))
+    fold_models = sorted((tmp_path / "models").glob("classifier_model*fold_0.bin"))
     assert len(fold_models) == 1, sorted(p.name for p in (tmp_path / "models").iterdir())
 
     run_script("scripts/convert_bert_text_classification_from_uer_to_huggingface.py", "--input_model_path",
