@@ -82,6 +82,10 @@ def _run_rank(worker: Worker, args: argparse.Namespace, ctx: DistContext, node: 
         take_rank0_options(args, ctx)
         check_same_options(options_that_must_agree(args), node, ctx)
         worker(args, ctx)
+        if ctx.distributed:
+            # leave together: a rank that tears its process group down while rank 0 still writes the last
+            # checkpoint can take gloo's threads down with it (an abort at exit under torchrun)
+            torch.distributed.barrier()
     except RuntimeError as err:
         if ctx.distributed and is_timeout(err):
             raise unresponsive_ranks_error(ctx, err) from None
