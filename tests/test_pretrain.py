@@ -125,7 +125,8 @@ def test_a_failing_rank_stops_the_others(workspace):
     argv = common_args(workspace, "static.pt", "fail.bin", "--total_steps", "50", "--batch_size", "4",
                        "--master_ip", f"tcp://127.0.0.1:{free_port()}")
     start = time.monotonic()
-    with pytest.raises(mp.ProcessRaisedException, match="injected failure on rank 1"):
+    # torch reports the first rank it sees fail: rank 1's own error, or rank 0's collective that lost its peer
+    with pytest.raises(mp.ProcessRaisedException, match="injected failure on rank 1|Connection closed by peer"):
         mp.spawn(_rank_worker, args=(argv, str(workspace["root"]), 1), nprocs=2, join=True)
     assert time.monotonic() - start < 120
 
