@@ -60,12 +60,13 @@ def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask:
     Two paths computing the same function (equal to 1e-5 in float32, tested for every mask and encoder):
     ``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on GPU) and the explicit three ops.
     The choice, measured on this project's 2-core AVX-512 CPU with torch 2.13 (benchmarks/RESULTS.md, issue 21):
-    CUDA always SDPA; CPU float32 SDPA (as fast as the explicit ops in training with dropout, 1.1-1.4x faster
-    without gradients); CPU bfloat16 the explicit ops (SDPA's CPU kernels are 1.4-1.8x slower there, training
-    and inference alike). ``mask`` is additive (see :class:`MultiHeadedAttention`); ``is_causal`` only with
+    CUDA always SDPA; CPU float32 without dropout SDPA (1.1-1.4x faster than the explicit ops); CPU float32 with
+    dropout the explicit ops (SDPA's CPU dropout draws one bernoulli per weight, the explicit path uses the
+    cheaper :func:`uer.layers.dropout.dropout`: a BERT-mini training step ~3% faster); CPU bfloat16 the explicit
+    ops (SDPA's CPU kernels are 1.4-1.8x slower there, training and inference alike). ``mask`` is additive (see :class:`MultiHeadedAttention`); ``is_causal`` only with
     ``mask`` None, keys aligned to the queries' end (a cache holds earlier keys).
     """
-    fused = query.is_cuda or query.dtype == torch.float32
+    fused = query.is_cuda or (query.dtype == torch.float32 and dropout_p == 0.0)
     if _forced_path != "auto":
         fused = _forced_path == "fused"
     keys_length, queries_length = key.shape[2], query.shape[2]
