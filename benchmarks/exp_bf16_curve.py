@@ -3,7 +3,7 @@
 
 For each pre-training seed (--pretrain_seeds, pretrain.py's --seed: initial weights, masks, dropout), pre-trains a
 tiny BERT on the CLUECorpusSmall bert dataset (../shared/data) once in float32 and once with --bf16 from the same
-initialisation and batches, both at the same time (two processes, one thread each), and prints the MLM loss curves
+initialisation and batches, two processes at a time, one thread each, and prints the MLM loss curves
 side by side with the relative difference at every report. Then fine-tunes (in float32, same recipe, two runs at a
 time) a book_review classifier from every checkpoint with every fine-tuning seed (--finetune_seeds), and prints the
 test accuracy per (precision, pre-training seed, fine-tuning seed), the mean per precision, and the noise reference
@@ -12,7 +12,7 @@ next to the fp32-vs-bf16 gap: how far apart two float32 pre-training seeds land 
     python3 benchmarks/exp_bf16_curve.py --steps 1000 --pretrain_seeds 1 2 --finetune_seeds 7 8 9 --workdir /tmp/bf16exp
 
 Everything is written under --workdir; nothing in the repository changes. Each run's output is kept there
-(pretrain_<precision>_p<seed>.log, finetune_<precision>_p<seed>_f<seed>.log); a run whose log is complete is not
+(pretrain_<precision>_p<seed>_s<steps>.log, finetune_<precision>_p<seed>_s<steps>_f<seed>.log); a run whose log is complete is not
 repeated, so the experiment can be extended with more seeds (or its tables reprinted) by running it again.
 """
 from __future__ import annotations
@@ -39,13 +39,20 @@ def stamp() -> str:
     return f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load average {load}"
 
 
-def run_together(jobs: list[tuple[list[str], Path]]) -> None:
-    """Runs the (command, log) jobs two at a time, one thread each; a job whose log exists is done already. A log is
-    written as <log>.part and renamed when its command succeeds, so an interrupted run is repeated next time."""
-    todo = [(cmd, log) for cmd, log in jobs if not log.exists()]
-    for first in range(0, len(todo), 2):
-        running = []
-        for cmd, log in todo[first:first + 2]:
+def run_jobs(jobs: list[tuple[list[str], Path, list[Path]]], slots: int = 2) -> None:
+    """Runs the (command, log, needs) jobs `slots` at a time, one thread each, in list order as far as `needs` (the
+    logs of jobs that must finish first) allow, so a slot freed early (bf16 pre-training ends first) takes the next
+    job that can start. A job whose log exists is done already. A log is written as <log>.part and renamed when its
+    command succeeds, so an interrupted run is repeated next time."""
+    pending = [job for job in jobs if not job[1].exists()]
+    running = []
+    while pending or running:
+        while len(running) < slots:
+            ready = next((job for job in pending if all(need.exists() for need in job[2])), None)
+            if ready is None:
+                break
+            pending.remove(ready)
+            cmd, log, _ = ready
             part = log.with_name(log.name + ".part")
             handle = part.open("w", encoding="utf-8")
             env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -53,10 +60,16 @@ def run_together(jobs: list[tuple[list[str], Path]]) -> None:
                                     stderr=subprocess.STDOUT)
             running.append((proc, handle, part, log, time.monotonic()))
             print(f"[{stamp()}] started {log.name}", flush=True)
-        for proc, handle, part, log, began in running:
-            proc.wait()
+        if not running:
+            raise SystemExit(f"jobs wait for logs no job writes: {[str(job[1]) for job in pending]}")
+        time.sleep(1)
+        for entry in [entry for entry in running if entry[0].poll() is not None]:
+            proc, handle, part, log, began = entry
+            running.remove(entry)
             handle.close()
             if proc.returncode != 0:
+                for other in running:
+                    other[0].kill()
                 tail = part.read_text(encoding="utf-8")[-3000:]
                 raise SystemExit(f"{' '.join(proc.args)} failed (log {part}):\n{tail}")
             part.rename(log)
@@ -94,9 +107,9 @@ def main() -> None:
     print(f"[{stamp()}] begin", flush=True)
     vocab = str(SHARED / "models" / "google_zh_vocab.txt")
     dataset = work / "bert.pt"
-    run_together([(["preprocess.py", "--corpus_path", str(SHARED / "corpora" / "CLUECorpusSmall_bert_sampled.txt"),
+    run_jobs([(["preprocess.py", "--corpus_path", str(SHARED / "corpora" / "CLUECorpusSmall_bert_sampled.txt"),
                     "--vocab_path", vocab, "--dataset_path", str(dataset), "--target", "bert", "--seq_length",
-                    str(args.seq_length), "--dup_factor", "5", "--processes_num", "2"], work / "preprocess.log")])
+                    str(args.seq_length), "--dup_factor", "5", "--processes_num", "2"], work / "preprocess.log", [])])
     book = SHARED / "datasets" / "book_review"
     train = subset(book / "train.tsv", work / "train.tsv", args.train_examples)
     dev = subset(book / "dev.tsv", work / "dev.tsv", args.eval_examples)
@@ -111,22 +124,25 @@ def main() -> None:
     def finetune_log(name: str, pseed: int, fseed: int) -> Path:
         return work / f"finetune_{name}_p{pseed}_s{args.steps}_f{fseed}.log"
 
-    # One pre-training seed at a time: its fp32 and bf16 runs side by side, then its fine-tuning runs, so every
-    # finished seed's results are on disk (and reusable) before the next one starts.
+    # Listed seed by seed (its fp32 and bf16 pre-training, then its fine-tuning runs), so the seeds finish in order
+    # and a shorter run keeps whole seeds; a fine-tuning run starts as soon as its checkpoint is written.
+    jobs = []
     for pseed in args.pretrain_seeds:
-        run_together([(["pretrain.py", "--dataset_path", str(dataset), "--vocab_path", vocab, "--config_path", CONFIG,
-                        "--output_model_path", str(work / f"{name}_p{pseed}.bin"), "--total_steps", str(args.steps),
-                        "--save_checkpoint_steps", str(args.steps), "--report_steps", str(args.report_steps),
-                        "--batch_size", str(args.batch_size), "--learning_rate", str(args.learning_rate),
-                        "--target", "bert", "--seed", str(pseed), *flags], pretrain_log(name, pseed))
-                      for name, flags in PRECISIONS.items()])
-        run_together([(["run_classifier.py", "--pretrained_model_path", str(checkpoint(name, pseed)),
-                        "--vocab_path", vocab, "--config_path", CONFIG, "--train_path", str(train), "--dev_path",
-                        str(dev), "--test_path", str(test), "--output_model_path",
-                        str(work / f"classifier_{name}_p{pseed}_f{fseed}.bin"), "--epochs_num", "2",
-                        "--batch_size", "64", "--learning_rate", "1e-4", "--seq_length", "128", "--seed", str(fseed)],
-                       finetune_log(name, pseed, fseed))
-                      for fseed in args.finetune_seeds for name in PRECISIONS])
+        for name, flags in PRECISIONS.items():
+            jobs.append((["pretrain.py", "--dataset_path", str(dataset), "--vocab_path", vocab, "--config_path", CONFIG,
+                          "--output_model_path", str(work / f"{name}_p{pseed}.bin"), "--total_steps", str(args.steps),
+                          "--save_checkpoint_steps", str(args.steps), "--report_steps", str(args.report_steps),
+                          "--batch_size", str(args.batch_size), "--learning_rate", str(args.learning_rate),
+                          "--target", "bert", "--seed", str(pseed), *flags], pretrain_log(name, pseed), []))
+        for fseed in args.finetune_seeds:
+            for name in PRECISIONS:
+                jobs.append((["run_classifier.py", "--pretrained_model_path", str(checkpoint(name, pseed)),
+                              "--vocab_path", vocab, "--config_path", CONFIG, "--train_path", str(train), "--dev_path",
+                              str(dev), "--test_path", str(test), "--output_model_path",
+                              str(work / f"classifier_{name}_p{pseed}_f{fseed}.bin"), "--epochs_num", "2",
+                              "--batch_size", "64", "--learning_rate", "1e-4", "--seq_length", "128",
+                              "--seed", str(fseed)], finetune_log(name, pseed, fseed), [pretrain_log(name, pseed)]))
+    run_jobs(jobs)
     print(f"[{stamp()}] end\n", flush=True)
 
     print(f"tiny BERT, {args.steps} steps, batch {args.batch_size} x {args.seq_length}, lr {args.learning_rate}; "
