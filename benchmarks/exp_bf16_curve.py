@@ -184,11 +184,18 @@ def main() -> None:
     paired = [mean(acc["fp32", p]) - mean(acc["bf16", p]) for p in args.pretrain_seeds]
     print(f"fp32 - bf16 gap (means over all runs): {gap:+.2f} points; per pre-training seed (same initial "
           f"weights): {', '.join(f'{d:+.2f}' for d in paired)}")
+    if len(args.finetune_seeds) > 1:
+        within = mean([statistics.stdev(row) for row in acc.values()])
+        print(f"fine-tuning noise: stdev over fine-tuning seeds from one checkpoint, averaged: {within:.2f} points")
     if len(args.pretrain_seeds) > 1:
         for name in PRECISIONS:
             spread = max(seed_means[name]) - min(seed_means[name])
             print(f"noise reference: spread of the per-seed means between {name} pre-training seeds "
                   f"(largest - smallest): {spread:.2f} points (stdev {statistics.stdev(seed_means[name]):.2f})")
+        # The paired differences share initial weights and batches, so their scatter is the gap's own noise.
+        error = statistics.stdev(paired) / len(paired) ** 0.5
+        print(f"paired fp32 - bf16 gap: {mean(paired):+.2f} +- {error:.2f} points (mean +- standard error over "
+              f"{len(paired)} pre-training seeds)")
     else:
         print("noise reference: needs two or more --pretrain_seeds")
 
