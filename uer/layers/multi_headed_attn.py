@@ -90,6 +90,16 @@ def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask:
     return torch.matmul(dropout(probs.to(value.dtype), dropout_p), value)
 
 
+def query_rows(hidden: torch.Tensor, first_only: bool, query_index: torch.Tensor | None) -> torch.Tensor:
+    """The rows of ``hidden`` [B x L x H] that query: the first position ([B x 1 x H]) when ``first_only``,
+    the positions of ``query_index`` [B x Q] ([B x Q x H]) when given, else all."""
+    if first_only:
+        return hidden[:, :1]
+    if query_index is not None:
+        return hidden.gather(1, query_index[..., None].expand(-1, -1, hidden.shape[-1]))
+    return hidden
+
+
 class MultiHeadedAttention(nn.Module):
     """Scaled dot-product attention over ``heads_num`` heads.
 
@@ -133,10 +143,10 @@ class MultiHeadedAttention(nn.Module):
         self.stacked_qkv = stack(list(self.linear_layers))
         self.stacked_kv = stack(list(self.linear_layers[1:]))
 
-    def project_qkv(self, hidden: torch.Tensor, first_only: bool = False
+    def project_qkv(self, hidden: torch.Tensor, first_only: bool = False, query_index: torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values, each [batch_size x heads_num x positions x head_size] (queries: one
-        position when ``first_only``).
+        position when ``first_only``, the positions ``query_index`` [batch_size x Q] names when given).
 
         With many positions, one matrix product with the weight matrices stacked (they stay separate
         parameters, as checkpoints name them): ~20% faster on CPU than three products, one kernel launch on
@@ -148,8 +158,9 @@ class MultiHeadedAttention(nn.Module):
         def heads(x: torch.Tensor) -> torch.Tensor:  # [B x L x heads*size] -> [B x heads x L x size]
             return x.view(batch_size, x.shape[1], self.heads_num, self.head_size).transpose(1, 2)
 
-        projections = self.linear_layers[1:] if first_only else self.linear_layers
-        stacked = self.stacked_kv if first_only else self.stacked_qkv
+        some_queries = first_only or query_index is not None
+        projections = self.linear_layers[1:] if some_queries else self.linear_layers
+        stacked = self.stacked_kv if some_queries else self.stacked_qkv
         # Exporting (ONNX with dynamic axes) takes the stacked product: a branch on the shape cannot be exported.
         # int8 (uer.utils.quantize) replaces the projections by quantized ones, whose weights cannot be stacked
         # on the fly: stack_projections() stacked them before quantizing.
@@ -162,8 +173,8 @@ class MultiHeadedAttention(nn.Module):
             weight = torch.cat([linear.weight for linear in projections])
             bias = None if projections[0].bias is None else torch.cat([linear.bias for linear in projections])
             projected = self._split(F.linear(hidden, weight, bias), len(projections))
-        if first_only:
-            projected.insert(0, heads(self.linear_layers[0](hidden[:, :1])))
+        if some_queries:
+            projected.insert(0, heads(self.linear_layers[0](query_rows(hidden, first_only, query_index))))
         query, key, value = projected
         return query, key, value
 
@@ -174,7 +185,8 @@ class MultiHeadedAttention(nn.Module):
                     .permute(2, 0, 3, 1, 4).unbind(0))
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
+                cache: KVCache | None = None, first_only: bool = False,
+                query_index: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             hidden: [batch_size x seq_length x hidden_size]
@@ -187,12 +199,14 @@ class MultiHeadedAttention(nn.Module):
             first_only: only the first position queries (all positions are still attended to); for a
                 last layer whose output is read at the first position only. Needs a mask whose query
                 dimension broadcasts (padding only), no causal mask and no cache.
+            query_index: [batch_size x Q] positions: only they query (as ``first_only``, same conditions).
         Returns:
-            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``
+            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``, Q with ``query_index``
         """
-        if first_only and (is_causal or cache is not None or (mask is not None and mask.shape[-2] != 1)):
+        if (first_only or query_index is not None) and (is_causal or cache is not None
+                                                        or (mask is not None and mask.shape[-2] != 1)):
             raise ValueError("first_only attention needs a padding-only mask, no causal mask and no cache")
-        query, key, value = self.project_qkv(hidden, first_only)
+        query, key, value = self.project_qkv(hidden, first_only, query_index)
         batch_size, seq_length = hidden.shape[0], query.shape[2]
         if cache is not None:
             key, value = cache.extend(key, value)

@@ -43,6 +43,9 @@ class MlmTarget(Target):
     def count(self, batch: dict) -> int:
         return int(batch["mlm_labels"].numel())
 
+    def read_positions(self, batch: dict, seq_length: int) -> torch.Tensor | None:
+        return batch["mlm_positions"]
+
     def logits(self, hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """[num_masked x vocab_size] logits at flat ``positions`` of [batch_size*seq_length]."""
         picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
