@@ -83,7 +83,8 @@ class Targets(nn.Module):
         parts = []
         for name in self.names:
             if self._fed(name, batch):
-                positions = getattr(self, name).read_positions(batch, seq_length)
+                objective = getattr(self, name)  # an added one (distillation) may not say: it may read any
+                positions = objective.read_positions(batch, seq_length) if isinstance(objective, Target) else None
                 if positions is None:
                     return None
                 parts.append(positions)
