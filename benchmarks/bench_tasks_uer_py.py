@@ -27,7 +27,8 @@ the two runs, in CPU time of the process (steadier on a shared machine) and in w
 --repeats times per size (default 2; its runs are short, so start-up noise weighs more) and the least time of
 each size counts. The difference includes what grows with the data: reading and tokenising, the training steps,
 cv's fold predictions. Units per task: training examples of one epoch (cv: N x (folds - 1), each fold's training
-part; grid: N x configurations; mt: N per data set; C3: questions, 4 sequences each; CMRC: questions, the windows they make).
+part; grid: N x configurations; mt: N per data set; C3: questions, 4 sequences each; CMRC: questions, the
+windows they make).
 
     python3 benchmarks/bench_tasks_uer_py.py                  # every task, ~20-30 minutes on 2 cores
     python3 benchmarks/bench_tasks_uer_py.py --only ner ner_crf --scale 0.5
