@@ -11,6 +11,8 @@ uses one thread (OMP_NUM_THREADS=1, ours also --threads 1). Speed is the median 
 (ours: the report line's figure; UER-py: report_steps x batch size over the time between its report lines), for
 the grid the training examples of all configurations over the whole run's wall time. UER-py's multi-label micro-F1
 is computed with scikit-learn from its inference script's prediction file (it prints exact match only).
+Training speed without start-up, for every task at once: benchmarks/bench_tasks_uer_py.py (this script's
+speed figures include start-up and evaluation; its point is the quality side by side).
 """
 from __future__ import annotations
 

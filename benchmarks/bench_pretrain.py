@@ -19,8 +19,9 @@ torch reference (nn.Embedding + nn.LSTM + nn.Linear, full-vocabulary softmax at 
 folder, benchmarks/uer_py.py) next to our preprocess.py / pretrain.py, each as its command line: tiny and mini,
 UER-py (float32: it has no CPU mixed precision), ours float32 and ours with --fp16 (bfloat16 autocast here), on
 the same corpus, vocabulary, config and batch (32 x 128, bert target). Each configuration runs twice, for
---warmup and for --warmup + --steps steps; the difference gives seconds per step without start-up, in wall
-time and in CPU time of the process (steadier on a shared machine), plus the process's peak RSS. One thread
+--warmup and for --warmup + --steps steps (length-bucketed runs: at least one bucketing window, 100 steps, so
+the timed steps cover the whole length distribution); the difference gives seconds per step without
+start-up, in wall time and in CPU time of the process (steadier on a shared machine), plus peak RSS. One thread
 each by default (--threads), the same for both.
 
     python3 benchmarks/bench_pretrain.py --against_uer_py --steps 12 --warmup 3
@@ -247,6 +248,8 @@ def compare_with_uer_py(args: argparse.Namespace) -> None:
     """UER-py's pretrain.py and ours, as command lines, side by side (module doc)."""
     import uer_py
 
+    from uer.opts import BUCKET_WINDOW  # pretrain.py's length-bucketing window, in steps
+
     git_dir = args.uer_py_git or uer_py.DEFAULT_GIT
     corpus = SHARED / "corpora" / "CLUECorpusSmall_bert_sampled.txt"
     vocab = SHARED / "models" / "google_zh_vocab.txt"
@@ -260,7 +263,8 @@ def compare_with_uer_py(args: argparse.Namespace) -> None:
                         "--seq_length", str(args.seq_length), "--dup_factor", "1"], cwd=theirs, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"UER-py {uer_py.uer_py_commit(git_dir)} vs ours: pretrain.py, bert target, batch {args.batch_size} x "
-              f"seq {args.seq_length}, {args.threads} thread(s) each, {args.steps} timed steps after {args.warmup}; "
+              f"seq {args.seq_length}, {args.threads} thread(s) each, {args.steps} timed steps after {args.warmup} "
+              f"(length-bucketed runs: {max(args.steps, BUCKET_WINDOW)}); "
               f"{uer_py.load()}")
         print(f"{'size':5} {'run':24} {'wall s/step':>11} {'CPU s/step':>10} {'x UER-py (wall | CPU)':>22} "
               f"{'peak RSS MB':>11}")
@@ -279,14 +283,20 @@ def compare_with_uer_py(args: argparse.Namespace) -> None:
                      str(ROOT / SIZES[size]), "--output_model_path", out, "--target", "bert", *common, *flags], ROOT)
 
         impls = ["UER-py", "ours fp32", "ours --fp16 (bf16)", "ours fp32, no bucketing"]
+        # Length-bucketed batches differ in length from step to step (a window of BUCKET_WINDOW steps sorted by
+        # length, visited in random order): their timed steps span a whole window's worth, or a short run would
+        # time whichever lengths it happened to draw. Fixed-length runs (UER-py, no bucketing) need no more.
+        timed = {impl: max(args.steps, BUCKET_WINDOW) if impl in ("ours fp32", "ours --fp16 (bf16)") else args.steps
+                 for impl in impls}
         for size in args.sizes:
             runs: dict[str, list] = {impl: [] for impl in impls}
-            for steps in (args.warmup, args.warmup + args.steps):  # interleaved: load changes hit all alike
+            for extra in (0, 1):  # interleaved: load changes hit all alike
                 for impl in impls:
+                    steps = args.warmup + extra * timed[impl]
                     runs[impl].append(uer_py.run_measured(*command(impl, size, steps), threads=args.threads))
-            base = uer_py.per_step(*runs["UER-py"], args.steps)
+            base = uer_py.per_step(*runs["UER-py"], timed["UER-py"])
             for impl in impls:
-                wall, cpu = uer_py.per_step(*runs[impl], args.steps)
+                wall, cpu = uer_py.per_step(*runs[impl], timed[impl])
                 print(f"{size:5} {impl:24} {wall:11.3f} {cpu:10.3f} {base[0] / wall:10.2f}x | {base[1] / cpu:5.2f}x "
                       f"{runs[impl][1].peak_rss_mb:11.0f}", flush=True)
         print(uer_py.load())

@@ -16,6 +16,8 @@ sequence length, learning rate and epochs.
 Speed: training examples (pairs for the two-tower tasks) x epochs / CPU seconds of the whole command (one thread;
 start, reading, dev evaluations included; both scripts do the same work). CPU time, not wall time: the machine is
 shared. Records ``uptime`` before each run.
+Training speed without start-up, for every task at once: benchmarks/bench_tasks_uer_py.py (the speed figures here
+include start-up and evaluation; this script's point is the quality side by side).
 
     python3 benchmarks/bench_sentence_tasks.py --pretrained /tmp/tiny.bin-400 --uerpy /tmp/UER-py --work /tmp/b19
 """

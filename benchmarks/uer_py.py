@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_GIT = os.environ.get("UER_PY_GIT", "/work/.mirror/dbiir+UER-py/repo")
-# what preprocess.py, pretrain.py, finetune/run_classifier.py and finetune/run_ner.py import or read
-WANTED = re.compile(r"^(uer/.*\.py|preprocess\.py|pretrain\.py|finetune/run_(classifier|ner)\.py|"
-                    r"models/special_tokens_map\.json|models/bert/\w+_config\.json)$")
+# what preprocess.py, pretrain.py and the fine-tuning and inference scripts import or read
+WANTED = re.compile(r"^(uer/.*\.py|preprocess\.py|pretrain\.py|finetune/run_\w+\.py|inference/run_\w+\.py|"
+                    r"models/(special_tokens_map|prompts)\.json|models/bert/\w+_config\.json)$")
 
 
 def write_uer_py(git_dir: str, dest: Path) -> Path:
@@ -55,9 +55,9 @@ class Usage:
     output: str
 
 
-def run_measured(cmd: list[str], cwd: str | Path, threads: int = 1) -> Usage:
+def run_measured(cmd: list[str], cwd: str | Path, threads: int = 1, env: dict[str, str] | None = None) -> Usage:
     """Run ``cmd`` to its end; its wall time, CPU time and peak RSS (os.wait4: this child's own rusage)."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(os.environ, **(env or {}), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = proc.stdout.read()

@@ -94,3 +94,26 @@ def test_auto_takes_sdpa_in_float32_and_the_explicit_ops_in_bfloat16_on_cpu():
     with pytest.raises(ValueError, match="attention path"):
         with attention_path("flash"):
             pass
+
+
+def test_float32_training_with_dropout_takes_the_explicit_ops_and_bfloat16_softmax_is_float32_rounded():
+    """On CPU, float32 attention with dropout takes the explicit ops (their cheaper dropout draw); and the
+    explicit path's bfloat16 softmax, which keeps no float32 copy, gives exactly float32's softmax rounded."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 9, 8) for _ in range(3))
+    mask = torch.zeros(2, 1, 1, 9)
+    mask[1, ..., 6:] = -10000.0
+    runs = {}
+    for path in ("auto", "reference", "fused"):
+        torch.manual_seed(1)
+        with attention_path(path):
+            runs[path] = attention(q, k, v, mask, 0.5)
+    assert torch.equal(runs["auto"], runs["reference"]) and not torch.equal(runs["auto"], runs["fused"])
+    scores = (torch.randn(3, 4, 16, 16) * 6).bfloat16()
+    torch.testing.assert_close(torch.softmax(scores, -1), torch.softmax(scores.float(), -1).bfloat16(), atol=0, rtol=0)
+    low = [t.bfloat16() for t in (q, k, v)]
+    with attention_path("reference"):
+        got = attention(*low, mask, 0.0)
+    expected = torch.matmul(torch.softmax(low[0].float() @ low[1].float().transpose(-1, -2) / 8 ** 0.5 + mask, -1),
+                            low[2].float())
+    torch.testing.assert_close(got.float(), expected, atol=2e-2, rtol=2e-2)

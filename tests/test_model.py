@@ -104,6 +104,49 @@ def test_first_only_encoder_output_and_gradients_equal_the_full_ones(variant, se
                                    rtol=1e-5, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("target,variant", [(("mlm", "sp"), {}), (("mlm",), {"parameter_sharing": True}),
+                                            (("mlm", "sp"), {"factorized_embedding_parameterization": True,
+                                                             "emb_size": 16}),
+                                            (("mlm", "sp"), {"layernorm_positioning": "pre"}),
+                                            (("mlm", "lm"), {})])
+@pytest.mark.parametrize("seq_length", [9, 24])  # both ways of projecting K and V
+def test_pretraining_computes_the_last_layer_at_the_positions_the_objectives_read(target, variant, seq_length):
+    """MLM reads the masked positions, sentence prediction [CLS]: the last layer computes only those (when
+    every objective says which it reads) and loss and gradients equal the full computation's."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config(dropout=0.0, target=target, tie_weights=True, **variant)).train()
+    src = torch.randint(5, 50, (3, seq_length))
+    seg = torch.ones(3, seq_length, dtype=torch.long)
+    seg[0, 6:] = 0  # padding
+    seg[2, 4:] = 2  # a second segment
+    positions = torch.tensor([1, 3, 4, seq_length + 2, 2 * seq_length + 1, 2 * seq_length + 5])  # row 0: three
+    batch = {"src": src, "seg": seg, "mlm_positions": positions, "mlm_labels": torch.randint(5, 50, (6,)),
+             "sp_labels": torch.tensor([0, 1, 1]), "lm_labels": torch.randint(5, 50, (3, seq_length))}
+    if "lm" in target:
+        batch.pop("lm_labels")  # an unfed objective (another dataset's) does not widen the positions
+    read = model.target.read_positions(batch, seq_length)
+    expected = [0, 1, 3, 4, seq_length, seq_length + 2, 2 * seq_length, 2 * seq_length + 1, 2 * seq_length + 5]
+    assert read.tolist() == (expected if "sp" in target else positions.tolist())
+    params = [p for p in model.parameters()]
+    outputs = model(batch)
+    full = model.target(model.encode(src, seg), batch)
+    losses = [sum(o.loss_sum for o in out.values()) for out in (outputs, full)]
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    for ours, ref in zip(torch.autograd.grad(losses[0], params, allow_unused=True),
+                         torch.autograd.grad(losses[1], params, allow_unused=True)):
+        assert (ours is None) == (ref is None)
+        if ref is not None:
+            torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    hidden = model.encode(src, seg, positions=read)  # the rows nobody reads are zeros
+    unread = torch.ones(3 * seq_length, dtype=torch.bool)
+    unread[read] = False
+    assert hidden.reshape(-1, 32)[unread].abs().sum() == 0 and hidden.reshape(-1, 32)[~unread].abs().min() > 0
+    batch["lm_labels"] = torch.randint(5, 50, (3, seq_length))
+    if "lm" in target:  # a fed objective that reads every position: nothing is skipped
+        assert model.target.read_positions(batch, seq_length) is None
+
+
 def test_checkpoint_keys_match_uer_naming():
     keys = set(build_model(tiny_config()).state_dict())
     for key in ["embedding.word.embedding.weight", "embedding.pos.embedding.weight", "embedding.seg.embedding.weight",

@@ -10,6 +10,7 @@ from torch import nn
 from uer.api import TextEncoder, load_config
 from uer.errors import UsageError
 from uer.finetune.tasks.classifier import Classifier
+from uer.layers.multi_headed_attn import MultiHeadedAttention
 from uer.model_builder import build_model
 from uer.model_saver import save_model
 from uer.utils.quantize import quantize_for_inference
@@ -47,8 +48,12 @@ def test_int8_quantizes_every_linear_layer_and_stays_close(files):
     linears = sum(isinstance(m, nn.Linear) for m in model.encoder.modules())
     quantized = quantize_for_inference(model, "int8")
     assert linears == 12 and not any(isinstance(m, nn.Linear) for m in quantized.encoder.modules())
+    # every linear layer, plus each attention's stacked q+k+v and k+v projections (2 layers)
     assert sum(type(m).__name__ == "Linear" and "quantized" in type(m).__module__
-               for m in quantized.encoder.modules()) == linears
+               for m in quantized.encoder.modules()) == linears + 2 * 2
+    assert all(type(m.stacked_qkv).__name__ == "Linear" for m in quantized.modules()
+               if isinstance(m, MultiHeadedAttention))
+    assert all(m.stacked_qkv is None for m in model.modules() if isinstance(m, MultiHeadedAttention))  # a copy
     assert isinstance(quantized.output_layer_1, nn.Linear)  # the head stays float32
     src = torch.randint(5, len(VOCAB), (4, 20))
     seg = torch.ones_like(src)
@@ -64,6 +69,23 @@ def test_int8_quantizes_every_linear_layer_and_stays_close(files):
         quantize_for_inference(model, "int4")
     with pytest.raises(UsageError, match="encoder has none"):
         quantize_for_inference(nn.Sequential(nn.Linear(2, 2)), "int8")
+
+
+def test_stacked_projections_compute_what_the_separate_ones_do():
+    """stack_projections() (done before quantizing) changes how q, k and v are computed, not what: in float32 the
+    stacked layers give the separate layers' outputs, for full attention and for first_only."""
+    torch.manual_seed(0)
+    attention = MultiHeadedAttention(32, 4, 8, 0.0).eval()
+    hidden = torch.randn(3, 10, 32)
+    mask = torch.zeros(3, 1, 1, 10)
+    mask[1, ..., 6:] = -10000.0
+    with torch.inference_mode():
+        separate = [attention(hidden, mask, first_only=f) for f in (False, True)]
+        attention.stack_projections()
+        stacked = [attention(hidden, mask, first_only=f) for f in (False, True)]
+    for a, b in zip(separate, stacked):
+        torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5)
+    assert attention.stacked_qkv.weight.shape == (96, 32) and attention.stacked_kv.weight.shape == (64, 32)
 
 
 def read_logits(path) -> np.ndarray:

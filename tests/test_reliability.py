@@ -154,6 +154,19 @@ def test_case05_resume_refuses_changed_options_and_honours_total_steps(ws: Path,
     assert "model config dropout was 0.1, now 0.2" in line
     line = user_error(capsys, pretrain, pretrain_argv(ws, "run.bin", *resume))
     assert "--total_steps 2 is not beyond the checkpoint's step 2" in line
+    # bucketing on in the checkpoint, off now: the message names the flag to drop (and the other way round)
+    line = user_error(capsys, pretrain, pretrain_argv(ws, "run.bin", "--total_steps", "4", "--no_length_bucketing",
+                                                      *resume))
+    assert "bucketed batches by length (windows of 100 steps) and this one does not: drop --no_length_bucketing" in line
+    sidecar = ws / "run.bin-2.trainer"
+    state = torch.load(sidecar, weights_only=False)
+    saved_sidecar = sidecar.read_bytes()
+    del state["run"]["length_bucketing"]  # as a checkpoint written before bucketing existed records it
+    torch.save(state, sidecar)
+    line = user_error(capsys, pretrain, pretrain_argv(ws, "run.bin", "--total_steps", "4", *resume))
+    assert "without length bucketing (off, or written before bucketing became the default) and this one buckets: " \
+           "add --no_length_bucketing to resume it" in line
+    sidecar.write_bytes(saved_sidecar)
     assert sorted(p.name for p in ws.glob("run.bin*")) == ["run.bin-2", "run.bin-2.trainer", "run.bin-4",
                                                            "run.bin-4.trainer"]
     pretrain(pretrain_argv(ws, "run.bin", "--total_steps", "8", "--save_checkpoint_steps", "8", *resume))

@@ -51,6 +51,23 @@ def test_simcse_loss_equals_a_hand_computation_on_a_3x3_similarity_matrix():
     assert sharp[1] < got[1] and sharp[2] > got[2]
 
 
+def test_prompt_answer_logits_equal_the_full_vocabulary_logits_at_the_answer_ids():
+    """The prompt head projects the [MASK] vectors onto its answer words only: the same values and gradients as
+    the whole-vocabulary logits indexed afterwards."""
+    from uer.targets.mlm_target import MlmTarget
+
+    torch.manual_seed(0)
+    head = MlmTarget(16, 16, 50, "gelu", "standard", None)
+    hidden = torch.randn(3, 5, 16, requires_grad=True)
+    positions, answers = torch.tensor([1, 7, 14]), torch.tensor([4, 42, 9])
+    full = head.logits(hidden, positions).index_select(1, answers)
+    part = head.logits(hidden, positions, answers)
+    torch.testing.assert_close(part, full, rtol=1e-6, atol=1e-6)
+    grads = [torch.autograd.grad(x.square().sum(), (hidden, head.linear_2.weight)) for x in (full, part)]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
 def test_spearman_equals_scipy_with_ties():
     stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(0)

@@ -158,6 +158,14 @@ def test_stacking_recipe_after_cross_validation(tmp_path):
         rows = (tmp_path / f"fold_{fold}.tsv").read_text(encoding="utf-8").splitlines()[1:]
         fold_probs.append(np.array([r.split("\t")[1].split() for r in rows], dtype=np.float64))
     np.testing.assert_allclose(test_features[0], np.mean(fold_probs, axis=0), atol=1e-5)
+    # the out-of-fold features are each fold model's probabilities on its held-out rows (folds: --seed 7's permutation)
+    held_out = np.sort(np.array_split(np.random.default_rng(7).permutation(240), 2)[1])
+    tool("inference/run_classifier_infer.py", "--load_model_path", models / "classifier_model_0-fold_1.bin",
+         "--vocab_path", vocab, "--config_path", TINY, "--test_path", data / "train.tsv",
+         "--prediction_path", tmp_path / "fold_1_train.tsv", "--labels_num", "2", "--output_prob", *MODEL_FLAGS)
+    rows = (tmp_path / "fold_1_train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    train_probs = np.array([r.split("\t")[1].split() for r in rows], dtype=np.float64)
+    np.testing.assert_allclose(train_features[0][held_out], train_probs[held_out], atol=1e-5)
 
     # the hyper-parameter search, then stacking with the parameters found
     out = tool("scripts/run_lgb_cv_bayesopt.py", "--train_path", data / "train.tsv", "--train_features_path",

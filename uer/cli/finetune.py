@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from uer.errors import UsageError, entry_point
 from uer.finetune.commands import train
-from uer.finetune.tasks import get_task, overview, str2task, task_from_argv, task_names
+from uer.finetune.tasks import get_task, overview, task_by_script, task_from_argv, task_names
 
 GENERIC_PROG = "uer-finetune"
 
@@ -59,11 +59,7 @@ def run_glue(argv: Sequence[str] | None = None) -> None:
 def __getattr__(attr: str) -> Callable:
     """Console scripts of UER-py's names (pyproject: ``uer-run-ner = "uer.cli.finetune:run_ner"``) resolve
     to the task whose training script has that name."""
-    task_names()  # plugins too
-    for task in str2task.values():
-        if task.train_script and task.train_script[:-3] == attr:
-            return task_main(task.name)
-    raise AttributeError(attr)
+    return task_main(task_by_script(attr))
 
 
 if __name__ == "__main__":

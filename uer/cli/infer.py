@@ -17,7 +17,7 @@ from uer import model_meta, opts
 from uer.api import resolve_device
 from uer.cli.common import start_inference
 from uer.errors import UsageError, entry_point
-from uer.finetune.tasks import (INFER, Task, get_task, overview, str2task, task_from_argv, task_names,
+from uer.finetune.tasks import (INFER, Task, get_task, overview, task_by_script, task_from_argv, task_names,
                                tasks_sharing_model)
 from uer.text.tokenizers import tokenizer_from_args
 from uer.utils.io import check_output_path
@@ -91,11 +91,7 @@ def task_main(name: str) -> Callable[[Sequence[str] | None], None]:
 
 def __getattr__(attr: str) -> Callable:
     """Console scripts of UER-py's names (``uer-ner-infer = "uer.cli.infer:run_ner_infer"``)."""
-    task_names()  # plugins too
-    for task in str2task.values():
-        if task.infer_script and task.infer_script[:-3] == attr:
-            return task_main(task.name)
-    raise AttributeError(attr)
+    return task_main(task_by_script(attr, infer=True))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from uer.layers.dropout import Dropout
-from uer.layers.multi_headed_attn import KVCache
+from uer.layers.multi_headed_attn import KVCache, query_rows
 
 
 class TransformerLayer(nn.Module):
@@ -26,18 +26,20 @@ class TransformerLayer(nn.Module):
         self.layer_norm_2 = layer_norm_2
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
+                cache: KVCache | None = None, first_only: bool = False,
+                query_index: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             hidden: [batch_size x seq_length x hidden_size]
             mask: additive attention mask (see MultiHeadedAttention), or None.
             cache: keys/values of earlier positions (incremental decoding), or None.
             first_only: compute the output of the first position only (it still attends to all).
+            query_index: [batch_size x Q]: compute the outputs of these positions only (they attend to all).
         Returns:
-            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``
+            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``, Q with ``query_index``
         """
-        residual = hidden[:, :1] if first_only else hidden
-        attended = self.self_attn(hidden, mask, is_causal, cache, first_only)
+        residual = query_rows(hidden, first_only, query_index)
+        attended = self.self_attn(hidden, mask, is_causal, cache, first_only, query_index)
         inter = self.layer_norm_1(residual + self.dropout_1(attended))
         return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))
 
@@ -50,7 +52,9 @@ class PreNormTransformerLayer(TransformerLayer):
     """
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None, first_only: bool = False) -> torch.Tensor:
-        residual = hidden[:, :1] if first_only else hidden
-        inter = residual + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache, first_only))
+                cache: KVCache | None = None, first_only: bool = False,
+                query_index: torch.Tensor | None = None) -> torch.Tensor:
+        residual = query_rows(hidden, first_only, query_index)
+        inter = residual + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache, first_only,
+                                                         query_index))
         return inter + self.dropout_2(self.feed_forward(self.layer_norm_2(inter)))

@@ -44,6 +44,11 @@ class Target(nn.Module):
         """Number of predictions this objective makes on ``batch`` (known before the forward pass)."""
         raise NotImplementedError
 
+    def read_positions(self, batch: dict, seq_length: int) -> torch.Tensor | None:
+        """Flat indices into [batch_size*seq_length] of the only hidden states :meth:`forward` reads, or None
+        (it may read any). The encoder may then compute its last layer at these positions only."""
+        return None
+
     def forward(self, hidden: torch.Tensor, batch: dict) -> TargetOutput:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -72,6 +77,18 @@ class Targets(nn.Module):
 
     def _fed(self, name: str, batch: dict) -> bool:
         return getattr(self, name).label_key in batch
+
+    def read_positions(self, batch: dict, seq_length: int) -> torch.Tensor | None:
+        """The sorted union of the fed objectives' positions; None when one of them may read any."""
+        parts = []
+        for name in self.names:
+            if self._fed(name, batch):
+                objective = getattr(self, name)  # an added one (distillation) may not say: it may read any
+                positions = objective.read_positions(batch, seq_length) if isinstance(objective, Target) else None
+                if positions is None:
+                    return None
+                parts.append(positions)
+        return torch.unique(torch.cat(parts)) if parts else None
 
     def forward(self, hidden: torch.Tensor, batch: dict) -> dict[str, TargetOutput]:
         zero = hidden.new_zeros((), dtype=torch.float32)

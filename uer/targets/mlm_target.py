@@ -43,10 +43,20 @@ class MlmTarget(Target):
     def count(self, batch: dict) -> int:
         return int(batch["mlm_labels"].numel())
 
-    def logits(self, hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """[num_masked x vocab_size] logits at flat ``positions`` of [batch_size*seq_length]."""
+    def read_positions(self, batch: dict, seq_length: int) -> torch.Tensor | None:
+        return batch["mlm_positions"]
+
+    def logits(self, hidden: torch.Tensor, positions: torch.Tensor,
+               vocab_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """[num_masked x vocab_size] logits at flat ``positions`` of [batch_size*seq_length]; with ``vocab_ids``
+        only those columns, [num_masked x len(vocab_ids)] (a prompt's answer words: the same values without
+        projecting onto the whole vocabulary)."""
         picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
-        return self.linear_2(self.layer_norm(self.act(self.linear_1(picked))))
+        transformed = self.layer_norm(self.act(self.linear_1(picked)))
+        if vocab_ids is None:
+            return self.linear_2(transformed)
+        bias = None if self.linear_2.bias is None else self.linear_2.bias.index_select(0, vocab_ids)
+        return F.linear(transformed, self.linear_2.weight.index_select(0, vocab_ids), bias)
 
     def forward(self, hidden: torch.Tensor, batch: dict) -> TargetOutput:
         labels = batch["mlm_labels"]

@@ -35,6 +35,10 @@ class SpTarget(Target):
     def count(self, batch: dict) -> int:
         return int(batch["sp_labels"].numel())
 
+    def read_positions(self, batch: dict, seq_length: int) -> torch.Tensor | None:
+        labels = batch["sp_labels"]
+        return torch.arange(len(labels), device=labels.device) * seq_length  # each instance's first position
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.linear_2(torch.tanh(self.linear_1(hidden[:, 0])))
 

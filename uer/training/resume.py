@@ -30,6 +30,17 @@ def _flag(name: str) -> str:
     return name if " " in name else f"--{name}"
 
 
+def _bucketing_change(saved_window: int | None) -> str:
+    """The problem line for a length-bucketing change, with the flag that resumes the checkpoint's way. A run
+    records its bucketing window only when bucketing is on, so checkpoints from before bucketing existed (it is
+    the default now) read as off."""
+    if saved_window is None:
+        return ("the checkpoint's run drew its batches without length bucketing (off, or written before bucketing "
+                "became the default) and this one buckets: add --no_length_bucketing to resume it")
+    return (f"the checkpoint's run bucketed batches by length (windows of {saved_window} steps) and this one does "
+            "not: drop --no_length_bucketing to resume it")
+
+
 def _flatten(run: Mapping[str, Any]) -> dict[str, Any]:
     """``{"model config": {"hidden_size": 32}}`` -> ``{"model config hidden_size": 32}`` (one level)."""
     out: dict[str, Any] = {}
@@ -70,7 +81,9 @@ def check_resume(state: Mapping[str, Any], train_config: Mapping[str, Any], run:
     else:
         before, now = _flatten(saved_run), _flatten(run)
         for key in sorted(set(before) | set(now)):
-            if before.get(key) != now.get(key):
+            if key == "length_bucketing" and before.get(key) != now.get(key):
+                problems.append(_bucketing_change(before.get(key)))
+            elif before.get(key) != now.get(key):
                 problems.append(f"{_flag(key)} was {before.get(key)}, now {now.get(key)}")
     total = int(train_config["total_steps"])
     if total <= step:

@@ -68,6 +68,18 @@ def task_from_argv(argv: Sequence[str]) -> str | None:
     return pre.parse_known_args(list(argv))[0].task
 
 
+def task_by_script(stem: str, infer: bool = False) -> str:
+    """The task whose training script (``infer``: inference script) is ``stem`` + ".py", plugins included:
+    how console scripts of UER-py's names (``uer.cli.finetune:run_ner``) find their task. AttributeError
+    when none is (the contract of the module ``__getattr__`` that asks)."""
+    task_names()  # loads the plugins
+    for task in str2task.values():
+        script = task.infer_script if infer else task.train_script
+        if script and script[:-3] == stem:
+            return task.name
+    raise AttributeError(stem)
+
+
 def overview(prog: str, doc: str, infer: bool = False) -> str:
     """``PROG --help`` without a task: what the command is and the tasks it runs, one line each."""
     names = [n for n in task_names() if not infer or get_task(n).infer_doc]

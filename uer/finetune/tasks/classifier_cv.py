@@ -157,10 +157,18 @@ probabilities, --output_prob). inference/run_classifier_infer_cv.py is the same 
                 logger.info("fold %d (%d of %d): training on %d rows, held out %d", fold, fold + 1, args.folds_num,
                             len(train_rows), len(held_out))
             held = data.subset(held_out)
-            tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, self.metric())])
+            scored: list = []  # the predictions of the latest evaluation of the held-out fold
+
+            def metric(predictions, instances, score=self.metric(), scored=scored):
+                scored[:] = [predictions]
+                return score(predictions, instances)
+
+            tuner.fit(data.subset(train_rows), [EvalSet(f"fold {fold}", held, metric)])
             if ctx.is_main:
                 self.write_model_record(path)
-            logits = stacked_logits(tuner.predict(held), self.labels_num)
+            # The loop evaluates the held-out fold after the last step, and keeps that (last) model: those
+            # predictions are the fold model's, so they are not computed a second time.
+            logits = stacked_logits(scored[0] if scored else tuner.predict(held), self.labels_num)
             features[held_out] = softmax(logits)
             report = classification_report(held.fields["label"], logits.argmax(-1), self.labels_num)
             accs.append(report.accuracy)

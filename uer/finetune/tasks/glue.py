@@ -21,18 +21,16 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from uer.utils.ranges import finite_positive_float, non_negative_int, positive_int
 from uer.data.finetune_data import DataError, Instances
 from uer.errors import UsageError
 from uer.finetune.contract import HeadOutput
-from uer.finetune.tasks.base import Task, TrainingData, register_task
+from uer.finetune.tasks.base import Task, register_task
 from uer.finetune.tasks.classifier import Classifier, classification_output
 from uer.text.tokenizers import Tokenizer
 from uer.utils.io import atomic_write_text, check_input_file, read_lines

@@ -239,14 +239,15 @@ class Tagger(nn.Module):
         tag_mask = batch["tag_mask"]
         order, mask = _tagged_first(tag_mask)
         emissions = logits.gather(1, order.unsqueeze(-1).expand_as(logits))  # tagged tokens first
-        if self.crf is not None:
-            packed = self.crf.decode(emissions, mask)
-        elif self.use_bio:
-            log_probs = F.log_softmax(emissions, dim=-1)
-            zeros = torch.zeros_like(self.bio_start)
-            packed = viterbi(log_probs, mask, self.bio_start, self.bio_transitions, zeros)
-        else:
-            packed = emissions.argmax(-1)
+        with torch.no_grad():  # the decoded tags get no gradient: no autograd record of Viterbi's loop
+            if self.crf is not None:
+                packed = self.crf.decode(emissions, mask)
+            elif self.use_bio:
+                log_probs = F.log_softmax(emissions, dim=-1)
+                zeros = torch.zeros_like(self.bio_start)
+                packed = viterbi(log_probs, mask, self.bio_start, self.bio_transitions, zeros)
+            else:
+                packed = emissions.argmax(-1)
         packed = torch.where(mask, packed, torch.full_like(packed, IGNORE_INDEX))
         tags = torch.full_like(packed, IGNORE_INDEX).scatter(1, order, packed)  # back to token positions
         outputs = {"tags": tags, "tag_logits": logits}

@@ -183,7 +183,7 @@ class PromptClassifier(nn.Module):
         src, seg = batch["src"], batch["seg"]
         hidden = self.encoder(self.embedding(src, seg), seg)
         flat = torch.arange(src.shape[0], device=src.device) * src.shape[1] + batch["mask_pos"]
-        logits = self.target.mlm.logits(hidden, flat).float().index_select(1, self.answer_ids)
+        logits = self.target.mlm.logits(hidden, flat, self.answer_ids).float()
         if "label" not in batch:
             return HeadOutput(None, {"logits": logits})
         label = batch["label"]

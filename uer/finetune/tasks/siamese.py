@@ -34,7 +34,7 @@ from uer.finetune.metrics import classification_report
 from uer.finetune.tasks.base import InferenceData, Task, TrainingData, register_task
 from uer.finetune.tasks.classifier import add_prediction_columns_options, count_labels, prediction_rows, softmax
 from uer.finetune.tasks.simcse import read_sentence_pairs
-from uer.layers.pooling import pool
+from uer.layers.pooling import encode_and_pool
 from uer.model_loader import ModelLoadError, load_model_weights, load_state_dict
 from uer.names import POOLINGS
 from uer.text.tokenizers import Tokenizer
@@ -95,7 +95,7 @@ class SiameseClassifier(nn.Module):
         """[n x H]: the pooled vectors of tower ``side`` (0 or 1)."""
         embedding = getattr(self.embedding, f"embedding_{side}")
         encoder = getattr(self.encoder, f"encoder_{side}")
-        return pool(encoder(embedding(src, seg), seg), seg, self.pooling)
+        return encode_and_pool(embedding, encoder, src, seg, self.pooling)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> HeadOutput:
         src, seg = batch["src"], batch["seg"]
