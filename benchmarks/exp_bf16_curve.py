@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from uer.utils.ranges import seed_int  # noqa: E402  (the checkout, not an installed copy)
+
 SHARED = ROOT.parent / "shared" / "data"
 LOSS = re.compile(r"\|\s+(\d+)/\s*\d+ steps\|.*?loss_mlm\s+([\d.]+)")
 ACC = re.compile(r"test \(best model on dev\).*?Acc\. \(Correct/Total\): ([0-9.]+)", re.S)
@@ -93,10 +96,10 @@ def main() -> None:
     parser.add_argument("--seq_length", type=int, default=128)
     parser.add_argument("--report_steps", type=int, default=50)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
-    parser.add_argument("--pretrain_seeds", type=int, nargs="+", default=[1, 2],
+    parser.add_argument("--pretrain_seeds", type=seed_int, nargs="+", default=[1, 2],
                         help="pretrain.py --seed values; each is pre-trained in fp32 and bf16. Two or more give the "
                              "noise reference (the spread between float32 pre-training seeds).")
-    parser.add_argument("--finetune_seeds", type=int, nargs="+", default=[7, 8, 9],
+    parser.add_argument("--finetune_seeds", type=seed_int, nargs="+", default=[7, 8, 9],
                         help="run_classifier.py --seed values, each used on every checkpoint.")
     parser.add_argument("--train_examples", type=int, default=6000, help="book_review fine-tuning subset.")
     parser.add_argument("--eval_examples", type=int, default=2000, help="dev and test subset sizes.")
