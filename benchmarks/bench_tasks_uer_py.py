@@ -48,8 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import uer_py  # noqa: E402
+import uer_py  # benchmarks/uer_py.py: the script's folder is on the path when it runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("UER_SHARED_DATA", ROOT.parent / "shared" / "data"))

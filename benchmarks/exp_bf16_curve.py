@@ -26,9 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from uer.utils.ranges import seed_int
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from uer.utils.ranges import seed_int  # noqa: E402  (the checkout, not an installed copy)
 
 SHARED = ROOT.parent / "shared" / "data"
 LOSS = re.compile(r"\|\s+(\d+)/\s*\d+ steps\|.*?loss_mlm\s+([\d.]+)")
