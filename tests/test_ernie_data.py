@@ -112,7 +112,7 @@ def _cut(ids, n):
     return SegmentedIds(list(ids)[:n], list(ids.units)[:n])
 
 
-@pytest.mark.parametrize("line,problem", [
+BAD_ERNIE_LINES = [
     ("101 5 102;0 0 0;0 1 2;-1 0 -1", "expected 5"),
     ("101 5 99999 102;0 0 0 0;0 1 2 3;-1 0 0 -1;0", "outside the vocabulary"),
     ("101 5 102;0 0 0;0 1 2;-1 0 -1;2", "next_sentence_label"),
@@ -122,7 +122,11 @@ def _cut(ids, n):
     ("101 5 102;0 0 0;0 1 2;-1 1 0;0", "seg_labels"),
     ("5 5 102;0 0 0;0 1 2;-1 0 -1;0", "[CLS] A [SEP]"),
     ("101 5 x 102;0 0 0 0;0 1 2 3;-1 0 0 -1;0", "token_ids"),
-])
+]
+
+
+@pytest.mark.parametrize("line,problem", BAD_ERNIE_LINES,  # node ids: the problem, without spaces or brackets
+                         ids=[re.sub(r"\W+", "_", problem).strip("_") for _, problem in BAD_ERNIE_LINES])
 def test_bad_ernie_lines_are_named(tmp_path, vocab, line, problem):
     good = "101 791 102 1921 102;0 0 0 1 1;0 1 2 3 4;-1 0 -1 0 -1;1"
     with pytest.raises(ValueError, match=re.escape(problem)):

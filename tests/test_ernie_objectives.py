@@ -238,7 +238,8 @@ def test_continual_multi_task_pretraining_end_to_end(tmp_path, zh_vocab):
 
 
 @pytest.mark.parametrize("kind,text", [("dr", "今天下雨。\n但是，我们出去了。\n\n"), ("cap", "The Cat sat in Paris\n"),
-                                       ("tdr", "天气好。\n好天气。\n\n"), ("ir", "北京天气\t北京今天晴\t2\n")])
+                                       ("tdr", "天气好。\n好天气。\n\n"), ("ir", "北京天气\t北京今天晴\t2\n")],
+                         ids=["dr", "cap", "tdr", "ir"])  # plain node ids (the texts have tabs and newlines)
 def test_word_units_survive_the_kinds_text_encoders(tmp_path, zh_vocab, kind, text):
     pytest.importorskip("jieba", reason="--whole_word_masking segments with jieba")
     ds = build(tmp_path, text, kind, zh_vocab, kind, dynamic_masking=True, whole_word_masking=True)

@@ -109,7 +109,7 @@ def test_case2_generate_keeps_the_old_output_until_the_new_one_is_complete(error
     (b"1\tx\t" + "好书".encode() + b"\n", "label 'x' is not an integer"),
     (b"1\t5\t" + "好书".encode() + b"\n", "label 5 is not below the number of labels 2"),
     (b"1\t1\t" + BAD_BYTES + b"\n", "invalid UTF-8 at byte offset"),
-])
+], ids=["label_not_an_integer", "label_out_of_range", "invalid_utf8"])  # plain node ids (no escapes, quotes)
 def test_case3_test_file_is_checked_before_training(error_ws, tmp_path, capsys, no_training, bad_line, needle) -> None:
     ws = error_ws
     test = tmp_path / "test.tsv"
