@@ -138,7 +138,7 @@ class TransformerEncoder(Encoder):
 
 class PositionRows:
     """Flat positions of a [B x L] batch as a [B x Q] index (Q: the most positions of one row; shorter rows
-    repeat their last position), and the way back: :meth:`scatter` puts the [B x Q x H] rows computed for
+    fill up with one of their own positions), and the way back: :meth:`scatter` puts the [B x Q x H] rows computed for
     the index at their positions of a [B x L x H] tensor of zeros (each position once, so gradients flow
     to each computed row once)."""
 

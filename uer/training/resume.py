@@ -81,10 +81,9 @@ def check_resume(state: Mapping[str, Any], train_config: Mapping[str, Any], run:
     else:
         before, now = _flatten(saved_run), _flatten(run)
         for key in sorted(set(before) | set(now)):
-            if key == "length_bucketing" and before.get(key) != now.get(key):
-                problems.append(_bucketing_change(before.get(key)))
-            elif before.get(key) != now.get(key):
-                problems.append(f"{_flag(key)} was {before.get(key)}, now {now.get(key)}")
+            if before.get(key) != now.get(key):
+                problems.append(_bucketing_change(before.get(key)) if key == "length_bucketing"
+                                else f"{_flag(key)} was {before.get(key)}, now {now.get(key)}")
     total = int(train_config["total_steps"])
     if total <= step:
         problems.append(f"--total_steps {total} is not beyond the checkpoint's step {step}")
