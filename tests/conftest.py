@@ -42,6 +42,39 @@ def run_script(script: str, *args: str, cwd: Path | None = None, timeout: int = 
     return proc
 
 
+# A 21-token vocabulary, the tiny config and texts made of its characters: the model files of the inference,
+# int8 and serving tests (tiny_classifier_files).
+TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("今天气很好这本书看我们不错差的了是一")
+TINY_CONFIG = "models/bert/tiny_config.json"
+TINY_TEXTS = ["今天天气很好", "这本书不错", "很差", "我们看书", "是一本好书了", "天", "这是我们的书", "不好看"]
+
+
+def tiny_classifier_files(root: Path) -> tuple[dict, "object"]:
+    """Under ``root``: vocab.txt, model.bin (a tiny BERT with random weights and its pre-training heads),
+    classifier.bin (a 3-label classifier on it, head weights spread so labels differ between texts) and
+    texts.tsv (TINY_TEXTS); returns their paths by name (and "root") and the classifier module."""
+    import torch
+
+    from uer.api import load_config
+    from uer.finetune.tasks.classifier import Classifier
+    from uer.model_builder import build_model
+    from uer.model_saver import save_model
+
+    (root / "vocab.txt").write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
+    cfg = load_config(TINY_CONFIG, len(TINY_VOCAB), dropout=0.0)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    save_model(model, root / "model.bin")
+    classifier = Classifier(model.embedding, model.encoder, cfg.hidden_size, 3)
+    for layer in (classifier.output_layer_1, classifier.output_layer_2):
+        torch.nn.init.normal_(layer.weight, std=0.5)
+    save_model(classifier, root / "classifier.bin")
+    (root / "texts.tsv").write_text("text_a\n" + "\n".join(TINY_TEXTS) + "\n", encoding="utf-8")
+    paths = {"root": root, "vocab": str(root / "vocab.txt"), "model": str(root / "model.bin"),
+             "classifier": str(root / "classifier.bin"), "tsv": str(root / "texts.tsv")}
+    return paths, classifier
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` run the CUDA-only code paths; without a CUDA device they are skipped, saying so."""
     import torch

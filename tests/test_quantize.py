@@ -7,35 +7,20 @@ import pytest
 import torch
 from torch import nn
 
-from uer.api import TextEncoder, load_config
+from conftest import TINY_CONFIG, TINY_TEXTS, TINY_VOCAB, tiny_classifier_files
+from uer.api import TextEncoder
 from uer.errors import UsageError
-from uer.finetune.tasks.classifier import Classifier
 from uer.layers.multi_headed_attn import MultiHeadedAttention
-from uer.model_builder import build_model
-from uer.model_saver import save_model
 from uer.utils.quantize import quantize_for_inference
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("今天气很好这本书看我们不错差的了是一")
-TINY = "models/bert/tiny_config.json"
-TEXTS = ["今天天气很好", "这本书不错", "很差", "我们看书", "是一本好书了", "天", "这是我们的书", "不好看"]
+VOCAB, TINY, TEXTS = TINY_VOCAB, TINY_CONFIG, TINY_TEXTS
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A vocabulary, a tiny pre-trained model (random weights) and a 3-label classifier."""
-    root = tmp_path_factory.mktemp("quantize")
-    (root / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
-    cfg = load_config(TINY, len(VOCAB), dropout=0.0)
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    save_model(model, root / "model.bin")
-    classifier = Classifier(model.embedding, model.encoder, cfg.hidden_size, 3)
-    for layer in (classifier.output_layer_1, classifier.output_layer_2):
-        nn.init.normal_(layer.weight, std=0.5)  # spread the logits so labels differ between texts
-    save_model(classifier, root / "classifier.bin")
-    (root / "texts.tsv").write_text("text_a\n" + "\n".join(TEXTS) + "\n", encoding="utf-8")
-    return {"root": root, "vocab": str(root / "vocab.txt"), "model": str(root / "model.bin"),
-            "classifier": str(root / "classifier.bin"), "tsv": str(root / "texts.tsv"), "classifier_module": classifier}
+    paths, classifier = tiny_classifier_files(tmp_path_factory.mktemp("quantize"))
+    return {**paths, "classifier_module": classifier}
 
 
 def classifier_flags(files) -> list[str]:

@@ -27,11 +27,11 @@ import torch
 pytest.importorskip("fastapi", reason="serving needs requirements-serve.txt")
 uvicorn = pytest.importorskip("uvicorn", reason="serving needs requirements-serve.txt")
 
-from conftest import ROOT, run_script, subprocess_env  # noqa: E402
+from conftest import (ROOT, TINY_CONFIG, TINY_TEXTS, TINY_VOCAB, run_script, subprocess_env,  # noqa: E402
+                      tiny_classifier_files)
 from uer.api import TextEncoder, load_config  # noqa: E402
 from uer.cli import encoder_server, export_onnx, prediction_server  # noqa: E402
 from uer.config import parse_args_with_config  # noqa: E402
-from uer.finetune.tasks.classifier import Classifier  # noqa: E402
 from uer.model_builder import build_model  # noqa: E402
 from uer.model_loader import ModelLoadError  # noqa: E402
 from uer.model_saver import save_model  # noqa: E402
@@ -40,31 +40,19 @@ from uer.serving.batcher import MicroBatcher, Overloaded  # noqa: E402
 from uer.serving.client import EncoderClient, PredictionClient, ServerError, ServerUnavailable  # noqa: E402
 from uer.serving.server import bind  # noqa: E402
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("今天气很好这本书看我们不错差的了是一")
-TINY = "models/bert/tiny_config.json"
-TEXTS = ["今天天气很好", "这本书不错", "很差", "我们看书", "是一本好书了", "天", "这是我们的书", "不好看"]
+VOCAB, TINY, TEXTS = TINY_VOCAB, TINY_CONFIG, TINY_TEXTS
 POST_TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A vocabulary, a tiny pre-trained model (random weights, BERT heads) and a 3-label classifier."""
-    root = tmp_path_factory.mktemp("serving")
-    (root / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
-    cfg = load_config(TINY, len(VOCAB), dropout=0.0)
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    save_model(model, root / "model.bin")
-    classifier = Classifier(model.embedding, model.encoder, cfg.hidden_size, 3)
-    for layer in (classifier.output_layer_1, classifier.output_layer_2):
-        torch.nn.init.normal_(layer.weight, std=0.5)  # spread the probabilities so labels differ between texts
-    save_model(classifier, root / "classifier.bin")
+    """A vocabulary, a tiny pre-trained model (random weights, BERT heads), a 3-label classifier and an MLM-only
+    model."""
+    files, _ = tiny_classifier_files(tmp_path_factory.mktemp("serving"))
+    root = files["root"]
     mlm_only = build_model(load_config(TINY, len(VOCAB), target=["mlm"]))
     save_model(mlm_only, root / "mlm_only.bin")
-    tsv = root / "texts.tsv"
-    tsv.write_text("text_a\n" + "\n".join(TEXTS) + "\n", encoding="utf-8")
-    return {"root": root, "vocab": str(root / "vocab.txt"), "model": str(root / "model.bin"),
-            "classifier": str(root / "classifier.bin"), "mlm_only": str(root / "mlm_only.bin"), "tsv": str(tsv)}
+    return {**files, "mlm_only": str(root / "mlm_only.bin")}
 
 
 @pytest.fixture(scope="module")
