@@ -208,7 +208,13 @@ def test_batch_contents(datasets: dict, kind: str) -> None:
             assert all(view[0][p] == orig[p] for p in range(n) if p not in set(view[2]))
     for key in ("src", "seg", "mlm_positions", "mlm_labels", "sp_labels"):
         assert str(b[key].dtype) == "torch.int64"
-    assert loader(ds, 16, pad_to_multiple_of=8).batch(3)["src"].shape[1] % 8 == 0
+    # pretrain.py rounds widths up to a multiple of 8 (uer.opts.PAD_MULTIPLE): the same instances and masks,
+    # padding after them (seg 0), the width capped at the dataset's
+    padded = loader(ds, 16, pad_to_multiple_of=8).batch(3)
+    assert padded["src"].shape[1] == min(-(-lengths.max() // 8) * 8, ds.src.shape[1])
+    assert instances_of(padded) == instances_of(b) and padded["seg"][:, lengths.max():].eq(0).all()
+    assert padded["tokens_num"] == b["tokens_num"]
+    assert loader(ds, 16, pad_to_multiple_of=10 ** 6).batch(3)["src"].shape[1] == ds.src.shape[1]
 
 
 @pytest.mark.parametrize("bucketing", [0, 5], ids=["unsorted", "bucketed"])

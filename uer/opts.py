@@ -238,6 +238,10 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 
 BUCKET_WINDOW = 100  # batches sorted by length together (fine-tuning and pre-training)
+# Pre-training batch widths are rounded up to a multiple of this: bucketed widths took every value up to
+# seq_length, and the heap kept blocks of each shape (peak RSS 7-33% lower with 8, step time the same or lower;
+# benchmarks/RESULTS.md, issue 21).
+PAD_MULTIPLE = 8
 
 
 def add_length_bucketing_options(group) -> None:
@@ -245,9 +249,9 @@ def add_length_bucketing_options(group) -> None:
     group.add_argument("--length_bucketing", action="store_true", default=True,
                        help=f"(The default.) Batch instances of similar length together: windows of {BUCKET_WINDOW} "
                             "batches are sorted by length, then the batch order is shuffled; each batch is padded "
-                            "to its longest instance only (fine-tuning: ~3.5x faster epochs on book_review, same "
-                            "accuracy; pre-training: padding 19-21%% -> under 1%% of the positions on bert/mlm "
-                            "data of short documents). Deterministic and exactly resumable.")
+                            f"to its longest instance only (pre-training: rounded up to a multiple of {PAD_MULTIPLE}). "
+                            "Fine-tuning: ~3.5x faster epochs on book_review, same accuracy; pre-training: padding "
+                            "19-21%% -> about 2%% of the positions on bert/mlm data of short documents. Deterministic and exactly resumable.")
     group.add_argument("--no_length_bucketing", dest="length_bucketing", action="store_false",
                        help="Batches in plain shuffled order, as UER-py draws them.")
 

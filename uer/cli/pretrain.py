@@ -185,7 +185,8 @@ def build_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, mode
                                        seed=args.seed, instances_buffer_size=args.instances_buffer_size,
                                        dynamic_masking=masking_config(args, dataset, vocab),
                                        length_bucketing=opts.BUCKET_WINDOW if args.length_bucketing else 0,
-                                       accumulation_steps=args.accumulation_steps))
+                                       accumulation_steps=args.accumulation_steps,
+                                       pad_to_multiple_of=opts.PAD_MULTIPLE))
     if not multi:
         return sources[0], sources[0].dataset
     fed_by: dict[str, list[str]] = {name: [] for name in model.target.names}
@@ -216,7 +217,8 @@ def build_dev_batches(args: argparse.Namespace, ctx: DistContext, vocab: Vocab, 
     dataset = open_dataset(args.dev_dataset_path, args, vocab, model_cfg,
                            None if args.dataset_path_list else data_processor_from_args(args))
     return PretrainBatches(dataset, batch_size=args.batch_size, rank=ctx.rank, world_size=ctx.world_size,
-                           seed=args.seed, dynamic_masking=masking_config(args, dataset, vocab))
+                           seed=args.seed, dynamic_masking=masking_config(args, dataset, vocab),
+                           pad_to_multiple_of=opts.PAD_MULTIPLE)
 
 
 def train(args: argparse.Namespace, ctx: DistContext) -> Trainer:

@@ -12,8 +12,8 @@ S = A*B*W positions (A = ``accumulation_steps`` micro-batches per step): steps a
 w = s // K. The K*S positions of window w are sorted by their instances' lengths (stable), cut into K groups
 of S, and the groups are visited in the order ``default_rng([seed, 2, w]).permutation(K)``: step s takes group
 ``perm[s % K]``, its micro-batch j the j-th slice of B*W, rank r its r-th slice of B. Batches then hold
-instances of similar length and are padded only to their longest (bert/mlm data of short documents: ~20% of
-the positions were padding at 32 x 128, ~1% bucketed). Each instance keeps its global position (dynamic masks
+instances of similar length and are padded only to their longest, rounded up to ``pad_to_multiple_of``
+(pretrain.py: 8; bert/mlm data of short documents: ~20% of the positions were padding at 32 x 128, ~1% bucketed). Each instance keeps its global position (dynamic masks
 unchanged), and a step sees the same instances whatever A, B and W make up its S.
 
 So a batch is a pure function of (seed, g, rank, world_size, B, K, A): ``iter_from(g)`` seeks in O(1) (a resumed
@@ -58,7 +58,8 @@ class PretrainBatches:
         src [b, L], seg [b, L] (1 = segment A incl. [CLS] and its [SEP], 2 = segment B, 0 = padding),
         mlm_positions [M] (flat indices into the b*L flattened batch), mlm_labels [M] (original ids),
         sp_labels [b] (bert: 1 = random next; albert: 1 = swapped; only for those targets),
-        and tokens_num (int: non-padding tokens). L = the longest instance of the batch.
+        and tokens_num (int: non-padding tokens). L = the longest instance of the batch (rounded up to
+        ``pad_to_multiple_of``).
 
     lm/bilm datasets (windows of up to seq_length + 1 tokens) give instead, with L = the longest window - 1:
         src [b, L] (each window without its last token), seg [b, L] (1 = real, 0 = padding),
