@@ -5,8 +5,8 @@ For each size a classifier is fine-tuned briefly by run_classifier.py (--train_e
 set, --epochs_num epochs, from --pretrained_<size> when given, else from random initialisation), or taken from
 --model_<size>. Then the same process predicts the test set (--test_examples rows) with the float32 model and
 with its int8 copy (uer.utils.quantize), alternately --repeat times, timing the model (the batches as
-run_classifier_infer.py makes them; tokenisation excluded) in wall and thread CPU time, one thread; the best
-round of each counts. Accuracy: the same predictions against the test labels.
+run_classifier_infer.py makes them; tokenisation excluded) in wall and process CPU time, --threads threads
+(default one); the best round of each counts. Accuracy: the same predictions against the test labels.
 
     python3 benchmarks/bench_int8.py --sizes tiny mini --workdir /tmp/int8bench
 """
@@ -65,7 +65,7 @@ def measure(size: str, model_path: Path, args: argparse.Namespace) -> None:
     from uer.text.tokenizers import build_tokenizer
     from uer.utils.quantize import quantize_for_inference
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     tokenizer = build_tokenizer("bert", str(SHARED / "models" / "google_zh_vocab.txt"))
     test = read_classification(str(SHARED / "datasets" / "book_review" / "test.tsv"), tokenizer, 128, 2)
     test = test.subset(np.arange(min(args.test_examples, len(test))))
@@ -80,9 +80,9 @@ def measure(size: str, model_path: Path, args: argparse.Namespace) -> None:
     accuracy = {}
     for _ in range(args.repeat):
         for name, m in models.items():
-            wall, thread = time.perf_counter(), time.thread_time()
+            wall, thread = time.perf_counter(), time.process_time()
             logits = stacked_logits(predict(m, test, 64, tokenizer.vocab.pad_id, cpu), 2)
-            wall, thread = time.perf_counter() - wall, time.thread_time() - thread
+            wall, thread = time.perf_counter() - wall, time.process_time() - thread
             best[name] = (min(best[name][0], wall), min(best[name][1], thread))
             accuracy[name] = float((logits.argmax(-1) == labels).mean())
     n = len(test)
@@ -106,11 +106,13 @@ def main() -> None:
     parser.add_argument("--model_tiny", default=None, help="A fine-tuned tiny classifier (skips fine-tuning).")
     parser.add_argument("--model_mini", default=None, help="A fine-tuned mini classifier (skips fine-tuning).")
     parser.add_argument("--workdir", default="/tmp/int8bench")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the timed predictions (default 1).")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     paths = {size: Path(getattr(args, f"model_{size}") or fine_tune(size, args, work)) for size in args.sizes}
-    print(f"book_review test ({args.test_examples} reviews), batch 64, 1 thread, best of {args.repeat}; "
+    print(f"book_review test ({args.test_examples} reviews), batch 64, {args.threads} thread(s), "
+          f"best of {args.repeat}; "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{'size':5} {'model':5} {'ex/s wall':>10} {'ex/CPU-s':>12} {'x wall':>10} {'x CPU':>10} {'acc %':>9} "
           f"{'vs fp32':>8}")
