@@ -10,7 +10,7 @@ from torch import nn
 from conftest import TINY_CONFIG, TINY_TEXTS, TINY_VOCAB, tiny_classifier_files
 from uer.api import TextEncoder
 from uer.errors import UsageError
-from uer.layers.multi_headed_attn import MultiHeadedAttention
+from uer.layers.multi_headed_attn import FIRST_POSITION, MultiHeadedAttention
 from uer.utils.quantize import quantize_for_inference
 
 VOCAB, TINY, TEXTS = TINY_VOCAB, TINY_CONFIG, TINY_TEXTS
@@ -58,16 +58,17 @@ def test_int8_quantizes_every_linear_layer_and_stays_close(files):
 
 def test_stacked_projections_compute_what_the_separate_ones_do():
     """stack_projections() (done before quantizing) changes how q, k and v are computed, not what: in float32 the
-    stacked layers give the separate layers' outputs, for full attention and for first_only."""
+    stacked layers give the separate layers' outputs, for all queries, the first position and an index of them."""
     torch.manual_seed(0)
     attention = MultiHeadedAttention(32, 4, 8, 0.0).eval()
     hidden = torch.randn(3, 10, 32)
     mask = torch.zeros(3, 1, 1, 10)
     mask[1, ..., 6:] = -10000.0
     with torch.inference_mode():
-        separate = [attention(hidden, mask, first_only=f) for f in (False, True)]
+        some = torch.tensor([[0, 3], [5, 5], [9, 1]])
+        separate = [attention(hidden, mask, queries=q) for q in (None, FIRST_POSITION, some)]
         attention.stack_projections()
-        stacked = [attention(hidden, mask, first_only=f) for f in (False, True)]
+        stacked = [attention(hidden, mask, queries=q) for q in (None, FIRST_POSITION, some)]
     for a, b in zip(separate, stacked):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5)
     assert attention.stacked_qkv.weight.shape == (96, 32) and attention.stacked_kv.weight.shape == (64, 32)

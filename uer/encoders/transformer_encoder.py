@@ -9,7 +9,7 @@ from torch import nn
 from uer.encoders.base import Encoder, attention_config_problems, register
 from uer.layers.activations import str2act
 from uer.layers.layer_norm import build_layer_norm
-from uer.layers.multi_headed_attn import KVCache, MultiHeadedAttention
+from uer.layers.multi_headed_attn import FIRST_POSITION, KVCache, MultiHeadedAttention
 from uer.layers.position_ffn import PositionwiseFeedForward
 from uer.layers.transformer import PreNormTransformerLayer, TransformerLayer
 from uer.names import MASKS
@@ -129,8 +129,10 @@ class TransformerEncoder(Encoder):
         for i in range(self.layers_num):
             layer = self.transformer if self.parameter_sharing else self.transformer[i]
             last = i == self.layers_num - 1
-            hidden = layer(hidden, mask, False, None if cache is None else cache[i], first_only and last,
-                           rows.index if rows is not None and last else None)
+            queries = None
+            if last:
+                queries = FIRST_POSITION if first_only else None if rows is None else rows.index
+            hidden = layer(hidden, mask, False, None if cache is None else cache[i], queries)
         if hasattr(self, "layer_norm"):  # pre-LayerNorm (GPT-2): the residual stream is normalised once at the end
             hidden = self.layer_norm(hidden)
         return hidden if rows is None else rows.scatter(hidden)

@@ -92,14 +92,17 @@ def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask:
     return torch.matmul(dropout(probs.to(value.dtype), dropout_p), value)
 
 
-def query_rows(hidden: torch.Tensor, first_only: bool, query_index: torch.Tensor | None) -> torch.Tensor:
-    """The rows of ``hidden`` [B x L x H] that query: the first position ([B x 1 x H]) when ``first_only``,
-    the positions of ``query_index`` [B x Q] ([B x Q x H]) when given, else all."""
-    if first_only:
-        return hidden[:, :1]
-    if query_index is not None:
-        return hidden.gather(1, query_index[..., None].expand(-1, -1, hidden.shape[-1]))
-    return hidden
+FIRST_POSITION = slice(0, 1)  # queries for a layer whose output is read at [CLS] only
+
+
+def query_rows(hidden: torch.Tensor, queries: slice | torch.Tensor | None) -> torch.Tensor:
+    """The rows of ``hidden`` [B x L x H] that query: all for None, a slice of positions (``FIRST_POSITION``:
+    [B x 1 x H], a view), or the positions of an index [B x Q] ([B x Q x H])."""
+    if queries is None:
+        return hidden
+    if isinstance(queries, slice):
+        return hidden[:, queries]
+    return hidden.gather(1, queries[..., None].expand(-1, -1, hidden.shape[-1]))
 
 
 class MultiHeadedAttention(nn.Module):
@@ -126,7 +129,7 @@ class MultiHeadedAttention(nn.Module):
 
     def stack_projections(self) -> None:
         """Stack the query, key and value projections into one linear layer (and key + value into another, for
-        ``first_only``), used from then on in place of the three. For inference on a copy that is about to be
+        a subset of ``queries``), used from then on in place of the three. For inference on a copy that is about to be
         quantized (uer.utils.quantize): dynamic int8 quantizes each layer's input once per call, so one stacked
         layer does a third of the quantizing work and makes one larger product instead of three small ones
         (BERT-tiny: the quantized layers' time 11% lower). The stacked layers hold copies: training the separate
@@ -146,10 +149,10 @@ class MultiHeadedAttention(nn.Module):
         self.stacked_qkv = stack(list(self.linear_layers))
         self.stacked_kv = stack(list(self.linear_layers[1:]))
 
-    def project_qkv(self, hidden: torch.Tensor, first_only: bool = False, query_index: torch.Tensor | None = None
+    def project_qkv(self, hidden: torch.Tensor, queries: slice | torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values, each [batch_size x heads_num x positions x head_size] (queries: one
-        position when ``first_only``, the positions ``query_index`` [batch_size x Q] names when given).
+        """Queries, keys and values, each [batch_size x heads_num x positions x head_size] (queries: only the
+        positions ``queries`` names, see :func:`query_rows`).
 
         With many positions, one matrix product with the weight matrices stacked (they stay separate
         parameters, as checkpoints name them): ~20% faster on CPU than three products, one kernel launch on
@@ -161,7 +164,7 @@ class MultiHeadedAttention(nn.Module):
         def heads(x: torch.Tensor) -> torch.Tensor:  # [B x L x heads*size] -> [B x heads x L x size]
             return x.view(batch_size, x.shape[1], self.heads_num, self.head_size).transpose(1, 2)
 
-        some_queries = first_only or query_index is not None
+        some_queries = queries is not None
         projections = self.linear_layers[1:] if some_queries else self.linear_layers
         stacked = self.stacked_kv if some_queries else self.stacked_qkv
         # Exporting (ONNX with dynamic axes) takes the stacked product: a branch on the shape cannot be exported.
@@ -177,7 +180,7 @@ class MultiHeadedAttention(nn.Module):
             bias = None if projections[0].bias is None else torch.cat([linear.bias for linear in projections])
             projected = self._split(F.linear(hidden, weight, bias), len(projections))
         if some_queries:
-            projected.insert(0, heads(self.linear_layers[0](query_rows(hidden, first_only, query_index))))
+            projected.insert(0, heads(self.linear_layers[0](query_rows(hidden, queries))))
         query, key, value = projected
         return query, key, value
 
@@ -188,8 +191,7 @@ class MultiHeadedAttention(nn.Module):
                     .permute(2, 0, 3, 1, 4).unbind(0))
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None, first_only: bool = False,
-                query_index: torch.Tensor | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, queries: slice | torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             hidden: [batch_size x seq_length x hidden_size]
@@ -199,17 +201,16 @@ class MultiHeadedAttention(nn.Module):
             is_causal: apply a causal mask (only when ``mask`` is None).
             cache: keys/values of earlier positions; the new ones are appended to it (keys_length =
                 cached + seq_length; the caller gives the matching mask).
-            first_only: only the first position queries (all positions are still attended to); for a
-                last layer whose output is read at the first position only. Needs a mask whose query
+            queries: only these positions query (all positions are still attended to; see :func:`query_rows`):
+                ``FIRST_POSITION`` for a last layer whose output is read at the first position only, an index
+                [batch_size x Q] for the positions an objective reads; None: all. Needs a mask whose query
                 dimension broadcasts (padding only), no causal mask and no cache.
-            query_index: [batch_size x Q] positions: only they query (as ``first_only``, same conditions).
         Returns:
-            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``, Q with ``query_index``
+            [batch_size x seq_length x hidden_size], seq_length the number of query positions
         """
-        if (first_only or query_index is not None) and (is_causal or cache is not None
-                                                        or (mask is not None and mask.shape[-2] != 1)):
-            raise ValueError("first_only attention needs a padding-only mask, no causal mask and no cache")
-        query, key, value = self.project_qkv(hidden, first_only, query_index)
+        if queries is not None and (is_causal or cache is not None or (mask is not None and mask.shape[-2] != 1)):
+            raise ValueError("attention of some queries needs a padding-only mask, no causal mask and no cache")
+        query, key, value = self.project_qkv(hidden, queries)
         batch_size, seq_length = hidden.shape[0], query.shape[2]
         if cache is not None:
             key, value = cache.extend(key, value)

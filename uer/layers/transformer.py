@@ -26,20 +26,19 @@ class TransformerLayer(nn.Module):
         self.layer_norm_2 = layer_norm_2
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None, first_only: bool = False,
-                query_index: torch.Tensor | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, queries: slice | torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             hidden: [batch_size x seq_length x hidden_size]
             mask: additive attention mask (see MultiHeadedAttention), or None.
             cache: keys/values of earlier positions (incremental decoding), or None.
-            first_only: compute the output of the first position only (it still attends to all).
-            query_index: [batch_size x Q]: compute the outputs of these positions only (they attend to all).
+            queries: compute the outputs of these positions only (they attend to all): ``FIRST_POSITION``,
+                an index [batch_size x Q], or None for all (see uer.layers.multi_headed_attn.query_rows).
         Returns:
-            [batch_size x seq_length x hidden_size], seq_length 1 when ``first_only``, Q with ``query_index``
+            [batch_size x seq_length x hidden_size], seq_length the number of query positions
         """
-        residual = query_rows(hidden, first_only, query_index)
-        attended = self.self_attn(hidden, mask, is_causal, cache, first_only, query_index)
+        residual = query_rows(hidden, queries)
+        attended = self.self_attn(hidden, mask, is_causal, cache, queries)
         inter = self.layer_norm_1(residual + self.dropout_1(attended))
         return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))
 
@@ -52,9 +51,7 @@ class PreNormTransformerLayer(TransformerLayer):
     """
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, is_causal: bool = False,
-                cache: KVCache | None = None, first_only: bool = False,
-                query_index: torch.Tensor | None = None) -> torch.Tensor:
-        residual = query_rows(hidden, first_only, query_index)
-        inter = residual + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache, first_only,
-                                                         query_index))
+                cache: KVCache | None = None, queries: slice | torch.Tensor | None = None) -> torch.Tensor:
+        residual = query_rows(hidden, queries)
+        inter = residual + self.dropout_1(self.self_attn(self.layer_norm_1(hidden), mask, is_causal, cache, queries))
         return inter + self.dropout_2(self.feed_forward(self.layer_norm_2(inter)))
