@@ -10,7 +10,7 @@ from torch import nn
 from conftest import TINY_CONFIG, TINY_TEXTS, TINY_VOCAB, tiny_classifier_files
 from uer.api import TextEncoder
 from uer.errors import UsageError
-from uer.layers.multi_headed_attn import FIRST_POSITION, MultiHeadedAttention
+from uer.layers.multi_headed_attn import FIRST_POSITION, FoldedProjection, MultiHeadedAttention
 from uer.utils.quantize import quantize_for_inference
 
 VOCAB, TINY, TEXTS = TINY_VOCAB, TINY_CONFIG, TINY_TEXTS
@@ -33,9 +33,10 @@ def test_int8_quantizes_every_linear_layer_and_stays_close(files):
     linears = sum(isinstance(m, nn.Linear) for m in model.encoder.modules())
     quantized = quantize_for_inference(model, "int8")
     assert linears == 12 and not any(isinstance(m, nn.Linear) for m in quantized.encoder.modules())
-    # every linear layer, plus each attention's stacked q+k+v and k+v projections (2 layers)
+    # every linear layer, plus each attention's stacked q+k+v and k+v projections, less its folded k and v (2 layers)
     assert sum(type(m).__name__ == "Linear" and "quantized" in type(m).__module__
-               for m in quantized.encoder.modules()) == linears + 2 * 2
+               for m in quantized.encoder.modules()) == linears + 2 * 2 - 2 * 2
+    assert sum(isinstance(m, FoldedProjection) for m in quantized.encoder.modules()) == 2 * 2
     assert all(type(m.stacked_qkv).__name__ == "Linear" for m in quantized.modules()
                if isinstance(m, MultiHeadedAttention))
     assert all(m.stacked_qkv is None for m in model.modules() if isinstance(m, MultiHeadedAttention))  # a copy
@@ -72,6 +73,8 @@ def test_stacked_projections_compute_what_the_separate_ones_do():
     for a, b in zip(separate, stacked):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5)
     assert attention.stacked_qkv.weight.shape == (96, 32) and attention.stacked_kv.weight.shape == (64, 32)
+    with pytest.raises(RuntimeError, match="folded"):  # the separate key projection holds no weights any more
+        attention.linear_layers[1](hidden)
 
 
 def read_logits(path) -> np.ndarray:
