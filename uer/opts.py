@@ -251,7 +251,8 @@ def add_length_bucketing_options(group) -> None:
                             "batches are sorted by length, then the batch order is shuffled; each batch is padded "
                             f"to its longest instance only (pre-training: rounded up to a multiple of {PAD_MULTIPLE}). "
                             "Fine-tuning: ~3.5x faster epochs on book_review, same accuracy; pre-training: padding "
-                            "19-21%% -> about 2%% of the positions on bert/mlm data of short documents. Deterministic and exactly resumable.")
+                            "19-21%% -> about 2%% of the positions on bert/mlm data of short documents. "
+                            "Deterministic and exactly resumable.")
     group.add_argument("--no_length_bucketing", dest="length_bucketing", action="store_false",
                        help="Batches in plain shuffled order, as UER-py draws them.")
 
