@@ -19,12 +19,12 @@ torch reference (nn.Embedding + nn.LSTM + nn.Linear, full-vocabulary softmax at 
 folder, benchmarks/uer_py.py) next to our preprocess.py / pretrain.py, each as its command line: tiny and mini,
 UER-py (float32: it has no CPU mixed precision), ours float32 and ours with --fp16 (bfloat16 autocast here), on
 the same corpus, vocabulary, config and batch (32 x 128, bert target). Each configuration runs twice, for
---warmup and for --warmup + --steps steps (length-bucketed runs: at least one bucketing window, 100 steps, so
-the timed steps cover the whole length distribution); the difference gives seconds per step without
+--warmup and for --warmup + --steps steps (at least one bucketing window, 100 steps, so that bucketed runs
+cover the whole length distribution and UER-py's figure is steady); the difference gives seconds per step without
 start-up, in wall time and in CPU time of the process (steadier on a shared machine), plus peak RSS. One thread
 each by default (--threads), the same for both.
 
-    python3 benchmarks/bench_pretrain.py --against_uer_py --steps 12 --warmup 3
+    python3 benchmarks/bench_pretrain.py --against_uer_py --steps 100 --warmup 3
 """
 from __future__ import annotations
 
@@ -263,8 +263,8 @@ def compare_with_uer_py(args: argparse.Namespace) -> None:
                         "--seq_length", str(args.seq_length), "--dup_factor", "1"], cwd=theirs, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"UER-py {uer_py.uer_py_commit(git_dir)} vs ours: pretrain.py, bert target, batch {args.batch_size} x "
-              f"seq {args.seq_length}, {args.threads} thread(s) each, {args.steps} timed steps after {args.warmup} "
-              f"(length-bucketed runs: {max(args.steps, BUCKET_WINDOW)}); "
+              f"seq {args.seq_length}, {args.threads} thread(s) each, {max(args.steps, BUCKET_WINDOW)} timed steps "
+              f"after {args.warmup}; "
               f"{uer_py.load()}")
         print(f"{'size':5} {'run':24} {'wall s/step':>11} {'CPU s/step':>10} {'x UER-py (wall | CPU)':>22} "
               f"{'peak RSS MB':>11}")
@@ -285,9 +285,9 @@ def compare_with_uer_py(args: argparse.Namespace) -> None:
         impls = ["UER-py", "ours fp32", "ours --fp16 (bf16)", "ours fp32, no bucketing"]
         # Length-bucketed batches differ in length from step to step (a window of BUCKET_WINDOW steps sorted by
         # length, visited in random order): their timed steps span a whole window's worth, or a short run would
-        # time whichever lengths it happened to draw. Fixed-length runs (UER-py, no bucketing) need no more.
-        timed = {impl: max(args.steps, BUCKET_WINDOW) if impl in ("ours fp32", "ours --fp16 (bf16)") else args.steps
-                 for impl in impls}
+        # time whichever lengths it happened to draw. The other runs too: UER-py's 12-step tiny figure moved from
+        # 0.74 to 0.52 s/step between two runs minutes apart (benchmarks/RESULTS.md).
+        timed = dict.fromkeys(impls, max(args.steps, BUCKET_WINDOW))
         for size in args.sizes:
             runs: dict[str, list] = {impl: [] for impl in impls}
             for extra in (0, 1):  # interleaved: load changes hit all alike
