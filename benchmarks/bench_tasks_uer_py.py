@@ -32,6 +32,7 @@ windows they make).
 
     python3 benchmarks/bench_tasks_uer_py.py                  # every task, ~20-30 minutes on 2 cores
     python3 benchmarks/bench_tasks_uer_py.py --only ner ner_crf --scale 0.5
+    python3 benchmarks/bench_tasks_uer_py.py --only ner cmrc multi_label --ours_flags=--fp16
 """
 from __future__ import annotations
 
@@ -282,7 +283,8 @@ class Measured:
         return (extra / cpu if cpu > 0 else float("nan")), (extra / wall if wall > 0 else float("nan"))
 
 
-def bench_task(name: str, task: Task, work: Path, uer_dir: Path, model: Path, repeats: int) -> dict[str, Measured]:
+def bench_task(name: str, task: Task, work: Path, uer_dir: Path, model: Path, repeats: int,
+               ours_flags: list[str]) -> dict[str, Measured]:
     """Runs UER-py's and our script on N and 3N units, interleaved (both see the same load); ours ``repeats``
     times per size (its runs are short, so start-up noise weighs more)."""
     py = sys.executable
@@ -301,7 +303,7 @@ def bench_task(name: str, task: Task, work: Path, uer_dir: Path, model: Path, re
             if who == "uer_py":
                 cmd, cwd, extra = [py, uer_dir / "finetune" / task.script], uer_dir, task.uer_extra
             else:
-                cmd, cwd, extra = [py, ROOT / task.script], ROOT, [*task.ours_extra, "--threads", "1"]
+                cmd, cwd, extra = [py, ROOT / task.script], ROOT, [*task.ours_extra, "--threads", "1", *ours_flags]
             output = ["--output_model_path", str(out)] if task.saves_model else []
             usages = []
             for _ in range(1 if who == "uer_py" else repeats):
@@ -322,6 +324,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="Keep data, logs and the model here (default: a "
                         "temporary folder, deleted afterwards).")
     parser.add_argument("--uer_py_git", default=uer_py.DEFAULT_GIT, help="UER-py git snapshot or clone.")
+    parser.add_argument("--ours_flags", nargs="+", default=[], metavar="FLAG",
+                        help="More flags for our scripts only, e.g. --ours_flags=--fp16 (bfloat16 on this CPU; UER-py "
+                             "has no CPU mixed precision, so its runs stay float32).")
     args = parser.parse_args()
     for path in (VOCAB, DATA / "book_review"):
         if not path.exists():
@@ -338,8 +343,8 @@ def main() -> None:
         uer_dir = uer_py.write_uer_py(args.uer_py_git, work / "UER-py")
         model = pretrained_model(work)
         start = datetime.now(timezone.utc)
-        print(f"UER-py {uer_py.uer_py_commit(args.uer_py_git)}; start {start:%Y-%m-%d %H:%M} UTC, {uer_py.load()}",
-              flush=True)
+        print(f"UER-py {uer_py.uer_py_commit(args.uer_py_git)}; start {start:%Y-%m-%d %H:%M} UTC, {uer_py.load()}"
+              + (f"; our scripts with {' '.join(args.ours_flags)}" if args.ours_flags else ""), flush=True)
         rows = []
         for name in names:
             task = tasks[name]
@@ -348,7 +353,7 @@ def main() -> None:
                       "pip install --no-deps pytorch-crf==0.7.2)", flush=True)
                 continue
             try:
-                measured = bench_task(name, task, work, uer_dir, model, args.repeats)
+                measured = bench_task(name, task, work, uer_dir, model, args.repeats, args.ours_flags)
             except RuntimeError as err:
                 print(f"{name}: failed: {err}", flush=True)
                 continue

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from uer.finetune.tasks.classifier import classification_metric, count_labels, read_classification, softmax
 from uer.data.finetune_data import (DataError, Instances, collate, encode_pair, length_sorted_batches, read_tsv,
-                               shuffled_batches, split_for_rank)
+                               shuffled_batches, split_for_rank, width_multiple)
 from uer.finetune.tasks.classifier import Classifier, classification_loss
 from uer.finetune.tasks.classifier_mt import MultitaskClassifier
 from uer.names import POOLINGS
@@ -92,6 +92,12 @@ def test_dynamic_padding_never_beyond_seq_length(tokenizer):
     assert batch["label"].tolist() == [0, 2, 4] and batch["length"].tolist() == [5, 9, 3]
     assert collate(data, np.arange(5), pad_id=0)["src"].shape == (5, 32)
     assert collate(data, np.array([0]), pad_id=0, pad_to=32)["src"].shape == (1, 32)
+    # mixed precision rounds widths up to a multiple of 8 (width_multiple), never beyond the data's longest
+    rounded = collate(data, np.array([0, 2, 4]), pad_id=0, multiple=8)
+    assert rounded["src"].shape == (3, 16) and rounded["seg"][:, 9:].eq(0).all()
+    assert torch.equal(rounded["src"][:, :9], batch["src"]) and rounded["length"].tolist() == [5, 9, 3]
+    assert collate(data, np.array([1]), pad_id=0, multiple=10)["src"].shape == (1, 32)  # 40 > the longest, 32
+    assert width_multiple(torch.bfloat16) == 8 and width_multiple(None) == 1
     sub = data.subset(np.array([3, 0]))
     assert sub.lengths.tolist() == [32, 5] and sub.fields["label"].tolist() == [3, 0]
     assert sub.tokens[32:].tolist() == data.tokens[:5].tolist()

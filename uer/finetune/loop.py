@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 from uer.data.finetune_data import (Instances, batches_per_epoch, collate, evaluation_batches, split_for_rank,
-                                    training_batches)
+                                    training_batches, width_multiple)
 from uer.training.engine import Engine, OptimConfig, autocast, finetune_report_line
 from uer.errors import UsageError
 from uer.finetune.adversarial import Adversary, AdversarialConfig
@@ -91,7 +91,8 @@ def predict(model: nn.Module, data: Instances, batch_size: int, pad_id: int, dev
     mine = range(ctx.rank, len(batches), ctx.world_size)
     with torch.no_grad(), Progress(len(mine), desc, unit="batch", enabled=ctx.is_main) as progress:
         for i in mine:
-            batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, batches[i], pad_id, pad_to).items()}
+            batch = collate(data, batches[i], pad_id, pad_to, width_multiple(amp_dtype))
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with autocast(device, amp_dtype):
                 out: HeadOutput = model(batch)
             arrays = {name: (t.float() if t.is_floating_point() else t).cpu().numpy() for name, t in out.outputs.items()}
@@ -225,7 +226,8 @@ class FineTuner:
                 data = datasets[d]
                 part, weights = split_for_rank(global_batch, ctx.rank, ctx.world_size,
                                                None if data.groups is None else data.groups[global_batch])
-                batch = engine.to_device(collate(data, part, self.pad_id, self.pad_to))
+                batch = engine.to_device(collate(data, part, self.pad_id, self.pad_to,
+                                                 width_multiple(engine.amp_dtype)))
                 w = torch.from_numpy(weights).to(ctx.device)
                 out, loss = self._forward_loss(forward, batch, w, len(global_batch))
                 engine.backward(loss)

@@ -226,7 +226,8 @@ give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_s
     def fit(self, ctx) -> None:
         """The loop's training step with a dev evaluation every --eval_steps (the shared loop evaluates per
         epoch only); the best model on dev is kept, the test set evaluated with it."""
-        from uer.data.finetune_data import batches_per_epoch, collate, split_for_rank, training_batches
+        from uer.data.finetune_data import (batches_per_epoch, collate, split_for_rank, training_batches,
+                                            width_multiple)
         from uer.training.engine import finetune_report_line
         from uer.finetune.builders import finetune_config_from_args
         from uer.finetune.loop import FineTuner, report_scalars, weighted_sums
@@ -267,7 +268,8 @@ give it to scripts/extract_features.py, uer.api.TextEncoder or scripts/encoder_s
                 for i, global_batch in enumerate(batches):
                     engine.seed_step(tuner.step)
                     part, weights = split_for_rank(global_batch, ctx.rank, ctx.world_size, train.groups[global_batch])
-                    batch = engine.to_device(collate(train, part, self.tokenizer.vocab.pad_id))
+                    batch = engine.to_device(collate(train, part, self.tokenizer.vocab.pad_id,
+                                                     multiple=width_multiple(engine.amp_dtype)))
                     with engine.autocast():
                         out: HeadOutput = engine.module(batch)
                     w = torch.from_numpy(weights).to(ctx.device)
