@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,14 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("OMP_NUM_THREADS", "2")
     return env
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nothing listens on (the OS picks it): each distributed run or server of a test gets
+    its own, so runs never meet on a fixed port such as --master_ip's default 12345."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def run_script(script: str, *args: str, cwd: Path | None = None, timeout: int = 600,

@@ -6,14 +6,13 @@ and a torchrun launch.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from conftest import ROOT, run_script, shared_path, subprocess_env
+from conftest import ROOT, free_port, run_script, shared_path, subprocess_env
 from uer.model_loader import load_state_dict
 from uer.data.dataset import PretrainDataset
 
@@ -160,9 +159,7 @@ def test_wrong_target_for_dataset_is_refused(ws):
 def test_torchrun_launch(ws):
     if not (ws["root"] / "roberta.pt").exists():
         preprocess(ws, "book_review.txt", "roberta.pt", "--dynamic_masking", "--target", "mlm")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port), str(ROOT / "pretrain.py"), "--dataset_path", str(ws["root"] / "roberta.pt"),
            "--vocab_path", ws["vocab"], "--output_model_path", str(ws["root"] / "torchrun.bin"),
@@ -173,9 +170,7 @@ def test_torchrun_launch(ws):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "on 2 process(es)" in proc.stdout
     # The same run started by pretrain.py's own launcher (2 spawned gloo ranks) ends with the same parameters.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     spawn = cmd[cmd.index(str(ROOT / "pretrain.py")):]
     spawn[spawn.index("--output_model_path") + 1] = str(ws["root"] / "spawn.bin")
     run_script("pretrain.py", *spawn[1:], "--world_size", "2", "--gpu_ranks", "0", "1",

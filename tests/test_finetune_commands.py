@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import run_script, shared_path
+from conftest import free_port, run_script, shared_path
 from uer.model_builder import build_model
 from uer.model_loader import load_state_dict
 from uer.model_saver import save_model
@@ -225,9 +224,7 @@ def test_cross_validation(ws):
 @pytest.mark.distributed
 def test_two_gloo_processes_train_like_one(ws):
     root, book = ws["root"], ws["book"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     common = ["--pretrained_model_path", str(root / "tiny_model.bin"), "--train_path", str(book / "train.tsv"),
               "--dev_path", str(book / "dev.tsv"), "--epochs_num", "1", "--batch_size", "30", "--dropout", "0",
               "--learning_rate", "1e-3", "--embedding", "bert", "--encoder", "bert"]  # the 2020 spellings

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 
 import pytest
@@ -11,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 from uer.cli import pretrain
-from conftest import run_script, shared_path, subprocess_env
+from conftest import free_port, run_script, shared_path, subprocess_env
 from uer.model_loader import load_state_dict
 from uer.config import parse_args_with_config
 from uer.utils.distributed import destroy_process_group, init_process_group
@@ -20,12 +19,6 @@ SMALL_CONFIG = {"emb_size": 32, "feedforward_size": 64, "hidden_size": 32, "hidd
                 "layers_num": 2, "max_seq_length": 64, "dropout": 0.1, "data_processor": "bert",
                 "embedding": ["word", "pos", "seg"], "encoder": "transformer", "mask": "fully_visible",
                 "target": ["mlm", "sp"], "tie_weights": True}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import os
 import random
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, subprocess_env
+from conftest import ROOT, free_port, subprocess_env
 from uer.data.dataset import MAGIC, DatasetFormatError, PretrainDataset
 from uer.errors import UsageError
 
@@ -93,12 +92,6 @@ def user_error(capsys, run, *args) -> str:
 
 def hidden_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dead_pid() -> int:

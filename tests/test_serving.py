@@ -11,7 +11,6 @@ import json
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ import torch
 pytest.importorskip("fastapi", reason="serving needs requirements-serve.txt")
 uvicorn = pytest.importorskip("uvicorn", reason="serving needs requirements-serve.txt")
 
-from conftest import (ROOT, TINY_CONFIG, TINY_TEXTS, TINY_VOCAB, run_script, subprocess_env,  # noqa: E402
+from conftest import (ROOT, TINY_CONFIG, TINY_TEXTS, TINY_VOCAB, free_port, run_script, subprocess_env,  # noqa: E402
                       tiny_classifier_files)
 from uer.api import TextEncoder, load_config  # noqa: E402
 from uer.cli import encoder_server, export_onnx, prediction_server  # noqa: E402
@@ -389,9 +388,7 @@ def test_a_request_that_breaks_the_model_fails_alone(files, text_encoder):
 
 
 def test_client_errors_are_clear():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    port = free_port()  # nothing listens here
     with pytest.raises(ServerUnavailable, match=f"127.0.0.1:{port}.*is it running"):
         EncoderClient("127.0.0.1", port, timeout=5)(["天气"])
     with pytest.raises(TypeError, match="list of texts"):

@@ -18,6 +18,7 @@ import torch
 
 from errors_workspace import (BAD_BYTES, MICRO, ROOT, VOCAB, assert_one_line_error, classifier_args, error_ws,  # noqa: F401
                               infer_args, labelled_rows, leftovers, run_entry, tsv)
+from conftest import free_port
 from uer.data.dataset import PretrainDataset
 from uer.errors import DataError
 from uer.finetune.loop import FineTuner
@@ -325,7 +326,10 @@ def test_bugs_and_debug_mode_keep_the_traceback(error_ws, tmp_path, capsys, monk
 def test_a_user_error_in_spawned_ranks_ends_in_one_line(error_ws, tmp_path, capsys) -> None:
     model = tmp_path / "m.bin"
     code, _, err = run(capsys, "run_classifier.py", *classifier_args(error_ws, model, dev_path=error_ws["nonutf8.tsv"]),
-                       "--world_size", "2", "--gpu_ranks", "0", "1", "--backend", "gloo")
+                       "--world_size", "2", "--gpu_ranks", "0", "1", "--backend", "gloo",
+                       # its own port and a short rendezvous bound: never --master_ip's default 12345, which another
+                       # run on the machine may hold (the ranks then waited the default 300 s for each other)
+                       "--master_ip", f"tcp://127.0.0.1:{free_port()}", "--dist_timeout", "60")
     assert_one_line_error(code, err, "run_classifier.py", f"{error_ws['nonutf8.tsv']}:6", "invalid UTF-8", "(rank ")
     assert not model.exists() and leftovers(tmp_path) == []
 
