@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -168,6 +169,11 @@ class Instances:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    @cached_property
+    def longest(self) -> int:
+        """The longest instance (0 when empty); computed once: collate caps rounded batch widths with it."""
+        return int(self.lengths.max()) if len(self) else 0
+
     def group_bounds(self) -> np.ndarray | None:
         """int64 [groups_num + 1]: group g holds instances bounds[g]:bounds[g + 1]; None without groups."""
         if self.groups is None:
@@ -254,10 +260,11 @@ def collate(data: Instances, indices: np.ndarray, pad_id: int, pad_to: int | Non
     integers, 0.0 for floats).
     """
     indices = np.asarray(indices, dtype=np.int64)
-    starts, lengths = data.offsets[indices], data.lengths[indices]
+    starts = data.offsets[indices]
+    lengths = data.offsets[indices + 1] - starts  # not data.lengths: that diffs every offset, once per batch
     width = int(lengths.max()) if pad_to is None else pad_to
     if pad_to is None and multiple > 1:
-        width = min(-(-width // multiple) * multiple, int(data.lengths.max()))
+        width = min(-(-width // multiple) * multiple, data.longest)
     positions = np.arange(width)
     valid = positions[None, :] < lengths[:, None]
     gather = np.where(valid, starts[:, None] + positions[None, :], 0)

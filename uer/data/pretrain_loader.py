@@ -13,8 +13,9 @@ w = s // K. The K*S positions of window w are sorted by their instances' lengths
 of S, and the groups are visited in the order ``default_rng([seed, 2, w]).permutation(K)``: step s takes group
 ``perm[s % K]``, its micro-batch j the j-th slice of B*W, rank r its r-th slice of B. Batches then hold
 instances of similar length and are padded only to their longest, rounded up to ``pad_to_multiple_of``
-(pretrain.py: 8; bert/mlm data of short documents: ~20% of the positions were padding at 32 x 128, ~1% bucketed). Each instance keeps its global position (dynamic masks
-unchanged), and a step sees the same instances whatever A, B and W make up its S.
+(pretrain.py: 8; bert/mlm data of short documents: ~20% of the positions were padding at 32 x 128, ~2%
+bucketed). Each instance keeps its global position (dynamic masks unchanged), and a step sees the same
+instances whatever A, B and W make up its S.
 
 So a batch is a pure function of (seed, g, rank, world_size, B, K, A): ``iter_from(g)`` seeks in O(1) (a resumed
 run continues where it stopped), and the ranks of a W-rank run with batch B together see exactly the

@@ -126,12 +126,10 @@ class TransformerEncoder(Encoder):
             later = torch.arange(past + n, device=emb.device)[None, :] > past + torch.arange(n, device=emb.device)[:, None]
             mask = None if n == 1 else later.to(hidden.dtype) * -10000.0
         rows = None if positions is None else PositionRows(positions, *seg.shape)
+        last_queries = FIRST_POSITION if first_only else (rows.index if rows is not None else None)
         for i in range(self.layers_num):
             layer = self.transformer if self.parameter_sharing else self.transformer[i]
-            last = i == self.layers_num - 1
-            queries = None
-            if last:
-                queries = FIRST_POSITION if first_only else None if rows is None else rows.index
+            queries = last_queries if i == self.layers_num - 1 else None
             hidden = layer(hidden, mask, False, None if cache is None else cache[i], queries)
         if hasattr(self, "layer_norm"):  # pre-LayerNorm (GPT-2): the residual stream is normalised once at the end
             hidden = self.layer_norm(hidden)
@@ -140,9 +138,9 @@ class TransformerEncoder(Encoder):
 
 class PositionRows:
     """Flat positions of a [B x L] batch as a [B x Q] index (Q: the most positions of one row; shorter rows
-    fill up with one of their own positions), and the way back: :meth:`scatter` puts the [B x Q x H] rows computed for
-    the index at their positions of a [B x L x H] tensor of zeros (each position once, so gradients flow
-    to each computed row once)."""
+    fill up with one of their own positions), and the way back: :meth:`scatter` puts the [B x Q x H] rows
+    computed for the index at their positions of a [B x L x H] tensor of zeros (each position once, so
+    gradients flow to each computed row once)."""
 
     def __init__(self, positions: torch.Tensor, batch_size: int, seq_length: int) -> None:
         row = positions // seq_length
